@@ -1,0 +1,2 @@
+//! Concrete implementations of the ports (databases, Redis, memory, HTTP upstreams) and the
+//! HTTP front that drives the app.

@@ -1,0 +1,6 @@
+//! Traits the application needs from the outside world. Adapters implement them; the app and
+//! its tests only see these.
+
+pub mod clock;
+pub mod counters;
+pub mod store;

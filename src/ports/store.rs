@@ -1,0 +1,102 @@
+//! Persistent storage: configuration (providers, users, keys, prices, settings) and request
+//! logs. Implemented for SQLite and PostgreSQL; one contract test suite covers both.
+
+use async_trait::async_trait;
+
+use crate::domain::api_key::ApiKey;
+use crate::domain::price::ModelPrice;
+use crate::domain::provider::Provider;
+use crate::domain::request_log::{LogFilter, RequestLog};
+use crate::domain::settings::SystemSetting;
+use crate::domain::user::User;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No row with that id.
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint was hit (e.g. duplicate name).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A referenced row does not exist (e.g. key for an unknown user).
+    #[error("invalid reference: {0}")]
+    InvalidReference(String),
+    /// The database could not be reached or failed.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded (corruption or a bug).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything configuration-related, read in full to build the in-memory snapshot.
+#[async_trait]
+#[cfg_attr(test, mockall::automock)]
+pub trait ConfigStore: Send + Sync {
+    /// Lists all providers, ordered by id.
+    async fn list_providers(&self) -> StoreResult<Vec<Provider>>;
+    /// One provider.
+    async fn get_provider(&self, id: i64) -> StoreResult<Provider>;
+    /// Inserts a provider (its `id` is ignored) and returns it with the assigned id.
+    async fn insert_provider(&self, p: &Provider) -> StoreResult<Provider>;
+    /// Replaces every field of an existing provider.
+    async fn update_provider(&self, p: &Provider) -> StoreResult<Provider>;
+    /// Deletes a provider.
+    async fn delete_provider(&self, id: i64) -> StoreResult<()>;
+
+    /// Lists all users, ordered by id.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// One user.
+    async fn get_user(&self, id: i64) -> StoreResult<User>;
+    /// Inserts a user and returns it with the assigned id.
+    async fn insert_user(&self, u: &User) -> StoreResult<User>;
+    /// Replaces every field of an existing user.
+    async fn update_user(&self, u: &User) -> StoreResult<User>;
+    /// Deletes a user and their keys.
+    async fn delete_user(&self, id: i64) -> StoreResult<()>;
+
+    /// Lists all keys of all users, ordered by id.
+    async fn list_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Keys of one user, ordered by id.
+    async fn list_user_keys(&self, user_id: i64) -> StoreResult<Vec<ApiKey>>;
+    /// One key.
+    async fn get_key(&self, id: i64) -> StoreResult<ApiKey>;
+    /// Inserts a key and returns it with the assigned id.
+    async fn insert_key(&self, k: &ApiKey) -> StoreResult<ApiKey>;
+    /// Replaces the editable fields of an existing key (not its hash).
+    async fn update_key(&self, k: &ApiKey) -> StoreResult<ApiKey>;
+    /// Deletes a key.
+    async fn delete_key(&self, id: i64) -> StoreResult<()>;
+
+    /// Lists all model prices, ordered by model.
+    async fn list_prices(&self) -> StoreResult<Vec<ModelPrice>>;
+    /// Inserts or replaces the price of a model.
+    async fn upsert_price(&self, p: &ModelPrice) -> StoreResult<ModelPrice>;
+    /// Deletes the price of a model.
+    async fn delete_price(&self, model: &str) -> StoreResult<()>;
+
+    /// Lists all system settings.
+    async fn list_settings(&self) -> StoreResult<Vec<SystemSetting>>;
+    /// Inserts or replaces a setting.
+    async fn put_setting(&self, s: &SystemSetting) -> StoreResult<()>;
+
+    /// A cheap query proving the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Request log persistence: batched inserts and filtered, cursor-paginated reads.
+#[async_trait]
+#[cfg_attr(test, mockall::automock)]
+pub trait RequestLogStore: Send + Sync {
+    /// Inserts rows in one transaction. Rows whose `request_id` already exists are skipped, so
+    /// replaying a spool is idempotent. Returns how many were inserted.
+    async fn insert_logs(&self, rows: &[RequestLog]) -> StoreResult<u64>;
+    /// Rows matching the filter, newest first, at most `filter.limit`.
+    async fn list_logs(&self, filter: &LogFilter) -> StoreResult<Vec<RequestLog>>;
+    /// One row.
+    async fn get_log(&self, id: i64) -> StoreResult<RequestLog>;
+}
