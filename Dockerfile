@@ -1,0 +1,20 @@
+# Multi-stage build: compile in the Rust image, run from a small Debian base.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY migrations ./migrations
+RUN cargo build --release --locked --bin cch && strip target/release/cch
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /app --create-home cch
+WORKDIR /app
+COPY --from=build /src/target/release/cch /usr/local/bin/cch
+USER cch
+ENV APP_PORT=23000 DATA_DIR=/app/data
+EXPOSE 23000
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0.1:23000/health || exit 1
+ENTRYPOINT ["cch"]
+CMD ["serve"]

@@ -1,0 +1,45 @@
+//! The admin API (`/api/v1`), described by OpenAPI: spec at `/openapi.json`, Swagger UI at
+//! `/docs` (assets embedded in the binary, no CDN).
+
+pub mod auth;
+pub mod error;
+pub mod fields;
+pub mod json_body;
+pub mod keys;
+pub mod providers;
+pub mod users;
+
+use std::sync::Arc;
+
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::app::context::AppContext;
+
+/// Groups of admin endpoints in the spec.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Upstream providers.
+    Providers,
+    /// Users.
+    Users,
+    /// API keys of users.
+    Keys,
+}
+
+/// The admin API as an OpenAPI service mounted at `/api/v1`.
+pub type AdminService = OpenApiService<(providers::ProvidersApi, users::UsersApi, keys::KeysApi), ()>;
+
+/// Builds the admin OpenAPI service.
+pub fn service(ctx: &Arc<AppContext>) -> AdminService {
+    OpenApiService::new(
+        (
+            providers::ProvidersApi { ctx: Arc::clone(ctx) },
+            users::UsersApi { ctx: Arc::clone(ctx) },
+            keys::KeysApi { ctx: Arc::clone(ctx) },
+        ),
+        "cch admin API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .server("/api/v1")
+    .description("Manage providers, users and API keys. Authenticate with `Authorization: Bearer <ADMIN_TOKEN>`.")
+}

@@ -1,0 +1,30 @@
+//! The HTTP front: admin API, docs, probes (and, later, the proxy routes).
+
+pub mod admin;
+pub mod probes;
+
+use std::sync::Arc;
+
+use poem::endpoint::BoxEndpoint;
+use poem::middleware::CatchPanic;
+use poem::{get, EndpointExt, Route};
+
+use crate::app::context::AppContext;
+
+/// Builds every route of the server.
+pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
+    let api = admin::service(&ctx);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let digest = admin::auth::AdminTokenDigest::of(&ctx.admin_token);
+    Route::new()
+        .nest("/api/v1", api.data(digest).catch_all_error(|e| async move { admin::error::to_json_error(e) }))
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .at("/health", get(probes::health).head(probes::health))
+        .at("/ready", get(probes::ready))
+        .data(ctx)
+        .with(CatchPanic::new())
+        .boxed()
+}
+

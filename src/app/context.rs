@@ -1,0 +1,33 @@
+//! Everything request handlers need, built once by the wiring module and shared.
+
+use std::sync::Arc;
+
+use crate::ports::clock::Clock;
+use crate::ports::counters::CounterStore;
+use crate::ports::store::{ConfigStore, RequestLogStore};
+
+use super::admin::AdminService;
+use super::config::Settings;
+use super::snapshot::SnapshotHolder;
+
+/// Shared application state.
+pub struct AppContext {
+    /// Startup settings.
+    pub settings: Settings,
+    /// The admin token (plaintext, only ever compared through its digest).
+    pub admin_token: String,
+    /// Admin use cases.
+    pub admin: AdminService,
+    /// The configuration snapshot used on the hot path.
+    pub snapshot: Arc<SnapshotHolder>,
+    /// Configuration storage (admin writes, readiness).
+    pub config_store: Arc<dyn ConfigStore>,
+    /// Request log storage.
+    pub log_store: Arc<dyn RequestLogStore>,
+    /// Shared counters (fail-open).
+    pub counters: Arc<dyn CounterStore>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// `sqlite` or `postgres`, for readiness output.
+    pub database_backend: &'static str,
+}

@@ -1,0 +1,124 @@
+//! The in-memory configuration snapshot: providers, users, keys (by hash), prices and
+//! settings. The proxy reads it without touching the database; admin writes and a periodic
+//! refresh replace it atomically.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+
+use crate::domain::api_key::ApiKey;
+use crate::domain::price::ModelPrice;
+use crate::domain::provider::Provider;
+use crate::domain::user::User;
+use crate::ports::store::{ConfigStore, StoreResult};
+
+/// One consistent view of the configuration.
+#[derive(Debug, Default)]
+pub struct ConfigSnapshot {
+    /// Providers ordered by id.
+    pub providers: Vec<Arc<Provider>>,
+    /// Users by id.
+    pub users: HashMap<i64, Arc<User>>,
+    /// Keys by SHA-256 hex of the plaintext.
+    pub keys_by_hash: HashMap<String, Arc<ApiKey>>,
+    /// Prices by model name.
+    pub prices: HashMap<String, Arc<ModelPrice>>,
+    /// Settings by name.
+    pub settings: HashMap<String, serde_json::Value>,
+    /// When this snapshot was loaded.
+    pub loaded_at: Option<DateTime<Utc>>,
+}
+
+impl ConfigSnapshot {
+    /// The provider with this id.
+    pub fn provider(&self, id: i64) -> Option<&Arc<Provider>> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+}
+
+/// Holds the current snapshot and knows how to rebuild it from the store.
+pub struct SnapshotHolder {
+    current: ArcSwap<ConfigSnapshot>,
+    store: Arc<dyn ConfigStore>,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl SnapshotHolder {
+    /// Loads the first snapshot; fails when the database cannot be read.
+    pub async fn load(store: Arc<dyn ConfigStore>, now: DateTime<Utc>) -> StoreResult<Arc<Self>> {
+        let snapshot = build(store.as_ref(), now).await?;
+        Ok(Arc::new(Self {
+            current: ArcSwap::from_pointee(snapshot),
+            store,
+            reload_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The current snapshot (cheap: an atomic pointer load).
+    pub fn get(&self) -> Arc<ConfigSnapshot> {
+        self.current.load_full()
+    }
+
+    /// Rebuilds the snapshot from the store and swaps it in. Reloads are serialised so an
+    /// older read can never replace a newer one.
+    pub async fn reload(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        let _guard = self.reload_lock.lock().await;
+        let snapshot = build(self.store.as_ref(), now).await?;
+        self.current.store(Arc::new(snapshot));
+        Ok(())
+    }
+
+    /// Reloads every `interval` until `shutdown` fires, so instances converge on changes made
+    /// through another instance. A failed reload keeps the last good snapshot.
+    pub fn spawn_refresher(
+        self: &Arc<Self>,
+        interval: Duration,
+        clock: Arc<dyn crate::ports::clock::Clock>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let holder = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut failing = false;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = shutdown.changed() => return,
+                }
+                match holder.reload(clock.now()).await {
+                    Ok(()) if failing => {
+                        failing = false;
+                        tracing::info!("config refresh recovered");
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "config refresh failed; serving the last snapshot");
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+    }
+}
+
+async fn build(store: &dyn ConfigStore, now: DateTime<Utc>) -> StoreResult<ConfigSnapshot> {
+    let providers = store.list_providers().await?.into_iter().map(Arc::new).collect();
+    let users = store.list_users().await?.into_iter().map(|u| (u.id, Arc::new(u))).collect();
+    let keys_by_hash = store
+        .list_keys()
+        .await?
+        .into_iter()
+        .map(|k| (k.key_hash.clone(), Arc::new(k)))
+        .collect();
+    let prices = store
+        .list_prices()
+        .await?
+        .into_iter()
+        .map(|p| (p.model.clone(), Arc::new(p)))
+        .collect();
+    let settings = store.list_settings().await?.into_iter().map(|s| (s.key, s.value)).collect();
+    Ok(ConfigSnapshot { providers, users, keys_by_hash, prices, settings, loaded_at: Some(now) })
+}

@@ -1,0 +1,236 @@
+//! The one place that names concrete adapters: builds storage, counters and the HTTP server
+//! from `Settings`, runs it, and shuts it down cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpListener};
+
+use crate::adapters::http;
+use crate::adapters::memory::MemoryCounters;
+use crate::adapters::postgres::PostgresStore;
+use crate::adapters::redis::RedisCounters;
+use crate::adapters::sqlite::SqliteStore;
+use crate::ports::clock::Clock;
+use crate::ports::counters::CounterStore;
+use crate::ports::store::{ConfigStore, RequestLogStore};
+
+use super::admin::AdminService;
+use super::admin_token::{self, TokenSource};
+use super::config::{Database, LogFormat, Settings, redact_url};
+use super::context::AppContext;
+use super::fail_open::FailOpenCounters;
+use super::snapshot::SnapshotHolder;
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
+
+/// Installs the tracing subscriber (text or JSON), filtered by `RUST_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Installs the process-wide TLS crypto provider (reqwest and sqlx use rustls with ring).
+pub fn init_crypto() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Configuration and log storage opened from `DSN`.
+pub struct Stores {
+    /// Configuration store.
+    pub config: Arc<dyn ConfigStore>,
+    /// Request log store.
+    pub logs: Arc<dyn RequestLogStore>,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+}
+
+/// Opens the database named by the settings, applying migrations when asked.
+pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<Stores> {
+    match &settings.database {
+        Database::Sqlite(url) => {
+            let store = SqliteStore::connect(url)
+                .await
+                .with_context(|| format!("cannot open SQLite database {url}"))?;
+            if migrate {
+                store.migrate().await.context("SQLite migrations failed")?;
+            }
+            let store = Arc::new(store);
+            Ok(Stores { config: store.clone(), logs: store, backend: "sqlite" })
+        }
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(url)
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {}", redact_url(url)))?;
+            if migrate {
+                store.migrate().await.context("PostgreSQL migrations failed")?;
+            }
+            let store = Arc::new(store);
+            Ok(Stores { config: store.clone(), logs: store, backend: "postgres" })
+        }
+    }
+}
+
+/// Counters: memory alone, or Redis behind the fail-open wrapper.
+pub async fn open_counters(settings: &Settings, key_prefix: &str) -> Arc<dyn CounterStore> {
+    let memory: Arc<dyn CounterStore> = Arc::new(MemoryCounters::new());
+    let Some(url) = &settings.redis_url else {
+        tracing::info!("REDIS_URL is not set: counters, sessions and breaker state are kept in this process");
+        return memory;
+    };
+    let redis: Arc<dyn CounterStore> = match RedisCounters::connect(url, key_prefix).await {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::error!(error = %e, url = %redact_url(url), "invalid Redis configuration; counting in memory");
+            return memory;
+        }
+    };
+    FailOpenCounters::start(redis, memory, std::time::Duration::from_secs(1)).await
+}
+
+/// `cch migrate`: applies migrations and exits.
+pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    init_crypto();
+    let stores = open_stores(&settings, true).await?;
+    println!("migrations applied ({})", stores.backend);
+    Ok(())
+}
+
+/// A running server, as started by `start`; tests use it to find the port and stop it.
+pub struct RunningApp {
+    /// The bound address (useful when the port was 0).
+    pub addr: SocketAddr,
+    /// The shared context (tests inspect it).
+    pub ctx: Arc<AppContext>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningApp {
+    /// Stops accepting, lets in-flight requests finish (bounded) and stops background jobs.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.server.await.context("server task panicked")?.context("server failed")?;
+        Ok(())
+    }
+
+    /// Waits until the server ends on its own (it only does on error or shutdown).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.server).await.context("server task panicked")?.context("server failed")
+    }
+}
+
+/// Builds everything from `settings`, binds the listener and starts serving in the background.
+pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
+    init_crypto();
+    let (admin_token, source) = admin_token::resolve(settings.admin_token.as_deref(), &settings.data_dir)
+        .with_context(|| format!("cannot read or create the admin token in {}", settings.data_dir.display()))?;
+    match &source {
+        TokenSource::Environment => tracing::info!("admin token taken from ADMIN_TOKEN"),
+        TokenSource::Generated(path) => {
+            println!(
+                "\n  ADMIN_TOKEN was not set, so one was generated:\n\n    {admin_token}\n\n  It is saved in {} (mode 0600) and reused on later starts.\n",
+                path.display()
+            );
+        }
+        TokenSource::Loaded(path) => tracing::info!(path = %path.display(), "admin token loaded from the data folder"),
+    }
+
+    let stores = open_stores(&settings, settings.auto_migrate).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let counters = open_counters(&settings, "cch:").await;
+    let snapshot = SnapshotHolder::load(stores.config.clone(), clock.now())
+        .await
+        .context("cannot load configuration from the database")?;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    snapshot.spawn_refresher(settings.config_refresh_interval, clock.clone(), shutdown_rx.clone());
+
+    let ctx = Arc::new(AppContext {
+        admin: AdminService::new(stores.config.clone(), snapshot.clone(), clock.clone()),
+        snapshot,
+        config_store: stores.config,
+        log_store: stores.logs,
+        counters,
+        clock,
+        database_backend: stores.backend,
+        admin_token,
+        settings: settings.clone(),
+    });
+
+    let bind = format!("{}:{}", settings.app_host, settings.app_port);
+    let acceptor = TcpListener::bind(bind.clone())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .context("listener has no socket address")?;
+    let routes = http::build_routes(ctx.clone());
+    let mut rx = shutdown_rx;
+    let server = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                routes,
+                async move {
+                    let _ = rx.changed().await;
+                },
+                Some(std::time::Duration::from_secs(30)),
+            )
+            .await
+    });
+    tracing::info!(%addr, backend = ctx.database_backend, counters = ctx.counters.mode().as_str(), "cch listening");
+    println!("cch listening on http://{addr}");
+    Ok(RunningApp { addr, ctx, shutdown: shutdown_tx, server })
+}
+
+/// `cch serve`: runs until SIGINT/SIGTERM, then shuts down gracefully.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let mut app = start(settings).await?;
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            app.shutdown().await
+        }
+        r = app.wait() => r,
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
