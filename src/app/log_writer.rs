@@ -1,0 +1,176 @@
+//! The batched, asynchronous request-log writer. Rows go into a bounded queue; a background
+//! task inserts them in batches. When the database fails, batches go to the local spool and are
+//! replayed (idempotently, by request id) once it answers again, across restarts too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::domain::request_log::RequestLog;
+use crate::ports::spool::LogSpool;
+use crate::ports::store::RequestLogStore;
+
+/// Rows per insert.
+const BATCH: usize = 256;
+/// Queue capacity before rows spill straight to the spool.
+const QUEUE: usize = 16_384;
+
+/// Handle used by the proxy to submit rows.
+pub struct LogWriter {
+    tx: mpsc::Sender<RequestLog>,
+    spool: Arc<dyn LogSpool>,
+    db_down: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl LogWriter {
+    /// Starts the background writer; `replay_every` is how often the spool is retried.
+    pub fn start(store: Arc<dyn RequestLogStore>, spool: Arc<dyn LogSpool>, replay_every: Duration) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let db_down = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run(rx, stop_rx, store, spool.clone(), replay_every, db_down.clone(), written.clone()));
+        Arc::new(Self { tx, spool, db_down, written, task: tokio::sync::Mutex::new(Some(task)), stop })
+    }
+
+    /// Queues a row; never blocks and never drops it (a full queue spills to the spool).
+    pub fn submit(&self, row: RequestLog) {
+        if let Err(e) = self.tx.try_send(row) {
+            let row = match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            let spool = self.spool.clone();
+            tokio::spawn(async move {
+                if let Err(e) = spool.append(std::slice::from_ref(&row)).await {
+                    tracing::error!(error = %e, request_id = %row.request_id, "cannot spool a request log row");
+                }
+            });
+        }
+    }
+
+    /// Whether the last insert failed (rows are being spooled).
+    pub fn database_down(&self) -> bool {
+        self.db_down.load(Ordering::Relaxed)
+    }
+
+    /// Rows stored in the database so far by this writer.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Flushes the queue (to the database, or the spool) and stops the task.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+async fn store_batch(
+    store: &dyn RequestLogStore,
+    spool: &dyn LogSpool,
+    batch: &[RequestLog],
+    db_down: &AtomicBool,
+    written: &AtomicU64,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    match store.insert_logs(batch).await {
+        Ok(n) => {
+            written.fetch_add(n, Ordering::Relaxed);
+            if db_down.swap(false, Ordering::Relaxed) {
+                tracing::info!("request log database is back");
+            }
+        }
+        Err(e) => {
+            if !db_down.swap(true, Ordering::Relaxed) {
+                tracing::warn!(error = %e, "request log database unavailable; spooling rows to disk");
+            }
+            if let Err(e) = spool.append(batch).await {
+                tracing::error!(error = %e, rows = batch.len(), "cannot spool request log rows");
+            }
+        }
+    }
+}
+
+async fn replay(store: &dyn RequestLogStore, spool: &dyn LogSpool, db_down: &AtomicBool, written: &AtomicU64) {
+    if spool.is_empty().await {
+        return;
+    }
+    let rows = match spool.pending().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the request log spool");
+            return;
+        }
+    };
+    for chunk in rows.chunks(BATCH) {
+        match store.insert_logs(chunk).await {
+            Ok(n) => {
+                written.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(_) => {
+                db_down.store(true, Ordering::Relaxed);
+                return; // keep the replay file; inserts are idempotent, so retrying is safe
+            }
+        }
+    }
+    if let Err(e) = spool.commit_replay().await {
+        tracing::error!(error = %e, "cannot clear the replayed spool");
+    } else {
+        db_down.store(false, Ordering::Relaxed);
+        tracing::info!(rows = rows.len(), "replayed spooled request log rows");
+    }
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<RequestLog>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    store: Arc<dyn RequestLogStore>,
+    spool: Arc<dyn LogSpool>,
+    replay_every: Duration,
+    db_down: Arc<AtomicBool>,
+    written: Arc<AtomicU64>,
+) {
+    replay(store.as_ref(), spool.as_ref(), &db_down, &written).await;
+    let mut tick = tokio::time::interval(replay_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch: Vec<RequestLog> = Vec::with_capacity(BATCH);
+    loop {
+        tokio::select! {
+            row = rx.recv() => {
+                let Some(row) = row else { break };
+                batch.push(row);
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written).await;
+                batch.clear();
+            }
+            _ = tick.tick() => {
+                replay(store.as_ref(), spool.as_ref(), &db_down, &written).await;
+            }
+            _ = stop.changed() => {
+                while let Ok(r) = rx.try_recv() {
+                    batch.push(r);
+                    if batch.len() == BATCH {
+                        store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written).await;
+                        batch.clear();
+                    }
+                }
+                store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written).await;
+                return;
+            }
+        }
+    }
+}
