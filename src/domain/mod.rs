@@ -8,3 +8,5 @@ pub mod provider;
 pub mod request_log;
 pub mod settings;
 pub mod user;
+pub mod format;
+pub mod routing;
