@@ -10,3 +10,4 @@ pub mod settings;
 pub mod user;
 pub mod format;
 pub mod routing;
+pub mod session;
