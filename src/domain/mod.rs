@@ -11,3 +11,4 @@ pub mod user;
 pub mod format;
 pub mod routing;
 pub mod session;
+pub mod sse;
