@@ -12,3 +12,4 @@ pub mod format;
 pub mod routing;
 pub mod session;
 pub mod sse;
+pub mod usage;
