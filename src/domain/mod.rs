@@ -13,3 +13,4 @@ pub mod routing;
 pub mod session;
 pub mod sse;
 pub mod usage;
+pub mod cost;
