@@ -157,10 +157,9 @@ impl ClaudeStreamTap {
                     self.raw.merge(u);
                     self.saw_usage = true;
                 }
-                if let Some(r) = data.get("delta").and_then(|d| d.get("stop_reason")) {
-                    if let Some(r) = r.as_str() {
-                        self.stop_reason = Some(r.to_string());
-                    }
+                let stop = data.get("delta").and_then(|d| d.get("stop_reason"));
+                if let Some(r) = stop.and_then(Value::as_str) {
+                    self.stop_reason = Some(r.to_string());
                 }
             }
             "message_stop" => self.completed = true,
