@@ -14,6 +14,9 @@ pub struct ValidationError {
 impl ValidationError {
     /// Builds a validation error for `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

@@ -30,7 +30,10 @@ impl DailyResetMode {
         match s {
             "fixed" => Ok(Self::Fixed),
             "rolling" => Ok(Self::Rolling),
-            _ => Err(ValidationError::new("daily_reset_mode", "must be one of: fixed, rolling")),
+            _ => Err(ValidationError::new(
+                "daily_reset_mode",
+                "must be one of: fixed, rolling",
+            )),
         }
     }
 }
@@ -48,7 +51,8 @@ pub struct ResetTime {
 impl ResetTime {
     /// Parses `HH:MM` (24 h clock).
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let err = || ValidationError::new("daily_reset_time", "must be HH:MM between 00:00 and 23:59");
+        let err =
+            || ValidationError::new("daily_reset_time", "must be HH:MM between 00:00 and 23:59");
         let (h, m) = s.split_once(':').ok_or_else(err)?;
         if h.len() != 2 || m.len() != 2 {
             return Err(err());
@@ -118,27 +122,30 @@ impl Limits {
             ("limit_total_usd", self.limit_total_usd),
         ];
         for (field, value) in money {
-            if let Some(v) = value {
-                if v.is_sign_negative() || v > Decimal::from(MAX_USD_LIMIT) {
-                    return Err(ValidationError::new(
-                        field,
-                        format!("must be between 0 and {MAX_USD_LIMIT}"),
-                    ));
-                }
-            }
-        }
-        if let Some(rpm) = self.rpm {
-            if !(1..=1_000_000).contains(&rpm) {
-                return Err(ValidationError::new("rpm_limit", "must be between 1 and 1000000"));
-            }
-        }
-        if let Some(c) = self.limit_concurrent_sessions {
-            if !(0..=1000).contains(&c) {
+            if let Some(v) = value
+                && (v.is_sign_negative() || v > Decimal::from(MAX_USD_LIMIT))
+            {
                 return Err(ValidationError::new(
-                    "limit_concurrent_sessions",
-                    "must be between 0 and 1000",
+                    field,
+                    format!("must be between 0 and {MAX_USD_LIMIT}"),
                 ));
             }
+        }
+        if let Some(rpm) = self.rpm
+            && !(1..=1_000_000).contains(&rpm)
+        {
+            return Err(ValidationError::new(
+                "rpm_limit",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if let Some(c) = self.limit_concurrent_sessions
+            && !(0..=1000).contains(&c)
+        {
+            return Err(ValidationError::new(
+                "limit_concurrent_sessions",
+                "must be between 0 and 1000",
+            ));
         }
         Ok(())
     }
@@ -150,7 +157,10 @@ mod tests {
 
     #[test]
     fn reset_time_parses_and_prints() {
-        assert_eq!(ResetTime::parse("07:05").map(|t| t.to_string()), Ok("07:05".into()));
+        assert_eq!(
+            ResetTime::parse("07:05").map(|t| t.to_string()),
+            Ok("07:05".into())
+        );
         assert!(ResetTime::parse("24:00").is_err());
         assert!(ResetTime::parse("7:05").is_err());
         assert!(ResetTime::parse("07:60").is_err());
@@ -159,11 +169,23 @@ mod tests {
 
     #[test]
     fn limits_reject_negative_money_and_bad_ranges() {
-        let l = Limits { limit_daily_usd: Some(Decimal::new(-1, 0)), ..Default::default() };
-        assert_eq!(l.validate().map_err(|e| e.field), Err("limit_daily_usd".to_string()));
-        let l = Limits { rpm: Some(0), ..Default::default() };
+        let l = Limits {
+            limit_daily_usd: Some(Decimal::new(-1, 0)),
+            ..Default::default()
+        };
+        assert_eq!(
+            l.validate().map_err(|e| e.field),
+            Err("limit_daily_usd".to_string())
+        );
+        let l = Limits {
+            rpm: Some(0),
+            ..Default::default()
+        };
         assert!(l.validate().is_err());
-        let l = Limits { limit_concurrent_sessions: Some(1001), ..Default::default() };
+        let l = Limits {
+            limit_concurrent_sessions: Some(1001),
+            ..Default::default()
+        };
         assert!(l.validate().is_err());
         assert!(Limits::default().validate().is_ok());
     }

@@ -1,10 +1,18 @@
 //! Pure rules of the gateway: entities, validation, limits, keys. No I/O and no clock here.
 
 pub mod api_key;
+pub mod chain;
+pub mod cost;
 pub mod error;
+pub mod failure;
+pub mod format;
 pub mod limits;
 pub mod price;
 pub mod provider;
 pub mod request_log;
+pub mod routing;
+pub mod session;
 pub mod settings;
+pub mod sse;
+pub mod usage;
 pub mod user;

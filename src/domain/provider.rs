@@ -79,7 +79,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { first_byte_timeout_ms: 30_000, idle_timeout_ms: 60_000, request_timeout_ms: 120_000 }
+        Self {
+            first_byte_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            request_timeout_ms: 120_000,
+        }
     }
 }
 
@@ -96,7 +100,11 @@ pub struct BreakerSettings {
 
 impl Default for BreakerSettings {
     fn default() -> Self {
-        Self { failure_threshold: 5, open_duration_ms: 30 * 60 * 1000, half_open_success_threshold: 2 }
+        Self {
+            failure_threshold: 5,
+            open_duration_ms: 30 * 60 * 1000,
+            half_open_success_threshold: 2,
+        }
     }
 }
 
@@ -157,10 +165,16 @@ pub fn validate_http_url(field: &str, raw: &str) -> Result<(), ValidationError> 
     let url = url::Url::parse(raw)
         .map_err(|e| ValidationError::new(field, format!("is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ValidationError::new(field, "must be an http:// or https:// URL with a host"));
+        return Err(ValidationError::new(
+            field,
+            "must be an http:// or https:// URL with a host",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ValidationError::new(field, "must not contain a query or fragment"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain a query or fragment",
+        ));
     }
     Ok(())
 }
@@ -168,16 +182,25 @@ pub fn validate_http_url(field: &str, raw: &str) -> Result<(), ValidationError> 
 /// Checks that `raw` is a supported outbound proxy URL.
 pub fn validate_proxy_url(raw: &str) -> Result<(), ValidationError> {
     let url = url::Url::parse(raw).map_err(|e| {
-        ValidationError::new("proxy_url", format!("is not a valid URL ({e}); include the scheme"))
+        ValidationError::new(
+            "proxy_url",
+            format!("is not a valid URL ({e}); include the scheme"),
+        )
     })?;
-    if !matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h" | "socks4" | "socks4a") {
+    if !matches!(
+        url.scheme(),
+        "http" | "https" | "socks5" | "socks5h" | "socks4" | "socks4a"
+    ) {
         return Err(ValidationError::new(
             "proxy_url",
             "scheme must be one of: http, https, socks5, socks5h, socks4, socks4a",
         ));
     }
     if url.host_str().is_none() || url.port_or_known_default().is_none() {
-        return Err(ValidationError::new("proxy_url", "must name a host and a port"));
+        return Err(ValidationError::new(
+            "proxy_url",
+            "must name a host and a port",
+        ));
     }
     Ok(())
 }
@@ -187,38 +210,64 @@ impl Provider {
     pub fn validate(&self) -> Result<(), ValidationError> {
         let name = self.name.trim();
         if name.is_empty() || self.name.chars().count() > MAX_NAME_LEN {
-            return Err(ValidationError::new("name", format!("must be 1 to {MAX_NAME_LEN} characters")));
+            return Err(ValidationError::new(
+                "name",
+                format!("must be 1 to {MAX_NAME_LEN} characters"),
+            ));
         }
         if self.description.chars().count() > 500 {
-            return Err(ValidationError::new("description", "must be at most 500 characters"));
+            return Err(ValidationError::new(
+                "description",
+                "must be at most 500 characters",
+            ));
         }
         if self.base_url.len() > 255 {
-            return Err(ValidationError::new("base_url", "must be at most 255 characters"));
+            return Err(ValidationError::new(
+                "base_url",
+                "must be at most 255 characters",
+            ));
         }
         validate_http_url("base_url", &self.base_url)?;
         if self.api_key.is_empty() || self.api_key.len() > 1024 {
-            return Err(ValidationError::new("api_key", "must be 1 to 1024 characters"));
+            return Err(ValidationError::new(
+                "api_key",
+                "must be 1 to 1024 characters",
+            ));
         }
         if self.priority < 0 || self.priority > 1_000_000 {
-            return Err(ValidationError::new("priority", "must be between 0 and 1000000"));
+            return Err(ValidationError::new(
+                "priority",
+                "must be between 0 and 1000000",
+            ));
         }
         if !(0..=100).contains(&self.weight) {
             return Err(ValidationError::new("weight", "must be between 0 and 100"));
         }
         if self.cost_multiplier.is_sign_negative() || self.cost_multiplier > Decimal::from(1000) {
-            return Err(ValidationError::new("cost_multiplier", "must be between 0 and 1000"));
+            return Err(ValidationError::new(
+                "cost_multiplier",
+                "must be between 0 and 1000",
+            ));
         }
         if self.group_tag.chars().count() > 255 {
-            return Err(ValidationError::new("group_tag", "must be at most 255 characters"));
-        }
-        if self.allowed_models.iter().any(|m| m.trim().is_empty() || m.len() > 200) {
-            return Err(ValidationError::new("allowed_models", "entries must be 1 to 200 characters"));
+            return Err(ValidationError::new(
+                "group_tag",
+                "must be at most 255 characters",
+            ));
         }
         if self
-            .model_redirects
+            .allowed_models
             .iter()
-            .any(|(k, v)| k.trim().is_empty() || v.trim().is_empty() || k.len() > 200 || v.len() > 200)
+            .any(|m| m.trim().is_empty() || m.len() > 200)
         {
+            return Err(ValidationError::new(
+                "allowed_models",
+                "entries must be 1 to 200 characters",
+            ));
+        }
+        if self.model_redirects.iter().any(|(k, v)| {
+            k.trim().is_empty() || v.trim().is_empty() || k.len() > 200 || v.len() > 200
+        }) {
             return Err(ValidationError::new(
                 "model_redirects",
                 "names must be 1 to 200 characters",
@@ -243,12 +292,18 @@ impl Provider {
             ("request_timeout_ms", t.request_timeout_ms),
         ] {
             if !(1_000..=3_600_000).contains(&v) {
-                return Err(ValidationError::new(field, "must be between 1000 and 3600000 ms"));
+                return Err(ValidationError::new(
+                    field,
+                    "must be between 1000 and 3600000 ms",
+                ));
             }
         }
         let b = &self.breaker;
         if !(1..=100).contains(&b.failure_threshold) {
-            return Err(ValidationError::new("failure_threshold", "must be between 1 and 100"));
+            return Err(ValidationError::new(
+                "failure_threshold",
+                "must be between 1 and 100",
+            ));
         }
         if !(60_000..=86_400_000).contains(&b.open_duration_ms) {
             return Err(ValidationError::new(
@@ -262,10 +317,13 @@ impl Provider {
                 "must be between 1 and 10",
             ));
         }
-        if let Some(r) = self.max_retry_attempts {
-            if !(1..=10).contains(&r) {
-                return Err(ValidationError::new("max_retry_attempts", "must be between 1 and 10"));
-            }
+        if let Some(r) = self.max_retry_attempts
+            && !(1..=10).contains(&r)
+        {
+            return Err(ValidationError::new(
+                "max_retry_attempts",
+                "must be between 1 and 10",
+            ));
         }
         Ok(())
     }
@@ -330,19 +388,38 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_bad_fields_by_name() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Provider)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Provider)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("name", Box::new(|p| p.name = " ".into())),
             ("name", Box::new(|p| p.name = "x".repeat(65))),
             ("base_url", Box::new(|p| p.base_url = "ftp://x".into())),
             ("base_url", Box::new(|p| p.base_url = "not a url".into())),
             ("weight", Box::new(|p| p.weight = 101)),
             ("priority", Box::new(|p| p.priority = -1)),
-            ("proxy_url", Box::new(|p| p.proxy_url = Some("gopher://x:1".into()))),
-            ("proxy_url", Box::new(|p| p.proxy_url = Some("127.0.0.1:1080".into()))),
-            ("failure_threshold", Box::new(|p| p.breaker.failure_threshold = 0)),
-            ("open_duration_ms", Box::new(|p| p.breaker.open_duration_ms = 1)),
-            ("max_retry_attempts", Box::new(|p| p.max_retry_attempts = Some(11))),
-            ("cost_multiplier", Box::new(|p| p.cost_multiplier = Decimal::NEGATIVE_ONE)),
+            (
+                "proxy_url",
+                Box::new(|p| p.proxy_url = Some("gopher://x:1".into())),
+            ),
+            (
+                "proxy_url",
+                Box::new(|p| p.proxy_url = Some("127.0.0.1:1080".into())),
+            ),
+            (
+                "failure_threshold",
+                Box::new(|p| p.breaker.failure_threshold = 0),
+            ),
+            (
+                "open_duration_ms",
+                Box::new(|p| p.breaker.open_duration_ms = 1),
+            ),
+            (
+                "max_retry_attempts",
+                Box::new(|p| p.max_retry_attempts = Some(11)),
+            ),
+            (
+                "cost_multiplier",
+                Box::new(|p| p.cost_multiplier = Decimal::NEGATIVE_ONE),
+            ),
         ];
         for (field, mutate) in cases {
             let mut p = sample();
@@ -353,7 +430,10 @@ pub(crate) mod tests {
 
     #[test]
     fn accepts_socks5_with_credentials() {
-        assert_eq!(validate_proxy_url("socks5://user:pass@127.0.0.1:1080"), Ok(()));
+        assert_eq!(
+            validate_proxy_url("socks5://user:pass@127.0.0.1:1080"),
+            Ok(())
+        );
     }
 
     #[test]

@@ -68,10 +68,16 @@ impl User {
             return Err(ValidationError::new("name", "must be 1 to 64 characters"));
         }
         if self.provider_group.chars().count() > 255 {
-            return Err(ValidationError::new("provider_group", "must be at most 255 characters"));
+            return Err(ValidationError::new(
+                "provider_group",
+                "must be at most 255 characters",
+            ));
         }
         if self.note.chars().count() > 1000 {
-            return Err(ValidationError::new("note", "must be at most 1000 characters"));
+            return Err(ValidationError::new(
+                "note",
+                "must be at most 1000 characters",
+            ));
         }
         self.limits.validate()
     }

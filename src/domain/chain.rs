@@ -1,0 +1,157 @@
+//! The provider chain: one entry per upstream attempt of a request, stored in the request log so
+//! admins can see which providers were tried, why, and how each attempt ended.
+
+use serde::{Deserialize, Serialize};
+
+use super::failure::ErrorClass;
+use super::routing::Exclusion;
+
+/// Why this provider was tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainReason {
+    /// The session's bound provider was reused.
+    SessionReuse,
+    /// The first pick of the routing rules.
+    InitialSelection,
+    /// Another try on the same provider after a retryable failure.
+    Retry,
+    /// A different provider after the previous one failed.
+    Failover,
+}
+
+/// How the attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainOutcome {
+    /// The upstream answered successfully.
+    Success,
+    /// The attempt failed (see the error class).
+    Failure,
+    /// The client went away during the attempt.
+    ClientAbort,
+}
+
+/// One upstream attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainEntry {
+    /// The provider tried.
+    pub provider_id: i64,
+    /// Its name at the time.
+    pub provider_name: String,
+    /// Why it was tried.
+    pub reason: ChainReason,
+    /// How it ended.
+    pub outcome: ChainOutcome,
+    /// The upstream HTTP status, when one arrived.
+    pub status: Option<u16>,
+    /// The failure class, for failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<ErrorClass>,
+    /// The upstream error message (capped), for failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the attempt took.
+    pub duration_ms: u64,
+    /// Whether the request was converted to another wire format for this provider.
+    pub converted: bool,
+    /// Providers left out when this one was selected, with reasons (selection entries only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<Exclusion>,
+}
+
+/// The whole chain of a request, as stored in the log's `provider_chain` column.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProviderChain(pub Vec<ChainEntry>);
+
+impl ProviderChain {
+    /// Appends an attempt.
+    pub fn push(&mut self, entry: ChainEntry) {
+        self.0.push(entry);
+    }
+
+    /// The provider that finally succeeded, if any.
+    pub fn final_provider(&self) -> Option<i64> {
+        self.0
+            .iter()
+            .rev()
+            .find(|e| e.outcome == ChainOutcome::Success)
+            .map(|e| e.provider_id)
+    }
+
+    /// The ids of providers that failed in this request (to exclude on the next pick).
+    pub fn failed_providers(&self) -> impl Iterator<Item = i64> + '_ {
+        self.0
+            .iter()
+            .filter(|e| e.outcome == ChainOutcome::Failure)
+            .map(|e| e.provider_id)
+    }
+
+    /// The chain as JSON for the request log.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Array(Vec::new()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::routing::ExclusionReason;
+
+    fn entry(id: i64, reason: ChainReason, outcome: ChainOutcome) -> ChainEntry {
+        ChainEntry {
+            provider_id: id,
+            provider_name: format!("p{id}"),
+            reason,
+            outcome,
+            status: None,
+            error_class: None,
+            error: None,
+            duration_ms: 10,
+            converted: false,
+            excluded: vec![],
+        }
+    }
+
+    #[test]
+    fn serialises_with_snake_case_names_and_round_trips() {
+        let mut e = entry(1, ChainReason::InitialSelection, ChainOutcome::Failure);
+        e.status = Some(529);
+        e.error_class = Some(ErrorClass::ProviderError);
+        e.error = Some("Overloaded".into());
+        e.excluded = vec![Exclusion {
+            provider_id: 2,
+            provider_name: "p2".into(),
+            reason: ExclusionReason::Disabled,
+        }];
+        let mut chain = ProviderChain::default();
+        chain.push(e);
+        chain.push(entry(3, ChainReason::Failover, ChainOutcome::Success));
+        let v = chain.to_json();
+        assert_eq!(v[0]["reason"], "initial_selection");
+        assert_eq!(v[0]["outcome"], "failure");
+        assert_eq!(v[0]["error_class"], "provider_error");
+        assert_eq!(v[0]["excluded"][0]["reason"]["type"], "disabled");
+        assert_eq!(v[1]["reason"], "failover");
+        assert!(v[1].get("error").is_none() && v[1].get("excluded").is_none());
+        let back: ProviderChain = serde_json::from_value(v).unwrap();
+        assert_eq!(back, chain);
+        assert_eq!(chain.final_provider(), Some(3));
+        assert_eq!(chain.failed_providers().collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn empty_chain() {
+        let c = ProviderChain::default();
+        assert_eq!(c.to_json(), serde_json::json!([]));
+        assert_eq!(c.final_provider(), None);
+        let abort = ProviderChain(vec![entry(
+            1,
+            ChainReason::SessionReuse,
+            ChainOutcome::ClientAbort,
+        )]);
+        assert_eq!(abort.final_provider(), None);
+        assert_eq!(abort.failed_providers().count(), 0);
+    }
+}
