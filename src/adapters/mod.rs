@@ -1,2 +1,4 @@
 //! Concrete implementations of the ports (databases, Redis, memory, HTTP upstreams) and the
 //! HTTP front that drives the app.
+
+pub mod sqlite;
