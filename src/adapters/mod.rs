@@ -1,4 +1,5 @@
 //! Concrete implementations of the ports (databases, Redis, memory, HTTP upstreams) and the
 //! HTTP front that drives the app.
 
+pub mod postgres;
 pub mod sqlite;
