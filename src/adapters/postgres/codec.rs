@@ -70,7 +70,11 @@ pub(crate) fn push_limits(s: &mut Values<'_>, l: &Limits) {
 
 /// Turns an `UPDATE`/`DELETE` outcome into `NotFound` when no row matched.
 pub(crate) fn expect_one(affected: u64) -> Result<(), StoreError> {
-    if affected == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// The field named by a unique constraint of the schema (see `migrations/postgres`).

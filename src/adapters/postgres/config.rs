@@ -82,7 +82,10 @@ impl ConfigStore for PostgresStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(codec::map_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(codec::map_err)?;
         Ok(())
     }
 }

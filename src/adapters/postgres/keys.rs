@@ -50,11 +50,16 @@ async fn fetch_many(pool: &PgPool, user_id: Option<i64>) -> StoreResult<Vec<ApiK
     let rows: Vec<KeyRow> = match user_id {
         Some(uid) => {
             let sql = format!("{SELECT} WHERE user_id = $1 ORDER BY id");
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uid).fetch_all(pool).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(uid)
+                .fetch_all(pool)
+                .await
         }
         None => {
             let sql = format!("{SELECT} ORDER BY id");
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await
         }
     }
     .map_err(map_err)?;
@@ -87,7 +92,8 @@ pub(super) async fn insert(pool: &PgPool, k: &ApiKey) -> StoreResult<ApiKey> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
         "INSERT INTO api_keys (user_id, name, key_hash, key_last4, enabled, expires_at, ",
     );
-    qb.push(LIMIT_COLUMNS).push(", created_at, updated_at) VALUES (");
+    qb.push(LIMIT_COLUMNS)
+        .push(", created_at, updated_at) VALUES (");
     let mut s = qb.separated(", ");
     s.push_bind(k.user_id)
         .push_bind(k.name.clone())
@@ -98,16 +104,24 @@ pub(super) async fn insert(pool: &PgPool, k: &ApiKey) -> StoreResult<ApiKey> {
     push_limits(&mut s, &k.limits);
     s.push_bind(k.created_at).push_bind(k.updated_at);
     qb.push(") RETURNING id");
-    let id: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
+    let id: i64 = qb
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
     get(pool, id).await
 }
 
 /// Replaces the editable fields: name, enabled, expiry, limits and `updated_at`.
 pub(super) async fn update(pool: &PgPool, k: &ApiKey) -> StoreResult<ApiKey> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE api_keys SET (name, enabled, ");
-    qb.push("expires_at, ").push(LIMIT_COLUMNS).push(", updated_at) = (");
+    qb.push("expires_at, ")
+        .push(LIMIT_COLUMNS)
+        .push(", updated_at) = (");
     let mut s = qb.separated(", ");
-    s.push_bind(k.name.clone()).push_bind(k.enabled).push_bind(k.expires_at);
+    s.push_bind(k.name.clone())
+        .push_bind(k.enabled)
+        .push_bind(k.expires_at);
     push_limits(&mut s, &k.limits);
     s.push_bind(k.updated_at);
     qb.push(") WHERE id = ").push_bind(k.id);

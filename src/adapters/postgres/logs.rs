@@ -122,7 +122,12 @@ pub(super) async fn insert(pool: &PgPool, rows: &[RequestLog]) -> StoreResult<u6
                 .push_bind(r.error_message.clone());
         });
         qb.push(" ON CONFLICT (request_id) DO NOTHING");
-        inserted += qb.build().execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+        inserted += qb
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
     }
     tx.commit().await.map_err(map_err)?;
     Ok(inserted)
@@ -131,7 +136,8 @@ pub(super) async fn insert(pool: &PgPool, rows: &[RequestLog]) -> StoreResult<u6
 /// Rows matching every set filter, newest (highest id) first.
 pub(super) async fn list(pool: &PgPool, f: &LogFilter) -> StoreResult<Vec<RequestLog>> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT id, ");
-    qb.push(INSERT_COLUMNS).push(" FROM request_logs WHERE 1 = 1");
+    qb.push(INSERT_COLUMNS)
+        .push(" FROM request_logs WHERE 1 = 1");
     if let Some(v) = f.user_id {
         qb.push(" AND user_id = ").push_bind(v);
     }
@@ -143,12 +149,15 @@ pub(super) async fn list(pool: &PgPool, f: &LogFilter) -> StoreResult<Vec<Reques
     }
     if let Some(m) = &f.model {
         qb.push(" AND (requested_model = ").push_bind(m.clone());
-        qb.push(" OR forwarded_model = ").push_bind(m.clone()).push(")");
+        qb.push(" OR forwarded_model = ")
+            .push_bind(m.clone())
+            .push(")");
     }
     if let Some(c) = f.status_class {
         let low = c.saturating_mul(100);
         qb.push(" AND status_code >= ").push_bind(low);
-        qb.push(" AND status_code < ").push_bind(low.saturating_add(100));
+        qb.push(" AND status_code < ")
+            .push_bind(low.saturating_add(100));
     }
     if let Some(t) = &f.from {
         qb.push(" AND created_at >= ").push_bind(*t);
@@ -162,7 +171,11 @@ pub(super) async fn list(pool: &PgPool, f: &LogFilter) -> StoreResult<Vec<Reques
     if let Some(id) = f.before_id {
         qb.push(" AND id < ").push_bind(id);
     }
-    let limit = if f.limit < 1 { DEFAULT_LIMIT } else { f.limit.min(MAX_LIMIT) };
+    let limit = if f.limit < 1 {
+        DEFAULT_LIMIT
+    } else {
+        f.limit.min(MAX_LIMIT)
+    };
     qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
     let rows: Vec<LogRow> = qb.build_query_as().fetch_all(pool).await.map_err(map_err)?;
     rows.into_iter().map(RequestLog::try_from).collect()

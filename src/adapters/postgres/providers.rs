@@ -129,8 +129,10 @@ fn push_values(s: &mut Values<'_>, p: &Provider) {
 /// All providers by id.
 pub(super) async fn list(pool: &PgPool) -> StoreResult<Vec<Provider>> {
     let sql = format!("{SELECT} ORDER BY id");
-    let rows: Vec<ProviderRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.map_err(map_err)?;
+    let rows: Vec<ProviderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
     rows.into_iter().map(Provider::try_from).collect()
 }
 
@@ -156,14 +158,21 @@ pub(super) async fn insert(pool: &PgPool, p: &Provider) -> StoreResult<Provider>
     push_values(&mut s, p);
     s.push_bind(p.created_at);
     qb.push(") RETURNING id");
-    let id: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
+    let id: i64 = qb
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
     get(pool, id).await
 }
 
 /// Replaces every field but `id` and `created_at`.
 pub(super) async fn update(pool: &PgPool, p: &Provider) -> StoreResult<Provider> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("UPDATE providers SET (");
-    qb.push(WRITE_COLUMNS_HEAD).push(LIMIT_COLUMNS).push(WRITE_COLUMNS_TAIL).push(") = (");
+    qb.push(WRITE_COLUMNS_HEAD)
+        .push(LIMIT_COLUMNS)
+        .push(WRITE_COLUMNS_TAIL)
+        .push(") = (");
     let mut s = qb.separated(", ");
     push_values(&mut s, p);
     qb.push(") WHERE id = ").push_bind(p.id);

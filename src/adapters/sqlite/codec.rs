@@ -37,7 +37,8 @@ pub(crate) fn opt_text_to_ts(s: Option<&str>) -> Result<Option<DateTime<Utc>>, S
 
 /// Formats money as a decimal string, rounded like PostgreSQL rounds NUMERIC(24,12).
 pub(crate) fn dec_to_text(d: &Decimal) -> String {
-    d.round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero).to_string()
+    d.round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero)
+        .to_string()
 }
 
 /// Formats optional money.
@@ -114,7 +115,11 @@ pub(crate) fn push_limits(s: &mut Values<'_>, l: &Limits) {
 
 /// Turns an `UPDATE`/`DELETE` outcome into `NotFound` when no row matched.
 pub(crate) fn expect_one(affected: u64) -> Result<(), StoreError> {
-    if affected == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    if affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Maps a sqlx error to the port's error, naming the field of a unique violation.

@@ -52,11 +52,16 @@ async fn fetch_many(pool: &SqlitePool, user_id: Option<i64>) -> StoreResult<Vec<
     let rows: Vec<KeyRow> = match user_id {
         Some(uid) => {
             let sql = format!("{SELECT} WHERE user_id = ? ORDER BY id");
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uid).fetch_all(pool).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(uid)
+                .fetch_all(pool)
+                .await
         }
         None => {
             let sql = format!("{SELECT} ORDER BY id");
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await
         }
     }
     .map_err(map_err)?;
@@ -89,7 +94,8 @@ pub(super) async fn insert(pool: &SqlitePool, k: &ApiKey) -> StoreResult<ApiKey>
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
         "INSERT INTO api_keys (user_id, name, key_hash, key_last4, enabled, expires_at, ",
     );
-    qb.push(LIMIT_COLUMNS).push(", created_at, updated_at) VALUES (");
+    qb.push(LIMIT_COLUMNS)
+        .push(", created_at, updated_at) VALUES (");
     let mut s = qb.separated(", ");
     s.push_bind(k.user_id)
         .push_bind(k.name.clone())
@@ -98,18 +104,27 @@ pub(super) async fn insert(pool: &SqlitePool, k: &ApiKey) -> StoreResult<ApiKey>
         .push_bind(k.enabled)
         .push_bind(k.expires_at.as_ref().map(ts_to_text));
     push_limits(&mut s, &k.limits);
-    s.push_bind(ts_to_text(&k.created_at)).push_bind(ts_to_text(&k.updated_at));
+    s.push_bind(ts_to_text(&k.created_at))
+        .push_bind(ts_to_text(&k.updated_at));
     qb.push(") RETURNING id");
-    let id: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
+    let id: i64 = qb
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
     get(pool, id).await
 }
 
 /// Replaces the editable fields: name, enabled, expiry, limits and `updated_at`.
 pub(super) async fn update(pool: &SqlitePool, k: &ApiKey) -> StoreResult<ApiKey> {
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE api_keys SET (name, enabled, ");
-    qb.push("expires_at, ").push(LIMIT_COLUMNS).push(", updated_at) = (");
+    qb.push("expires_at, ")
+        .push(LIMIT_COLUMNS)
+        .push(", updated_at) = (");
     let mut s = qb.separated(", ");
-    s.push_bind(k.name.clone()).push_bind(k.enabled).push_bind(k.expires_at.as_ref().map(ts_to_text));
+    s.push_bind(k.name.clone())
+        .push_bind(k.enabled)
+        .push_bind(k.expires_at.as_ref().map(ts_to_text));
     push_limits(&mut s, &k.limits);
     s.push_bind(ts_to_text(&k.updated_at));
     qb.push(") WHERE id = ").push_bind(k.id);

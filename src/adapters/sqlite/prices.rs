@@ -36,8 +36,10 @@ const COLUMNS: &str = "model, input_per_mtok, output_per_mtok, cache_write_5m_pe
 /// All prices by model name.
 pub(super) async fn list(pool: &SqlitePool) -> StoreResult<Vec<ModelPrice>> {
     let sql = format!("SELECT {COLUMNS} FROM model_prices ORDER BY model");
-    let rows: Vec<PriceRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.map_err(map_err)?;
+    let rows: Vec<PriceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
     rows.into_iter().map(ModelPrice::try_from).collect()
 }
 

@@ -130,8 +130,10 @@ fn push_values(s: &mut Values<'_>, p: &Provider) {
 /// All providers by id.
 pub(super) async fn list(pool: &SqlitePool) -> StoreResult<Vec<Provider>> {
     let sql = format!("{SELECT} ORDER BY id");
-    let rows: Vec<ProviderRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.map_err(map_err)?;
+    let rows: Vec<ProviderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
     rows.into_iter().map(Provider::try_from).collect()
 }
 
@@ -157,14 +159,21 @@ pub(super) async fn insert(pool: &SqlitePool, p: &Provider) -> StoreResult<Provi
     push_values(&mut s, p);
     s.push_bind(ts_to_text(&p.created_at));
     qb.push(") RETURNING id");
-    let id: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
+    let id: i64 = qb
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
     get(pool, id).await
 }
 
 /// Replaces every field but `id` and `created_at`.
 pub(super) async fn update(pool: &SqlitePool, p: &Provider) -> StoreResult<Provider> {
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE providers SET (");
-    qb.push(WRITE_COLUMNS_HEAD).push(LIMIT_COLUMNS).push(WRITE_COLUMNS_TAIL).push(") = (");
+    qb.push(WRITE_COLUMNS_HEAD)
+        .push(LIMIT_COLUMNS)
+        .push(WRITE_COLUMNS_TAIL)
+        .push(") = (");
     let mut s = qb.separated(", ");
     push_values(&mut s, p);
     qb.push(") WHERE id = ").push_bind(p.id);

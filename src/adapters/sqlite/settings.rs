@@ -14,7 +14,13 @@ pub(super) async fn list(pool: &SqlitePool) -> StoreResult<Vec<SystemSetting>> {
             .fetch_all(pool)
             .await
             .map_err(map_err)?;
-    Ok(rows.into_iter().map(|(key, value)| SystemSetting { key, value: value.0 }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(key, value)| SystemSetting {
+            key,
+            value: value.0,
+        })
+        .collect())
 }
 
 /// Inserts or replaces one setting.

@@ -3,8 +3,8 @@
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::codec::{
-    LIMIT_COLUMNS, LimitsRow, Values, expect_one, map_err, opt_text_to_ts, push_limits,
-    text_to_ts, ts_to_text,
+    LIMIT_COLUMNS, LimitsRow, Values, expect_one, map_err, opt_text_to_ts, push_limits, text_to_ts,
+    ts_to_text,
 };
 use crate::domain::user::{Role, User};
 use crate::ports::store::{StoreError, StoreResult};
@@ -53,7 +53,9 @@ impl TryFrom<UserRow> for User {
 }
 
 fn push_values(s: &mut Values<'_>, u: &User) {
-    s.push_bind(u.name.clone()).push_bind(u.role.as_str()).push_bind(u.provider_group.clone());
+    s.push_bind(u.name.clone())
+        .push_bind(u.role.as_str())
+        .push_bind(u.provider_group.clone());
     push_limits(s, &u.limits);
     s.push_bind(u.enabled)
         .push_bind(u.expires_at.as_ref().map(ts_to_text))
@@ -64,8 +66,10 @@ fn push_values(s: &mut Values<'_>, u: &User) {
 /// All users by id.
 pub(super) async fn list(pool: &SqlitePool) -> StoreResult<Vec<User>> {
     let sql = format!("{SELECT} ORDER BY id");
-    let rows: Vec<UserRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.map_err(map_err)?;
+    let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
     rows.into_iter().map(User::try_from).collect()
 }
 
@@ -91,14 +95,21 @@ pub(super) async fn insert(pool: &SqlitePool, u: &User) -> StoreResult<User> {
     push_values(&mut s, u);
     s.push_bind(ts_to_text(&u.created_at));
     qb.push(") RETURNING id");
-    let id: i64 = qb.build_query_scalar().fetch_one(pool).await.map_err(map_err)?;
+    let id: i64 = qb
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
     get(pool, id).await
 }
 
 /// Replaces every field but `id` and `created_at`.
 pub(super) async fn update(pool: &SqlitePool, u: &User) -> StoreResult<User> {
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE users SET (");
-    qb.push(WRITE_COLUMNS_HEAD).push(LIMIT_COLUMNS).push(WRITE_COLUMNS_TAIL).push(") = (");
+    qb.push(WRITE_COLUMNS_HEAD)
+        .push(LIMIT_COLUMNS)
+        .push(WRITE_COLUMNS_TAIL)
+        .push(") = (");
     let mut s = qb.separated(", ");
     push_values(&mut s, u);
     qb.push(") WHERE id = ").push_bind(u.id);
