@@ -2,3 +2,7 @@
 //! HTTP front that drives the app.
 
 pub mod http;
+pub mod postgres;
+pub mod spool_file;
+pub mod sqlite;
+pub mod upstream;

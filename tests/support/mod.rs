@@ -26,7 +26,8 @@ pub fn unique_suffix() -> String {
 
 /// Whether a Docker daemon looks reachable (for the testcontainers fallback).
 pub fn docker_available() -> bool {
-    std::env::var_os("DOCKER_HOST").is_some() || std::path::Path::new("/var/run/docker.sock").exists()
+    std::env::var_os("DOCKER_HOST").is_some()
+        || std::path::Path::new("/var/run/docker.sock").exists()
 }
 
 /// Prints a visible skip line for a test that needs a service nobody provided.
@@ -35,3 +36,5 @@ pub fn skip(test: &str, what: &str) {
         "SKIP {test}: no {what} (set CCH_TEST_DATABASE_URL / CCH_TEST_REDIS_URL, or run a Docker daemon)"
     );
 }
+
+pub mod postgres;

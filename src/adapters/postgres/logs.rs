@@ -1,0 +1,193 @@
+//! Request log rows: batched idempotent inserts and the filtered, cursor-paginated listing.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use super::codec::{map_err, norm};
+use crate::domain::request_log::{LogFilter, RequestLog};
+use crate::ports::store::{StoreError, StoreResult};
+
+/// Columns written on insert (everything but `id`).
+const INSERT_COLUMNS: &str = "request_id, created_at, user_id, key_id, provider_id, \
+     requested_model, forwarded_model, endpoint, client_format, status_code, is_stream, \
+     input_tokens, output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, \
+     cache_read_tokens, cost_usd, cost_known, duration_ms, ttfb_ms, provider_chain, session_id, \
+     user_agent, error_message";
+
+/// Rows per INSERT statement: 24 binds each stays far below PostgreSQL's 65535 bind limit.
+const CHUNK: usize = 500;
+/// Page size used when the filter asks for none (or fewer than one) row.
+const DEFAULT_LIMIT: i64 = 100;
+/// Largest page served.
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    id: i64,
+    request_id: String,
+    created_at: DateTime<Utc>,
+    user_id: Option<i64>,
+    key_id: Option<i64>,
+    provider_id: Option<i64>,
+    requested_model: Option<String>,
+    forwarded_model: Option<String>,
+    endpoint: String,
+    client_format: String,
+    status_code: i32,
+    is_stream: bool,
+    input_tokens: i64,
+    output_tokens: i64,
+    cache_creation_5m_tokens: i64,
+    cache_creation_1h_tokens: i64,
+    cache_read_tokens: i64,
+    cost_usd: Decimal,
+    cost_known: bool,
+    duration_ms: i64,
+    ttfb_ms: Option<i64>,
+    provider_chain: Json<serde_json::Value>,
+    session_id: Option<String>,
+    user_agent: Option<String>,
+    error_message: Option<String>,
+}
+
+impl TryFrom<LogRow> for RequestLog {
+    type Error = StoreError;
+    fn try_from(r: LogRow) -> Result<Self, StoreError> {
+        Ok(RequestLog {
+            id: r.id,
+            request_id: r.request_id,
+            created_at: r.created_at,
+            user_id: r.user_id,
+            key_id: r.key_id,
+            provider_id: r.provider_id,
+            requested_model: r.requested_model,
+            forwarded_model: r.forwarded_model,
+            endpoint: r.endpoint,
+            client_format: r.client_format,
+            status_code: r.status_code,
+            is_stream: r.is_stream,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cache_creation_5m_tokens: r.cache_creation_5m_tokens,
+            cache_creation_1h_tokens: r.cache_creation_1h_tokens,
+            cache_read_tokens: r.cache_read_tokens,
+            cost_usd: norm(r.cost_usd),
+            cost_known: r.cost_known,
+            duration_ms: r.duration_ms,
+            ttfb_ms: r.ttfb_ms,
+            provider_chain: r.provider_chain.0,
+            session_id: r.session_id,
+            user_agent: r.user_agent,
+            error_message: r.error_message,
+        })
+    }
+}
+
+/// Inserts all rows in one transaction, skipping known `request_id`s; returns the count added.
+pub(super) async fn insert(pool: &PgPool, rows: &[RequestLog]) -> StoreResult<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut inserted = 0;
+    for chunk in rows.chunks(CHUNK) {
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("INSERT INTO request_logs (");
+        qb.push(INSERT_COLUMNS).push(") ");
+        qb.push_values(chunk, |mut s, r| {
+            s.push_bind(r.request_id.clone())
+                .push_bind(r.created_at)
+                .push_bind(r.user_id)
+                .push_bind(r.key_id)
+                .push_bind(r.provider_id)
+                .push_bind(r.requested_model.clone())
+                .push_bind(r.forwarded_model.clone())
+                .push_bind(r.endpoint.clone())
+                .push_bind(r.client_format.clone())
+                .push_bind(r.status_code)
+                .push_bind(r.is_stream)
+                .push_bind(r.input_tokens)
+                .push_bind(r.output_tokens)
+                .push_bind(r.cache_creation_5m_tokens)
+                .push_bind(r.cache_creation_1h_tokens)
+                .push_bind(r.cache_read_tokens)
+                .push_bind(r.cost_usd)
+                .push_bind(r.cost_known)
+                .push_bind(r.duration_ms)
+                .push_bind(r.ttfb_ms)
+                .push_bind(Json(r.provider_chain.clone()))
+                .push_bind(r.session_id.clone())
+                .push_bind(r.user_agent.clone())
+                .push_bind(r.error_message.clone());
+        });
+        qb.push(" ON CONFLICT (request_id) DO NOTHING");
+        inserted += qb
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(inserted)
+}
+
+/// Rows matching every set filter, newest (highest id) first.
+pub(super) async fn list(pool: &PgPool, f: &LogFilter) -> StoreResult<Vec<RequestLog>> {
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT id, ");
+    qb.push(INSERT_COLUMNS)
+        .push(" FROM request_logs WHERE 1 = 1");
+    if let Some(v) = f.user_id {
+        qb.push(" AND user_id = ").push_bind(v);
+    }
+    if let Some(v) = f.key_id {
+        qb.push(" AND key_id = ").push_bind(v);
+    }
+    if let Some(v) = f.provider_id {
+        qb.push(" AND provider_id = ").push_bind(v);
+    }
+    if let Some(m) = &f.model {
+        qb.push(" AND (requested_model = ").push_bind(m.clone());
+        qb.push(" OR forwarded_model = ")
+            .push_bind(m.clone())
+            .push(")");
+    }
+    if let Some(c) = f.status_class {
+        let low = c.saturating_mul(100);
+        qb.push(" AND status_code >= ").push_bind(low);
+        qb.push(" AND status_code < ")
+            .push_bind(low.saturating_add(100));
+    }
+    if let Some(t) = &f.from {
+        qb.push(" AND created_at >= ").push_bind(*t);
+    }
+    if let Some(t) = &f.to {
+        qb.push(" AND created_at < ").push_bind(*t);
+    }
+    if let Some(s) = &f.session_id {
+        qb.push(" AND session_id = ").push_bind(s.clone());
+    }
+    if let Some(id) = f.before_id {
+        qb.push(" AND id < ").push_bind(id);
+    }
+    let limit = if f.limit < 1 {
+        DEFAULT_LIMIT
+    } else {
+        f.limit.min(MAX_LIMIT)
+    };
+    qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    let rows: Vec<LogRow> = qb.build_query_as().fetch_all(pool).await.map_err(map_err)?;
+    rows.into_iter().map(RequestLog::try_from).collect()
+}
+
+/// One row.
+pub(super) async fn get(pool: &PgPool, id: i64) -> StoreResult<RequestLog> {
+    let sql = format!("SELECT id, {INSERT_COLUMNS} FROM request_logs WHERE id = $1");
+    let row: LogRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)?;
+    row.try_into()
+}

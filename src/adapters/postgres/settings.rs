@@ -1,0 +1,38 @@
+//! System setting rows (key → JSONB).
+
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+use super::codec::map_err;
+use crate::domain::settings::SystemSetting;
+use crate::ports::store::StoreResult;
+
+/// All settings by key.
+pub(super) async fn list(pool: &PgPool) -> StoreResult<Vec<SystemSetting>> {
+    let rows: Vec<(String, Json<serde_json::Value>)> =
+        sqlx::query_as("SELECT key, value FROM system_settings ORDER BY key")
+            .fetch_all(pool)
+            .await
+            .map_err(map_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, value)| SystemSetting {
+            key,
+            value: value.0,
+        })
+        .collect())
+}
+
+/// Inserts or replaces one setting.
+pub(super) async fn put(pool: &PgPool, s: &SystemSetting) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO system_settings (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(&s.key)
+    .bind(Json(&s.value))
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
