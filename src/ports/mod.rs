@@ -3,4 +3,6 @@
 
 pub mod clock;
 pub mod counters;
+pub mod spool;
 pub mod store;
+pub mod upstream;

@@ -1,0 +1,590 @@
+//! The proxy pipeline: authenticate, route, forward with retries and failover, pass the answer
+//! through, and account for it. Everything here reads the in-memory snapshot; nothing queries
+//! the SQL database.
+
+pub mod forward;
+pub mod record;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::domain::api_key::hash_key;
+use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
+use crate::domain::client_error::{GatewayErrorKind, error_body};
+use crate::domain::failure::{ErrorClass, ErrorRule, builtin_error_rules, classify_http};
+use crate::domain::format::ClientFormat;
+use crate::domain::provider::Provider;
+use crate::domain::routing::{
+    RouteRequest, RouteState, forwarded_model, select_provider, session_provider_still_eligible,
+};
+use crate::domain::session::{claude_session_id, has_history};
+use crate::domain::usage::{Usage, usage_from_claude_response};
+use crate::ports::clock::Clock;
+use crate::ports::counters::CounterStore;
+use crate::ports::upstream::{ByteStream, FailureKind, UpstreamClient, UpstreamRequest};
+
+use super::log_writer::LogWriter;
+use super::snapshot::{ConfigSnapshot, SnapshotHolder};
+use record::{Ending, Recorder, RequestFacts, Served};
+use stream::{StreamFinish, TappedStream};
+
+/// Largest upstream error body read (to classify it).
+const MAX_ERROR_BODY: usize = 1 << 20;
+/// Largest non-streaming upstream answer buffered.
+const MAX_FULL_BODY: usize = 256 << 20;
+/// Pause between two tries on the same provider.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Proxy settings taken from the startup configuration.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// How long a session stays bound to its provider.
+    pub session_ttl: Duration,
+    /// Tries per provider when it sets none.
+    pub max_retry_default: u32,
+    /// Upper bound of upstream attempts per client request.
+    pub max_attempts: u32,
+}
+
+/// A client request as the HTTP front hands it over.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    /// The client's wire format.
+    pub format: ClientFormat,
+    /// The API path, forwarded as is (e.g. `/v1/messages`).
+    pub path: String,
+    /// The query string, forwarded as is (Claude Code sends `beta=true`).
+    pub query: Option<String>,
+    /// Request headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Bytes,
+    /// The key presented by the client.
+    pub api_key: Option<String>,
+}
+
+impl ClientRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The body of the answer to the client.
+pub enum ProxyBody {
+    /// A complete body.
+    Full(Bytes),
+    /// A stream passed through as it arrives.
+    Stream(Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send>>),
+}
+
+use std::pin::Pin;
+
+/// The answer to the client.
+pub struct ProxyResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: ProxyBody,
+}
+
+impl ProxyResponse {
+    /// A JSON error in the client's format.
+    pub fn error(format: ClientFormat, kind: GatewayErrorKind, message: &str) -> Self {
+        let status = kind.status();
+        let body = error_body(format, status, kind.claude_type(), message);
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: ProxyBody::Full(Bytes::from(body.to_string())),
+        }
+    }
+}
+
+/// The proxy use case.
+pub struct ProxyService {
+    snapshot: Arc<SnapshotHolder>,
+    counters: Arc<dyn CounterStore>,
+    upstream: Arc<dyn UpstreamClient>,
+    logs: Arc<LogWriter>,
+    clock: Arc<dyn Clock>,
+    config: ProxyConfig,
+    rules: Vec<ErrorRule>,
+}
+
+/// A successful (or client-error) upstream answer of one attempt.
+enum AttemptOk {
+    Full { status: u16, headers: Vec<(String, String)>, body: Bytes },
+    Stream { status: u16, headers: Vec<(String, String)>, first: Bytes, rest: ByteStream },
+    ClientError { status: u16, body: Bytes, message: String, override_: Option<(Option<u16>, Option<String>)> },
+}
+
+/// A failed attempt.
+struct AttemptErr {
+    class: ErrorClass,
+    status: Option<u16>,
+    message: String,
+    proxy_failed: bool,
+    timeout: bool,
+}
+
+fn session_key(id: &str) -> String {
+    format!("session:{id}")
+}
+
+fn new_request_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl ProxyService {
+    /// Builds the service.
+    pub fn new(
+        snapshot: Arc<SnapshotHolder>,
+        counters: Arc<dyn CounterStore>,
+        upstream: Arc<dyn UpstreamClient>,
+        logs: Arc<LogWriter>,
+        clock: Arc<dyn Clock>,
+        config: ProxyConfig,
+    ) -> Self {
+        Self { snapshot, counters, upstream, logs, clock, config, rules: builtin_error_rules() }
+    }
+
+    /// The models a key may use (for `GET /v1/models`), or an auth error.
+    pub fn models_for_key(&self, api_key: Option<&str>, format: ClientFormat) -> Result<Vec<String>, ProxyResponse> {
+        let snap = self.snapshot.get();
+        let (user, _key) = self.authenticate(&snap, api_key, format)?;
+        let mut models: Vec<String> = Vec::new();
+        let req = RouteRequest { format, model: "", user_groups: &user.provider_group };
+        let mut any_open = false;
+        for p in snap.providers.iter().filter(|p| p.enabled) {
+            if !crate::domain::format::provider_serves(p, format) || !crate::domain::routing::group_allows(p, req.user_groups) {
+                continue;
+            }
+            if p.allowed_models.is_empty() {
+                any_open = true;
+            }
+            models.extend(p.allowed_models.iter().cloned());
+            models.extend(p.model_redirects.keys().cloned());
+        }
+        if any_open {
+            models.extend(snap.prices.iter().filter(|m| m.model.starts_with("claude-")).map(|m| m.model.clone()));
+        }
+        models.sort();
+        models.dedup();
+        Ok(models)
+    }
+
+    fn authenticate(
+        &self,
+        snap: &ConfigSnapshot,
+        api_key: Option<&str>,
+        format: ClientFormat,
+    ) -> Result<(Arc<crate::domain::user::User>, Arc<crate::domain::api_key::ApiKey>), ProxyResponse> {
+        let Some(key_text) = api_key.filter(|k| !k.is_empty()) else {
+            return Err(ProxyResponse::error(
+                format,
+                GatewayErrorKind::Authentication,
+                "missing API key: send it as x-api-key or Authorization: Bearer",
+            ));
+        };
+        let key = snap.keys_by_hash.get(&hash_key(key_text)).cloned();
+        let Some(key) = key else {
+            return Err(ProxyResponse::error(format, GatewayErrorKind::Authentication, "invalid API key"));
+        };
+        let Some(user) = snap.users.get(&key.user_id).cloned() else {
+            return Err(ProxyResponse::error(format, GatewayErrorKind::Authentication, "invalid API key"));
+        };
+        let now = self.clock.now();
+        let refuse = |m: String| Err(ProxyResponse::error(format, GatewayErrorKind::Permission, &m));
+        if !user.enabled {
+            return refuse("this user is disabled".into());
+        }
+        if let Some(t) = user.expires_at.filter(|t| *t <= now) {
+            return refuse(format!("this user expired at {}", t.to_rfc3339()));
+        }
+        if !key.enabled {
+            return refuse("this API key is disabled".into());
+        }
+        if let Some(t) = key.expires_at.filter(|t| *t <= now) {
+            return refuse(format!("this API key expired at {}", t.to_rfc3339()));
+        }
+        Ok((user, key))
+    }
+
+    /// Handles one client request end to end.
+    pub async fn handle(&self, req: ClientRequest) -> ProxyResponse {
+        let started = Instant::now();
+        let snap = self.snapshot.get();
+        let format = req.format;
+        let (user, key) = match self.authenticate(&snap, req.api_key.as_deref(), format) {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        };
+        let body: Value = match serde_json::from_slice(&req.body) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, "request body must be a JSON object");
+            }
+            Err(e) => {
+                let msg = format!("request body is not valid JSON: {e}");
+                return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
+            }
+        };
+        let Some(model) = body.get("model").and_then(Value::as_str).map(str::to_string) else {
+            return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, "model: a model name (string) is required");
+        };
+        let is_stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let session = claude_session_id(&body, req.header("x-claude-code-session-id"), key.id);
+        let facts = RequestFacts {
+            request_id: new_request_id(),
+            created_at: self.clock.now(),
+            started,
+            user_id: Some(user.id),
+            key_id: Some(key.id),
+            requested_model: Some(model.clone()),
+            endpoint: req.path.clone(),
+            format,
+            is_stream,
+            session_id: Some(session.id.clone()),
+            user_agent: req.header("user-agent").map(|s| s.chars().take(512).collect()),
+        };
+        let recorder = Arc::new(Recorder { logs: self.logs.clone(), prices: snap.prices.clone() });
+        let route = RouteRequest { format, model: &model, user_groups: &user.provider_group };
+        let mut state = RouteState::default();
+        let mut chain = ProviderChain::default();
+        let mut attempts = 0u32;
+        let mut last_error: Option<(GatewayErrorKind, String)> = None;
+        let mut bound = if has_history(&body) { self.bound_provider(&session.id).await } else { None };
+
+        loop {
+            // Pick a provider: the session's, if still eligible, else by the routing rules.
+            let reused = bound.take().and_then(|pid| {
+                let p = snap.provider(pid)?;
+                session_provider_still_eligible(p, &route, &state).ok().map(|_| p)
+            });
+            let (provider, reason, excluded) = match reused {
+                Some(p) => (p, ChainReason::SessionReuse, Vec::new()),
+                None => {
+                    let mut rng = rand::rng();
+                    let mut rand01 = || rand::Rng::random::<f64>(&mut rng);
+                    match select_provider(&snap.providers, &route, &state, &mut rand01) {
+                        Ok(sel) => {
+                            let Some(p) = snap.provider(sel.provider_id) else { break };
+                            let reason = if chain.0.is_empty() { ChainReason::InitialSelection } else { ChainReason::Failover };
+                            (p, reason, sel.excluded)
+                        }
+                        Err(none) => {
+                            let (kind, message) = match last_error.take() {
+                                Some(e) => e,
+                                None => (GatewayErrorKind::NoProvider, format!("no provider available: {}", none.message)),
+                            };
+                            return self.fail(&facts, &recorder, &chain, kind, &message);
+                        }
+                    }
+                }
+            };
+            let fwd_model = forwarded_model(provider, &model).to_string();
+            let upstream_body = rewrite_model(&req.body, &body, &model, &fwd_model);
+            let tries = provider.max_retry_attempts.map_or(self.config.max_retry_default, |n| n.max(1) as u32);
+            let mut use_proxy = provider.proxy_url.is_some();
+            let mut try_no = 0u32;
+            let mut excluded = Some(excluded);
+            while try_no < tries {
+                if attempts >= self.config.max_attempts {
+                    break;
+                }
+                attempts += 1;
+                let this_reason = if try_no == 0 { reason } else { ChainReason::Retry };
+                try_no += 1;
+                let attempt_started = Instant::now();
+                let result = self.attempt(&req, provider, upstream_body.clone(), is_stream, use_proxy).await;
+                let mut entry = ChainEntry {
+                    provider_id: provider.id,
+                    provider_name: provider.name.clone(),
+                    reason: this_reason,
+                    outcome: ChainOutcome::Success,
+                    status: None,
+                    error_class: None,
+                    error: None,
+                    duration_ms: u64::try_from(attempt_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    converted: false,
+                    excluded: excluded.take().unwrap_or_default(),
+                };
+                match result {
+                    Ok(ok) => {
+                        let served = Served {
+                            provider_id: provider.id,
+                            cost_multiplier: provider.cost_multiplier,
+                            forwarded_model: fwd_model.clone(),
+                        };
+                        return self
+                            .finish_ok(ok, entry, chain, facts, served, recorder, provider, this_reason, &session.id)
+                            .await;
+                    }
+                    Err(err) => {
+                        entry.outcome = ChainOutcome::Failure;
+                        entry.status = err.status;
+                        entry.error_class = Some(err.class);
+                        entry.error = Some(err.message.clone());
+                        chain.push(entry);
+                        tracing::info!(provider = %provider.name, class = ?err.class, status = ?err.status, "upstream attempt failed");
+                        let kind = if err.timeout { GatewayErrorKind::Timeout } else { GatewayErrorKind::UpstreamFailed };
+                        last_error = Some((kind, format!("upstream request failed after retries: {}", err.message)));
+                        if err.proxy_failed && use_proxy && provider.proxy_fallback_to_direct {
+                            use_proxy = false;
+                            try_no = try_no.saturating_sub(1); // the direct try does not use up a retry
+                            continue;
+                        }
+                        if err.class == ErrorClass::NotFound {
+                            break;
+                        }
+                        if try_no < tries {
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
+                    }
+                }
+            }
+            state.tried.insert(provider.id);
+            if attempts >= self.config.max_attempts {
+                let (kind, message) = last_error.take().unwrap_or((GatewayErrorKind::UpstreamFailed, "upstream failed".into()));
+                return self.fail(&facts, &recorder, &chain, kind, &message);
+            }
+        }
+        let (kind, message) = last_error.unwrap_or((GatewayErrorKind::Internal, "provider vanished from the configuration".into()));
+        self.fail(&facts, &recorder, &chain, kind, &message)
+    }
+
+    fn fail(
+        &self,
+        facts: &RequestFacts,
+        recorder: &Recorder,
+        chain: &ProviderChain,
+        kind: GatewayErrorKind,
+        message: &str,
+    ) -> ProxyResponse {
+        let resp = ProxyResponse::error(facts.format, kind, message);
+        recorder.record(
+            facts,
+            None,
+            Ending { status: resp.status, usage: Usage::default(), ttfb_ms: None, chain, error: Some(message.to_string()) },
+        );
+        resp
+    }
+
+    async fn bound_provider(&self, session_id: &str) -> Option<i64> {
+        match self.counters.get(&session_key(session_id)).await {
+            Ok(Some(v)) => v.parse().ok(),
+            _ => None,
+        }
+    }
+
+    async fn bind_session(&self, session_id: &str, provider_id: i64, reason: ChainReason) {
+        let key = session_key(session_id);
+        let ttl = self.config.session_ttl;
+        let value = provider_id.to_string();
+        let result = match reason {
+            ChainReason::InitialSelection => self.counters.set_if_absent(&key, &value, ttl).await.map(|_| ()),
+            ChainReason::Failover => self.counters.set(&key, &value, Some(ttl)).await,
+            ChainReason::SessionReuse | ChainReason::Retry => self.counters.expire(&key, ttl).await.map(|_| ()),
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "session binding not saved");
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_ok(
+        &self,
+        ok: AttemptOk,
+        mut entry: ChainEntry,
+        mut chain: ProviderChain,
+        facts: RequestFacts,
+        served: Served,
+        recorder: Arc<Recorder>,
+        provider: &Provider,
+        reason: ChainReason,
+        session_id: &str,
+    ) -> ProxyResponse {
+        let ttfb_ms = Some(i64::try_from(facts.started.elapsed().as_millis()).unwrap_or(i64::MAX));
+        match ok {
+            AttemptOk::Full { status, headers, body } => {
+                entry.status = Some(status);
+                chain.push(entry);
+                self.bind_session(session_id, provider.id, reason).await;
+                let usage = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| usage_from_claude_response(&v))
+                    .unwrap_or_default();
+                recorder.record(&facts, Some(&served), Ending { status, usage, ttfb_ms, chain: &chain, error: None });
+                ProxyResponse { status, headers: forward::client_response_headers(&headers), body: ProxyBody::Full(body) }
+            }
+            AttemptOk::Stream { status, headers, first, rest } => {
+                entry.status = Some(status);
+                chain.push(entry);
+                self.bind_session(session_id, provider.id, reason).await;
+                let finish = StreamFinish { facts, served, chain, status, ttfb_ms, recorder };
+                let idle = Duration::from_millis(u64::try_from(provider.timeouts.idle_timeout_ms).unwrap_or(60_000));
+                let stream = TappedStream::new(first, rest, idle, finish);
+                ProxyResponse {
+                    status,
+                    headers: forward::client_response_headers(&headers),
+                    body: ProxyBody::Stream(Box::pin(stream)),
+                }
+            }
+            AttemptOk::ClientError { status, body, message, override_ } => {
+                entry.outcome = ChainOutcome::Failure;
+                entry.status = Some(status);
+                entry.error_class = Some(ErrorClass::NonRetryableClientError);
+                entry.error = Some(message.clone());
+                chain.push(entry);
+                let (out_status, out_body) = match override_ {
+                    Some((st, msg)) => {
+                        let st = st.unwrap_or(status);
+                        let msg = msg.unwrap_or_else(|| message.clone());
+                        let t = GatewayErrorKind::claude_type_for_status(st);
+                        (st, Bytes::from(error_body(facts.format, st, t, &msg).to_string()))
+                    }
+                    None => (status, body),
+                };
+                recorder.record(
+                    &facts,
+                    Some(&served),
+                    Ending { status: out_status, usage: Usage::default(), ttfb_ms, chain: &chain, error: Some(message) },
+                );
+                ProxyResponse {
+                    status: out_status,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: ProxyBody::Full(out_body),
+                }
+            }
+        }
+    }
+
+    /// One upstream try.
+    async fn attempt(
+        &self,
+        req: &ClientRequest,
+        p: &Provider,
+        body: Bytes,
+        is_stream: bool,
+        use_proxy: bool,
+    ) -> Result<AttemptOk, AttemptErr> {
+        let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+        let header_timeout = if is_stream { ms(p.timeouts.first_byte_timeout_ms) } else { ms(p.timeouts.request_timeout_ms) };
+        let started = Instant::now();
+        let up = UpstreamRequest {
+            url: forward::join_url(&p.base_url, &req.path, req.query.as_deref()),
+            headers: forward::upstream_headers(&req.headers, p),
+            body,
+            proxy_url: if use_proxy { p.proxy_url.clone() } else { None },
+            header_timeout,
+        };
+        let resp = self.upstream.post(up).await.map_err(|f| AttemptErr {
+            class: ErrorClass::SystemError,
+            status: None,
+            message: f.message.clone(),
+            proxy_failed: f.kind == FailureKind::Proxy,
+            timeout: f.kind == FailureKind::Timeout,
+        })?;
+        let remaining = header_timeout.saturating_sub(started.elapsed());
+        let status = resp.status;
+        let mut body_stream = resp.body;
+        if !(200..300).contains(&status) {
+            let (bytes, _) = read_body(&mut body_stream, MAX_ERROR_BODY, remaining.max(Duration::from_secs(5))).await;
+            let text = String::from_utf8_lossy(&bytes).to_string();
+            let c = classify_http(status, &text, &self.rules);
+            if c.class == ErrorClass::NonRetryableClientError {
+                let override_ = c.override_.map(|o| (o.status, o.message));
+                return Ok(AttemptOk::ClientError { status, body: bytes, message: c.message, override_ });
+            }
+            return Err(AttemptErr { class: c.class, status: Some(status), message: c.message, proxy_failed: false, timeout: false });
+        }
+        let is_sse = resp.headers.iter().any(|(k, v)| k == "content-type" && v.contains("text/event-stream"));
+        if is_sse {
+            // Wait for the first body chunk within the first-byte budget, then stream.
+            let first = tokio::time::timeout(remaining, body_stream.next()).await;
+            return match first {
+                Err(_) => Err(AttemptErr {
+                    class: ErrorClass::SystemError,
+                    status: Some(status),
+                    message: format!("no first byte within {} ms", header_timeout.as_millis()),
+                    proxy_failed: false,
+                    timeout: true,
+                }),
+                Ok(Some(Ok(first))) => Ok(AttemptOk::Stream { status, headers: resp.headers, first, rest: body_stream }),
+                Ok(Some(Err(e))) => Err(AttemptErr {
+                    class: ErrorClass::SystemError,
+                    status: Some(status),
+                    message: e.message,
+                    proxy_failed: false,
+                    timeout: false,
+                }),
+                Ok(None) => Err(AttemptErr {
+                    class: ErrorClass::ProviderError,
+                    status: Some(status),
+                    message: "upstream sent an empty stream".into(),
+                    proxy_failed: false,
+                    timeout: false,
+                }),
+            };
+        }
+        let budget = if is_stream { ms(p.timeouts.request_timeout_ms) } else { remaining };
+        let (bytes, complete) = read_body(&mut body_stream, MAX_FULL_BODY, budget).await;
+        match complete {
+            BodyEnd::Complete => Ok(AttemptOk::Full { status, headers: resp.headers, body: bytes }),
+            BodyEnd::TimedOut => Err(AttemptErr {
+                class: ErrorClass::SystemError,
+                status: Some(status),
+                message: "upstream response body timed out".into(),
+                proxy_failed: false,
+                timeout: true,
+            }),
+            BodyEnd::Broken(m) => Err(AttemptErr { class: ErrorClass::SystemError, status: Some(status), message: m, proxy_failed: false, timeout: false }),
+        }
+    }
+}
+
+enum BodyEnd {
+    Complete,
+    TimedOut,
+    Broken(String),
+}
+
+async fn read_body(stream: &mut ByteStream, max: usize, budget: Duration) -> (Bytes, BodyEnd) {
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => return (buf.freeze(), BodyEnd::TimedOut),
+            Ok(None) => return (buf.freeze(), BodyEnd::Complete),
+            Ok(Some(Err(e))) => return (buf.freeze(), BodyEnd::Broken(e.message)),
+            Ok(Some(Ok(chunk))) => {
+                if buf.len() + chunk.len() > max {
+                    return (buf.freeze(), BodyEnd::Broken(format!("upstream body larger than {max} bytes")));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// The body to forward: unchanged bytes unless the provider redirects the model.
+fn rewrite_model(raw: &Bytes, parsed: &Value, requested: &str, forwarded: &str) -> Bytes {
+    if requested == forwarded {
+        return raw.clone();
+    }
+    let mut v = parsed.clone();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("model".into(), Value::String(forwarded.to_string()));
+    }
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec()))
+}
