@@ -25,7 +25,10 @@ async fn incr_and_get_with_ttl_expiry(s: Store) {
     assert_eq!(s.get_counter("c").await.unwrap(), 0);
     assert_eq!(s.incr("c", 3, Duration::from_millis(300)).await.unwrap(), 3);
     assert_eq!(s.incr("c", 4, Duration::from_millis(300)).await.unwrap(), 7);
-    assert_eq!(s.incr("c", -2, Duration::from_millis(300)).await.unwrap(), 5);
+    assert_eq!(
+        s.incr("c", -2, Duration::from_millis(300)).await.unwrap(),
+        5
+    );
     assert_eq!(s.get_counter("c").await.unwrap(), 5);
     assert_eq!(s.get("c").await.unwrap().as_deref(), Some("5"));
     // The TTL is set when the counter is created, not pushed back by later increments.
@@ -38,15 +41,27 @@ async fn rolling_window_drops_entries_exactly_at_the_edge(s: Store) {
     let w = 60_000;
     assert_eq!(s.rolling_sum("r", T0, w).await.unwrap(), 0);
     assert_eq!(s.rolling_add("r", T0, "m1", 5, w).await.unwrap(), 5);
-    assert_eq!(s.rolling_add("r", T0 + 30_000, "m2", 7, w).await.unwrap(), 12);
+    assert_eq!(
+        s.rolling_add("r", T0 + 30_000, "m2", 7, w).await.unwrap(),
+        12
+    );
     assert_eq!(s.rolling_sum("r", T0 + 59_999, w).await.unwrap(), 12);
     assert_eq!(s.rolling_sum("r", T0 + 60_000, w).await.unwrap(), 7);
-    assert_eq!(s.rolling_add("r", T0 + 60_000, "m3", 1, w).await.unwrap(), 8);
+    assert_eq!(
+        s.rolling_add("r", T0 + 60_000, "m3", 1, w).await.unwrap(),
+        8
+    );
     // Re-adding the same member (same amount) moves it instead of counting it twice.
-    assert_eq!(s.rolling_add("r", T0 + 60_001, "m3", 1, w).await.unwrap(), 8);
+    assert_eq!(
+        s.rolling_add("r", T0 + 60_001, "m3", 1, w).await.unwrap(),
+        8
+    );
     assert_eq!(s.rolling_sum("r", T0 + 89_999, w).await.unwrap(), 8);
     assert_eq!(s.rolling_sum("r", T0 + 90_000, w).await.unwrap(), 1);
-    assert_eq!(s.rolling_add("r", T0 + 200_000, "m4", 2, w).await.unwrap(), 2);
+    assert_eq!(
+        s.rolling_add("r", T0 + 200_000, "m4", 2, w).await.unwrap(),
+        2
+    );
     // Windows of different keys are independent.
     assert_eq!(s.rolling_sum("other", T0 + 200_000, w).await.unwrap(), 0);
 }
@@ -85,12 +100,20 @@ async fn compare_and_swap_cases(s: Store) {
     assert_eq!(s.get("x").await.unwrap().as_deref(), Some("b"));
     // mismatch
     assert!(!s.compare_and_swap("x", Some("a"), "c", None).await.unwrap());
-    assert!(!s.compare_and_swap("missing", Some("a"), "c", None).await.unwrap());
+    assert!(
+        !s.compare_and_swap("missing", Some("a"), "c", None)
+            .await
+            .unwrap()
+    );
     assert_eq!(s.get("x").await.unwrap().as_deref(), Some("b"));
     assert_eq!(s.get("missing").await.unwrap(), None);
     // the new TTL applies
     let short = Some(Duration::from_millis(200));
-    assert!(s.compare_and_swap("x", Some("b"), "d", short).await.unwrap());
+    assert!(
+        s.compare_and_swap("x", Some("b"), "d", short)
+            .await
+            .unwrap()
+    );
     sleep_ms(300).await;
     assert_eq!(s.get("x").await.unwrap(), None);
 }
@@ -125,16 +148,39 @@ async fn slots_limit_refresh_idle_and_release(s: Store) {
     let ttl = 10_000;
     let lim = Some(2);
     let got = |acquired, active| SlotOutcome { acquired, active };
-    assert_eq!(s.acquire_slot("s", "a", T0, ttl, lim).await.unwrap(), got(true, 1));
-    assert_eq!(s.acquire_slot("s", "b", T0 + 1_000, ttl, lim).await.unwrap(), got(true, 2));
-    assert_eq!(s.acquire_slot("s", "c", T0 + 2_000, ttl, lim).await.unwrap(), got(false, 2));
+    assert_eq!(
+        s.acquire_slot("s", "a", T0, ttl, lim).await.unwrap(),
+        got(true, 1)
+    );
+    assert_eq!(
+        s.acquire_slot("s", "b", T0 + 1_000, ttl, lim)
+            .await
+            .unwrap(),
+        got(true, 2)
+    );
+    assert_eq!(
+        s.acquire_slot("s", "c", T0 + 2_000, ttl, lim)
+            .await
+            .unwrap(),
+        got(false, 2)
+    );
     // a holder re-acquires without taking a new slot, even when full
-    assert_eq!(s.acquire_slot("s", "a", T0 + 3_000, ttl, lim).await.unwrap(), got(true, 2));
+    assert_eq!(
+        s.acquire_slot("s", "a", T0 + 3_000, ttl, lim)
+            .await
+            .unwrap(),
+        got(true, 2)
+    );
     assert_eq!(s.count_slots("s", T0 + 3_000, ttl).await.unwrap(), 2);
     // b (last seen T0+1000) is idle for ttl at T0+11000; a (refreshed at T0+3000) is not
     assert_eq!(s.count_slots("s", T0 + 10_999, ttl).await.unwrap(), 2);
     assert_eq!(s.count_slots("s", T0 + 11_000, ttl).await.unwrap(), 1);
-    assert_eq!(s.acquire_slot("s", "c", T0 + 11_000, ttl, lim).await.unwrap(), got(true, 2));
+    assert_eq!(
+        s.acquire_slot("s", "c", T0 + 11_000, ttl, lim)
+            .await
+            .unwrap(),
+        got(true, 2)
+    );
     s.release_slot("s", "a").await.unwrap();
     s.release_slot("s", "nobody").await.unwrap();
     assert_eq!(s.count_slots("s", T0 + 11_000, ttl).await.unwrap(), 1);

@@ -26,7 +26,8 @@ pub fn unique_suffix() -> String {
 
 /// Whether a Docker daemon looks reachable (for the testcontainers fallback).
 pub fn docker_available() -> bool {
-    std::env::var_os("DOCKER_HOST").is_some() || std::path::Path::new("/var/run/docker.sock").exists()
+    std::env::var_os("DOCKER_HOST").is_some()
+        || std::path::Path::new("/var/run/docker.sock").exists()
 }
 
 /// Prints a visible skip line for a test that needs a service nobody provided.
@@ -36,5 +37,6 @@ pub fn skip(test: &str, what: &str) {
     );
 }
 
+pub mod logs;
 pub mod redis;
 pub mod tcp_proxy;

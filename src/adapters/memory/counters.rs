@@ -108,7 +108,9 @@ impl MemoryCounters {
 
 /// Locks a shard, ignoring poisoning (a panic elsewhere must not stop counting).
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shard
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[async_trait]
@@ -186,13 +188,15 @@ impl CounterStore for MemoryCounters {
     }
 
     async fn rolling_sum(&self, key: &str, now_ms: i64, window_ms: i64) -> CounterResult<i64> {
-        Ok(self.with_shard(key, |shard, now| match shard.live(key, now) {
-            Some(Entry {
-                value: Value::Rolling(window),
-                ..
-            }) => window.sum_after(now_ms.saturating_sub(window_ms)),
-            _ => 0,
-        }))
+        Ok(
+            self.with_shard(key, |shard, now| match shard.live(key, now) {
+                Some(Entry {
+                    value: Value::Rolling(window),
+                    ..
+                }) => window.sum_after(now_ms.saturating_sub(window_ms)),
+                _ => 0,
+            }),
+        )
     }
 
     async fn get(&self, key: &str) -> CounterResult<Option<String>> {
@@ -239,13 +243,15 @@ impl CounterStore for MemoryCounters {
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> CounterResult<bool> {
-        Ok(self.with_shard(key, |shard, now| match shard.live(key, now) {
-            Some(entry) => {
-                entry.expires_at = deadline(now, ttl);
-                true
-            }
-            None => false,
-        }))
+        Ok(
+            self.with_shard(key, |shard, now| match shard.live(key, now) {
+                Some(entry) => {
+                    entry.expires_at = deadline(now, ttl);
+                    true
+                }
+                None => false,
+            }),
+        )
     }
 
     async fn delete(&self, key: &str) -> CounterResult<()> {
@@ -302,13 +308,15 @@ impl CounterStore for MemoryCounters {
     }
 
     async fn count_slots(&self, key: &str, now_ms: i64, ttl_ms: i64) -> CounterResult<i64> {
-        Ok(self.with_shard(key, |shard, now| match shard.live(key, now) {
-            Some(Entry {
-                value: Value::Slots(set),
-                ..
-            }) => set.count_after(now_ms.saturating_sub(ttl_ms)),
-            _ => 0,
-        }))
+        Ok(
+            self.with_shard(key, |shard, now| match shard.live(key, now) {
+                Some(Entry {
+                    value: Value::Slots(set),
+                    ..
+                }) => set.count_after(now_ms.saturating_sub(ttl_ms)),
+                _ => 0,
+            }),
+        )
     }
 
     async fn ping(&self) -> CounterResult<()> {
@@ -375,6 +383,9 @@ mod tests {
         store.incr("c", 5, Duration::from_secs(60)).await.unwrap();
         assert_eq!(store.get("c").await.unwrap().as_deref(), Some("5"));
         store.set("s", "41", None).await.unwrap();
-        assert_eq!(store.incr("s", 1, Duration::from_secs(60)).await.unwrap(), 42);
+        assert_eq!(
+            store.incr("s", 1, Duration::from_secs(60)).await.unwrap(),
+            42
+        );
     }
 }

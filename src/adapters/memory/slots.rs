@@ -67,12 +67,24 @@ mod tests {
         assert!(s.acquire("a", 1_000, 100, Some(2)).acquired);
         assert!(s.acquire("b", 1_010, 100, Some(2)).acquired);
         let full = s.acquire("c", 1_020, 100, Some(2));
-        assert_eq!(full, SlotOutcome { acquired: false, active: 2 });
+        assert_eq!(
+            full,
+            SlotOutcome {
+                acquired: false,
+                active: 2
+            }
+        );
         // a holder keeps its slot even when the set is full
         assert!(s.acquire("a", 1_050, 100, Some(2)).acquired);
         // b (seen at 1010) is idle for 100 ms at 1110, a (1050) is not
         let later = s.acquire("c", 1_110, 100, Some(2));
-        assert_eq!(later, SlotOutcome { acquired: true, active: 2 });
+        assert_eq!(
+            later,
+            SlotOutcome {
+                acquired: true,
+                active: 2
+            }
+        );
         assert_eq!(s.count_after(1_110 - 100), 2);
         s.release("a");
         assert_eq!(s.len(), 1);

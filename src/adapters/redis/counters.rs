@@ -48,7 +48,9 @@ impl RedisCounters {
         };
         match tokio::time::timeout(timeouts.initial_connect, store.ping()).await {
             Ok(Ok(())) => tracing::info!(prefix = key_prefix, "connected to Redis"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "Redis unreachable at startup; will keep trying"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Redis unreachable at startup; will keep trying")
+            }
             Err(_) => tracing::warn!("Redis did not answer at startup; will keep trying"),
         }
         Ok(store)
@@ -261,7 +263,11 @@ impl CounterStore for RedisCounters {
     async fn release_slot(&self, key: &str, member: &str) -> CounterResult<()> {
         let key = self.key(key);
         self.run("release_slot", |mut c| async move {
-            cmd("ZREM").arg(&key).arg(member).query_async::<()>(&mut c).await
+            cmd("ZREM")
+                .arg(&key)
+                .arg(member)
+                .query_async::<()>(&mut c)
+                .await
         })
         .await
     }
