@@ -14,6 +14,10 @@ use claude_code_hub::ports::counters::{CounterMode, CounterStore, SlotOutcome};
 type Store = Arc<dyn CounterStore>;
 
 const MIN: Duration = Duration::from_secs(60);
+/// A TTL short enough to wait out, long enough to read the key back first on a busy machine.
+const SHORT: Duration = Duration::from_millis(300);
+/// A wait after which `SHORT` keys are gone.
+const PAST_SHORT: u64 = 450;
 /// An arbitrary epoch for explicit `now_ms` values.
 const T0: i64 = 1_700_000_000_000;
 
@@ -23,16 +27,13 @@ async fn sleep_ms(ms: u64) {
 
 async fn incr_and_get_with_ttl_expiry(s: Store) {
     assert_eq!(s.get_counter("c").await.unwrap(), 0);
-    assert_eq!(s.incr("c", 3, Duration::from_millis(300)).await.unwrap(), 3);
-    assert_eq!(s.incr("c", 4, Duration::from_millis(300)).await.unwrap(), 7);
-    assert_eq!(
-        s.incr("c", -2, Duration::from_millis(300)).await.unwrap(),
-        5
-    );
+    assert_eq!(s.incr("c", 3, SHORT).await.unwrap(), 3);
+    assert_eq!(s.incr("c", 4, SHORT).await.unwrap(), 7);
+    assert_eq!(s.incr("c", -2, SHORT).await.unwrap(), 5);
     assert_eq!(s.get_counter("c").await.unwrap(), 5);
     assert_eq!(s.get("c").await.unwrap().as_deref(), Some("5"));
     // The TTL is set when the counter is created, not pushed back by later increments.
-    sleep_ms(400).await;
+    sleep_ms(PAST_SHORT).await;
     assert_eq!(s.get_counter("c").await.unwrap(), 0);
     assert_eq!(s.incr("c", 1, MIN).await.unwrap(), 1);
 }
@@ -72,21 +73,19 @@ async fn set_get_and_ttl_expiry(s: Store) {
     assert_eq!(s.get("k").await.unwrap().as_deref(), Some("v1"));
     s.set("k", "v2", None).await.unwrap();
     assert_eq!(s.get("k").await.unwrap().as_deref(), Some("v2"));
-    s.set("t", "short", Some(Duration::from_millis(200)))
-        .await
-        .unwrap();
+    s.set("t", "short", Some(SHORT)).await.unwrap();
     assert_eq!(s.get("t").await.unwrap().as_deref(), Some("short"));
-    sleep_ms(300).await;
+    sleep_ms(PAST_SHORT).await;
     assert_eq!(s.get("t").await.unwrap(), None);
     assert_eq!(s.get("k").await.unwrap().as_deref(), Some("v2"));
 }
 
 async fn set_if_absent_only_sets_once(s: Store) {
-    let ttl = Duration::from_millis(200);
+    let ttl = SHORT;
     assert!(s.set_if_absent("n", "first", ttl).await.unwrap());
     assert!(!s.set_if_absent("n", "second", ttl).await.unwrap());
     assert_eq!(s.get("n").await.unwrap().as_deref(), Some("first"));
-    sleep_ms(300).await;
+    sleep_ms(PAST_SHORT).await;
     assert!(s.set_if_absent("n", "third", MIN).await.unwrap());
     assert_eq!(s.get("n").await.unwrap().as_deref(), Some("third"));
 }
@@ -108,23 +107,23 @@ async fn compare_and_swap_cases(s: Store) {
     assert_eq!(s.get("x").await.unwrap().as_deref(), Some("b"));
     assert_eq!(s.get("missing").await.unwrap(), None);
     // the new TTL applies
-    let short = Some(Duration::from_millis(200));
+    let short = Some(SHORT);
     assert!(
         s.compare_and_swap("x", Some("b"), "d", short)
             .await
             .unwrap()
     );
-    sleep_ms(300).await;
+    sleep_ms(PAST_SHORT).await;
     assert_eq!(s.get("x").await.unwrap(), None);
 }
 
 async fn expire_resets_ttl(s: Store) {
     assert!(!s.expire("e", MIN).await.unwrap());
     s.set("e", "v", None).await.unwrap();
-    assert!(s.expire("e", Duration::from_millis(200)).await.unwrap());
-    s.incr("ec", 1, Duration::from_millis(200)).await.unwrap();
+    assert!(s.expire("e", SHORT).await.unwrap());
+    s.incr("ec", 1, SHORT).await.unwrap();
     assert!(s.expire("ec", MIN).await.unwrap());
-    sleep_ms(300).await;
+    sleep_ms(PAST_SHORT).await;
     assert_eq!(s.get("e").await.unwrap(), None);
     assert!(!s.expire("e", MIN).await.unwrap());
     assert_eq!(s.get_counter("ec").await.unwrap(), 1);

@@ -292,3 +292,97 @@ impl CounterStore for FailOpenCounters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::counters::{CounterError, MockCounterStore};
+
+    fn config() -> FailOpenConfig {
+        FailOpenConfig {
+            probe_interval: Duration::from_millis(20),
+            call_timeout: Duration::from_millis(100),
+        }
+    }
+
+    fn down() -> CounterError {
+        CounterError::Unavailable("down".into())
+    }
+
+    #[tokio::test]
+    async fn first_failure_switches_to_fallback_and_stays_there() {
+        let mut primary = MockCounterStore::new();
+        primary
+            .expect_ping()
+            .returning(|| Box::pin(async { Ok(()) }));
+        primary
+            .expect_incr()
+            .times(1)
+            .returning(|_, _, _| Box::pin(async { Err(down()) }));
+        let mut fallback = MockCounterStore::new();
+        fallback
+            .expect_incr()
+            .times(2)
+            .returning(|_, amount, _| Box::pin(async move { Ok(amount) }));
+        let config = FailOpenConfig {
+            probe_interval: Duration::from_secs(3600),
+            ..config()
+        };
+        let store = FailOpenCounters::start(Arc::new(primary), Arc::new(fallback), config).await;
+        assert_eq!(store.mode(), CounterMode::Shared);
+        assert_eq!(store.incr("k", 3, Duration::from_secs(1)).await.unwrap(), 3);
+        assert_eq!(store.mode(), CounterMode::Degraded);
+        // no second primary call (times(1) above)
+        assert_eq!(store.incr("k", 4, Duration::from_secs(1)).await.unwrap(), 4);
+        let status = store.status();
+        assert_eq!((status.outages, status.fallback_calls), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn a_slow_primary_counts_as_down() {
+        let mut primary = MockCounterStore::new();
+        primary
+            .expect_ping()
+            .returning(|| Box::pin(async { Ok(()) }));
+        primary.expect_get().returning(|_| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(None)
+            })
+        });
+        let mut fallback = MockCounterStore::new();
+        fallback
+            .expect_get()
+            .returning(|_| Box::pin(async { Ok(Some("local".into())) }));
+        let store = FailOpenCounters::start(Arc::new(primary), Arc::new(fallback), config()).await;
+        let started = Instant::now();
+        assert_eq!(store.get("k").await.unwrap().as_deref(), Some("local"));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(store.mode(), CounterMode::Degraded);
+    }
+
+    #[tokio::test]
+    async fn probe_switches_back_when_the_primary_answers() {
+        let mut primary = MockCounterStore::new();
+        let mut seq = mockall::Sequence::new();
+        primary
+            .expect_ping()
+            .times(3)
+            .in_sequence(&mut seq)
+            .returning(|| Box::pin(async { Err(down()) }));
+        primary
+            .expect_ping()
+            .in_sequence(&mut seq)
+            .returning(|| Box::pin(async { Ok(()) }));
+        let fallback = MockCounterStore::new();
+        let store = FailOpenCounters::start(Arc::new(primary), Arc::new(fallback), config()).await;
+        assert_eq!(store.mode(), CounterMode::Degraded);
+        let started = Instant::now();
+        while store.mode() != CounterMode::Shared {
+            assert!(started.elapsed() < Duration::from_secs(2));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(store.status().outages, 1);
+        store.shutdown();
+    }
+}

@@ -1,7 +1,7 @@
 //! A TCP proxy a test can break on purpose: it forwards 127.0.0.1:<random> to an upstream
 //! (Redis, Postgres, a fake provider) until told to `cut` (close every connection and drop new
-//! ones at once), `black_hole` (keep connections open but forward nothing: a hanging server),
-//! or `restore` (forward again).
+//! ones at once), `black_hole` (connections stay open but go silent for good, like a dead
+//! network path or a hung server), or `restore` (new connections are forwarded again).
 
 use std::net::SocketAddr;
 
@@ -17,7 +17,8 @@ pub enum ProxyMode {
     Open,
     /// Close live connections; accept new ones and close them immediately.
     Cut,
-    /// Hold live and new connections open without forwarding a byte.
+    /// Hold live and new connections open without forwarding a byte, until the proxy is
+    /// dropped (even after `restore`, as with a path that silently died).
     BlackHole,
     /// The proxy is being dropped: every task ends.
     Closed,
@@ -50,12 +51,13 @@ impl TcpProxy {
         self.mode.send_replace(ProxyMode::Cut);
     }
 
-    /// Stops forwarding while keeping connections open, like a hung server.
+    /// Stops forwarding on live and new connections while keeping them open; those connections
+    /// never forward again (clients must notice and reconnect), later ones do after `restore`.
     pub fn black_hole(&self) {
         self.mode.send_replace(ProxyMode::BlackHole);
     }
 
-    /// Forwards again (connections held by a black hole are closed so clients reconnect).
+    /// Forwards new connections again.
     pub fn restore(&self) {
         self.mode.send_replace(ProxyMode::Open);
     }
@@ -88,8 +90,7 @@ async fn serve(mut client: TcpStream, upstream: String, mut mode: watch::Receive
             return;
         }
         ProxyMode::BlackHole => {
-            // Hold until the mode changes, then close so the client reconnects.
-            let _ = mode.changed().await;
+            hold_until_closed(&mut mode).await;
             return;
         }
         ProxyMode::Open => {}
@@ -109,11 +110,20 @@ async fn serve(mut client: TcpStream, upstream: String, mut mode: watch::Receive
                     ProxyMode::Open => continue,
                     ProxyMode::Cut | ProxyMode::Closed => return,
                     ProxyMode::BlackHole => {
-                        let _ = mode.changed().await;
+                        hold_until_closed(&mut mode).await;
                         return;
                     }
                 }
             }
+        }
+    }
+}
+
+/// Keeps the caller's sockets open, silent, until the proxy is dropped.
+async fn hold_until_closed(mode: &mut watch::Receiver<ProxyMode>) {
+    while *mode.borrow_and_update() != ProxyMode::Closed {
+        if mode.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct RedisTimeouts {
     pub operation: Duration,
     /// Upper bound of the first round trip made by `connect`.
     pub initial_connect: Duration,
+    /// A call its caller abandons (drops) after running this long counts as a hung connection
+    /// and gets the connection replaced; a healthy Redis answers in a few milliseconds.
+    pub abandoned_after: Duration,
 }
 
 impl Default for RedisTimeouts {
@@ -36,6 +39,7 @@ impl Default for RedisTimeouts {
             max_retry_delay: Duration::from_millis(200),
             operation: Duration::from_secs(1),
             initial_connect: Duration::from_secs(2),
+            abandoned_after: Duration::from_millis(250),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! Every key gets the configured prefix; multi-step operations run as Lua scripts.
 
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ::redis::aio::ConnectionManager;
 use ::redis::{Client, RedisResult, Value, cmd};
@@ -21,6 +22,8 @@ pub struct RedisCounters {
     prefix: String,
     scripts: Scripts,
     operation_timeout: Duration,
+    /// A call abandoned by its caller after this long is treated as a hung connection.
+    slow_call: Duration,
 }
 
 impl RedisCounters {
@@ -45,6 +48,7 @@ impl RedisCounters {
             prefix: key_prefix.to_owned(),
             scripts: Scripts::load(),
             operation_timeout: timeouts.operation,
+            slow_call: timeouts.abandoned_after,
         };
         match tokio::time::timeout(timeouts.initial_connect, store.ping()).await {
             Ok(Ok(())) => tracing::info!(prefix = key_prefix, "connected to Redis"),
@@ -73,7 +77,16 @@ impl RedisCounters {
     {
         let handle = self.conn.current();
         let conn = (*handle).clone();
-        match tokio::time::timeout(self.operation_timeout, call(conn)).await {
+        let mut guard = ResetIfAbandoned {
+            conn: &self.conn,
+            handle: &handle,
+            started: Instant::now(),
+            slow: self.slow_call,
+            armed: true,
+        };
+        let outcome = tokio::time::timeout(self.operation_timeout, call(conn)).await;
+        guard.armed = false;
+        match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 if is_connection_failure(&e) {
@@ -88,6 +101,28 @@ impl RedisCounters {
                     self.operation_timeout
                 )))
             }
+        }
+    }
+}
+
+/// Resets the connection when a slow call is dropped before it finished: a caller (such as the
+/// fail-open wrapper) gave up on a hung Redis before this adapter's own timeout fired.
+struct ResetIfAbandoned<'a> {
+    conn: &'a Connection,
+    handle: &'a Arc<ConnectionManager>,
+    started: Instant,
+    slow: Duration,
+    armed: bool,
+}
+
+impl Drop for ResetIfAbandoned<'_> {
+    fn drop(&mut self) {
+        // Rebuilding spawns a task, which needs a runtime (absent while one shuts down).
+        if self.armed
+            && self.started.elapsed() >= self.slow
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            self.conn.reset(self.handle);
         }
     }
 }
