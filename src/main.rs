@@ -30,7 +30,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     claude_code_hub::app::wiring::init_logging(settings.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cch: cannot start the async runtime: {e}");

@@ -2,7 +2,9 @@
 //! HTTP front that drives the app.
 
 pub mod http;
+pub mod memory;
 pub mod postgres;
+pub mod redis;
 pub mod spool_file;
 pub mod sqlite;
 pub mod upstream;

@@ -61,7 +61,10 @@ impl LogSpool for FileSpool {
         }
         let path = self.active.clone();
         tokio::task::spawn_blocking(move || {
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             f.write_all(&buf)?;
             f.sync_data()
         })

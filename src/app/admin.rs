@@ -62,8 +62,16 @@ pub struct AdminService {
 
 impl AdminService {
     /// Builds the service over a store and the snapshot it keeps fresh.
-    pub fn new(store: Arc<dyn ConfigStore>, snapshot: Arc<SnapshotHolder>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, snapshot, clock }
+    pub fn new(
+        store: Arc<dyn ConfigStore>,
+        snapshot: Arc<SnapshotHolder>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            snapshot,
+            clock,
+        }
     }
 
     /// The current time, for callers building new entities.
@@ -79,12 +87,18 @@ impl AdminService {
 
     /// All providers.
     pub async fn list_providers(&self) -> AdminResult<Vec<Provider>> {
-        self.store.list_providers().await.map_err(|e| AdminError::from_store(e, "provider"))
+        self.store
+            .list_providers()
+            .await
+            .map_err(|e| AdminError::from_store(e, "provider"))
     }
 
     /// One provider.
     pub async fn get_provider(&self, id: i64) -> AdminResult<Provider> {
-        self.store.get_provider(id).await.map_err(|e| AdminError::from_store(e, "provider"))
+        self.store
+            .get_provider(id)
+            .await
+            .map_err(|e| AdminError::from_store(e, "provider"))
     }
 
     /// Validates and stores a new provider.
@@ -93,7 +107,11 @@ impl AdminService {
         p.created_at = now;
         p.updated_at = now;
         p.validate()?;
-        let saved = self.store.insert_provider(&p).await.map_err(|e| AdminError::from_store(e, "provider"))?;
+        let saved = self
+            .store
+            .insert_provider(&p)
+            .await
+            .map_err(|e| AdminError::from_store(e, "provider"))?;
         self.refresh().await;
         Ok(saved)
     }
@@ -109,26 +127,39 @@ impl AdminService {
         p.id = id;
         p.updated_at = self.clock.now();
         p.validate()?;
-        let saved = self.store.update_provider(&p).await.map_err(|e| AdminError::from_store(e, "provider"))?;
+        let saved = self
+            .store
+            .update_provider(&p)
+            .await
+            .map_err(|e| AdminError::from_store(e, "provider"))?;
         self.refresh().await;
         Ok(saved)
     }
 
     /// Deletes a provider.
     pub async fn delete_provider(&self, id: i64) -> AdminResult<()> {
-        self.store.delete_provider(id).await.map_err(|e| AdminError::from_store(e, "provider"))?;
+        self.store
+            .delete_provider(id)
+            .await
+            .map_err(|e| AdminError::from_store(e, "provider"))?;
         self.refresh().await;
         Ok(())
     }
 
     /// All users.
     pub async fn list_users(&self) -> AdminResult<Vec<User>> {
-        self.store.list_users().await.map_err(|e| AdminError::from_store(e, "user"))
+        self.store
+            .list_users()
+            .await
+            .map_err(|e| AdminError::from_store(e, "user"))
     }
 
     /// One user.
     pub async fn get_user(&self, id: i64) -> AdminResult<User> {
-        self.store.get_user(id).await.map_err(|e| AdminError::from_store(e, "user"))
+        self.store
+            .get_user(id)
+            .await
+            .map_err(|e| AdminError::from_store(e, "user"))
     }
 
     /// Validates and stores a new user.
@@ -137,7 +168,11 @@ impl AdminService {
         u.created_at = now;
         u.updated_at = now;
         u.validate()?;
-        let saved = self.store.insert_user(&u).await.map_err(|e| AdminError::from_store(e, "user"))?;
+        let saved = self
+            .store
+            .insert_user(&u)
+            .await
+            .map_err(|e| AdminError::from_store(e, "user"))?;
         self.refresh().await;
         Ok(saved)
     }
@@ -153,14 +188,21 @@ impl AdminService {
         u.id = id;
         u.updated_at = self.clock.now();
         u.validate()?;
-        let saved = self.store.update_user(&u).await.map_err(|e| AdminError::from_store(e, "user"))?;
+        let saved = self
+            .store
+            .update_user(&u)
+            .await
+            .map_err(|e| AdminError::from_store(e, "user"))?;
         self.refresh().await;
         Ok(saved)
     }
 
     /// Deletes a user and their keys.
     pub async fn delete_user(&self, id: i64) -> AdminResult<()> {
-        self.store.delete_user(id).await.map_err(|e| AdminError::from_store(e, "user"))?;
+        self.store
+            .delete_user(id)
+            .await
+            .map_err(|e| AdminError::from_store(e, "user"))?;
         self.refresh().await;
         Ok(())
     }
@@ -168,12 +210,18 @@ impl AdminService {
     /// Keys of a user (404 when the user does not exist).
     pub async fn list_user_keys(&self, user_id: i64) -> AdminResult<Vec<ApiKey>> {
         self.get_user(user_id).await?;
-        self.store.list_user_keys(user_id).await.map_err(|e| AdminError::from_store(e, "key"))
+        self.store
+            .list_user_keys(user_id)
+            .await
+            .map_err(|e| AdminError::from_store(e, "key"))
     }
 
     /// One key.
     pub async fn get_key(&self, id: i64) -> AdminResult<ApiKey> {
-        self.store.get_key(id).await.map_err(|e| AdminError::from_store(e, "key"))
+        self.store
+            .get_key(id)
+            .await
+            .map_err(|e| AdminError::from_store(e, "key"))
     }
 
     /// Creates a key for a user; `template` carries the name, limits and expiry. The plaintext
@@ -196,7 +244,11 @@ impl AdminService {
         template.created_at = now;
         template.updated_at = now;
         template.validate()?;
-        let key = self.store.insert_key(&template).await.map_err(|e| AdminError::from_store(e, "key"))?;
+        let key = self
+            .store
+            .insert_key(&template)
+            .await
+            .map_err(|e| AdminError::from_store(e, "key"))?;
         self.refresh().await;
         Ok(CreatedKey { key, plaintext })
     }
@@ -216,34 +268,51 @@ impl AdminService {
         k.key_last4 = last4;
         k.updated_at = self.clock.now();
         k.validate()?;
-        let saved = self.store.update_key(&k).await.map_err(|e| AdminError::from_store(e, "key"))?;
+        let saved = self
+            .store
+            .update_key(&k)
+            .await
+            .map_err(|e| AdminError::from_store(e, "key"))?;
         self.refresh().await;
         Ok(saved)
     }
 
     /// Deletes a key.
     pub async fn delete_key(&self, id: i64) -> AdminResult<()> {
-        self.store.delete_key(id).await.map_err(|e| AdminError::from_store(e, "key"))?;
+        self.store
+            .delete_key(id)
+            .await
+            .map_err(|e| AdminError::from_store(e, "key"))?;
         self.refresh().await;
         Ok(())
     }
 
     /// All model prices.
     pub async fn list_prices(&self) -> AdminResult<Vec<ModelPrice>> {
-        self.store.list_prices().await.map_err(|e| AdminError::from_store(e, "price"))
+        self.store
+            .list_prices()
+            .await
+            .map_err(|e| AdminError::from_store(e, "price"))
     }
 
     /// Validates and stores (or replaces) a model price.
     pub async fn upsert_price(&self, p: ModelPrice) -> AdminResult<ModelPrice> {
         p.validate()?;
-        let saved = self.store.upsert_price(&p).await.map_err(|e| AdminError::from_store(e, "price"))?;
+        let saved = self
+            .store
+            .upsert_price(&p)
+            .await
+            .map_err(|e| AdminError::from_store(e, "price"))?;
         self.refresh().await;
         Ok(saved)
     }
 
     /// Deletes a model price.
     pub async fn delete_price(&self, model: &str) -> AdminResult<()> {
-        self.store.delete_price(model).await.map_err(|e| AdminError::from_store(e, "price"))?;
+        self.store
+            .delete_price(model)
+            .await
+            .map_err(|e| AdminError::from_store(e, "price"))?;
         self.refresh().await;
         Ok(())
     }

@@ -19,17 +19,25 @@ pub enum TokenSource {
 }
 
 /// Returns the configured token, or loads/generates the one in `data_dir`.
-pub fn resolve(configured: Option<&str>, data_dir: &Path) -> std::io::Result<(String, TokenSource)> {
+pub fn resolve(
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> std::io::Result<(String, TokenSource)> {
     if let Some(t) = configured {
         return Ok((t.to_string(), TokenSource::Environment));
     }
     let path = data_dir.join(TOKEN_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(s) if s.trim().len() >= 32 => return Ok((s.trim().to_string(), TokenSource::Loaded(path))),
+        Ok(s) if s.trim().len() >= 32 => {
+            return Ok((s.trim().to_string(), TokenSource::Loaded(path)));
+        }
         Ok(_) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("{} is empty or too short; delete it to generate a new token", path.display()),
+                format!(
+                    "{} is empty or too short; delete it to generate a new token",
+                    path.display()
+                ),
             ));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -56,7 +64,9 @@ fn generate() -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
-    (0..48).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+    (0..48)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]
@@ -75,10 +85,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let (t3, s3) = resolve(Some("from-env-123"), dir.path()).unwrap();
-        assert_eq!((t3.as_str(), s3), ("from-env-123", TokenSource::Environment));
+        assert_eq!(
+            (t3.as_str(), s3),
+            ("from-env-123", TokenSource::Environment)
+        );
     }
 }

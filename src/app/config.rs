@@ -90,6 +90,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Tries per provider when it sets none (`MAX_RETRY_ATTEMPTS_DEFAULT`, 2).
     pub max_retry_attempts_default: u32,
+    /// Upper bound of upstream attempts per client request (`MAX_ATTEMPTS_PER_REQUEST`, 6).
+    pub max_attempts_per_request: u32,
     /// How often the config snapshot is reloaded from the database so instances converge
     /// (`CONFIG_REFRESH_INTERVAL_MS`, 5 000).
     pub config_refresh_interval: Duration,
@@ -138,7 +140,11 @@ impl Env<'_> {
             Some(v) => match v.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "on" => Ok(true),
                 "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError { var, value: v, expected: "true or false".into() }),
+                _ => Err(ConfigError {
+                    var,
+                    value: v,
+                    expected: "true or false".into(),
+                }),
             },
         }
     }
@@ -228,18 +234,26 @@ impl Settings {
         };
         let timezone = match env.get("TZ") {
             None => chrono_tz::Asia::Shanghai,
-            Some(tz) => tz.trim_start_matches(':').parse::<Tz>().map_err(|_| ConfigError {
-                var: "TZ",
-                value: tz.clone(),
-                expected: "an IANA timezone name such as Asia/Shanghai, UTC or Europe/Berlin".into(),
-            })?,
+            Some(tz) => tz
+                .trim_start_matches(':')
+                .parse::<Tz>()
+                .map_err(|_| ConfigError {
+                    var: "TZ",
+                    value: tz.clone(),
+                    expected: "an IANA timezone name such as Asia/Shanghai, UTC or Europe/Berlin"
+                        .into(),
+                })?,
         };
         let log_format = match env.get("LOG_FORMAT").map(|v| v.to_ascii_lowercase()) {
             None => LogFormat::Text,
             Some(v) if v == "text" => LogFormat::Text,
             Some(v) if v == "json" => LogFormat::Json,
             Some(v) => {
-                return Err(ConfigError { var: "LOG_FORMAT", value: v, expected: "text or json".into() });
+                return Err(ConfigError {
+                    var: "LOG_FORMAT",
+                    value: v,
+                    expected: "text or json".into(),
+                });
             }
         };
         let ms = Duration::from_millis;
@@ -255,7 +269,8 @@ impl Settings {
             session_ttl: Duration::from_secs(env.int("SESSION_TTL", 300, 1, 7 * 86_400)?),
             store_session_messages: env.bool("STORE_SESSION_MESSAGES", false)?,
             enable_secure_cookies: env.bool("ENABLE_SECURE_COOKIES", true)?,
-            breaker_on_network_errors: env.bool("ENABLE_CIRCUIT_BREAKER_ON_NETWORK_ERRORS", false)?,
+            breaker_on_network_errors: env
+                .bool("ENABLE_CIRCUIT_BREAKER_ON_NETWORK_ERRORS", false)?,
             enable_smart_probing: env.bool("ENABLE_SMART_PROBING", false)?,
             probe_interval: ms(env.int("PROBE_INTERVAL_MS", 30_000, 1_000, 86_400_000)?),
             probe_timeout: ms(env.int("PROBE_TIMEOUT_MS", 5_000, 100, 600_000)?),
@@ -264,7 +279,13 @@ impl Settings {
             log_format,
             max_body_bytes: env.int("MAX_BODY_BYTES", 64 << 20, 1024, 1 << 30)? as usize,
             max_retry_attempts_default: env.int("MAX_RETRY_ATTEMPTS_DEFAULT", 2, 1, 10)? as u32,
-            config_refresh_interval: ms(env.int("CONFIG_REFRESH_INTERVAL_MS", 5_000, 100, 3_600_000)?),
+            max_attempts_per_request: env.int("MAX_ATTEMPTS_PER_REQUEST", 6, 1, 50)? as u32,
+            config_refresh_interval: ms(env.int(
+                "CONFIG_REFRESH_INTERVAL_MS",
+                5_000,
+                100,
+                3_600_000,
+            )?),
         })
     }
 }
@@ -274,7 +295,10 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_map(&map)
     }
 
@@ -282,10 +306,15 @@ mod tests {
     fn defaults_match_the_original() {
         let s = parse(&[]).unwrap();
         assert_eq!(s.app_port, 23000);
-        assert_eq!(s.database, Database::Sqlite("sqlite://./data/cch.db".into()));
+        assert_eq!(
+            s.database,
+            Database::Sqlite("sqlite://./data/cch.db".into())
+        );
         assert!(s.redis_url.is_none() && s.admin_token.is_none());
         assert!(s.auto_migrate && s.enable_rate_limit && s.enable_secure_cookies);
-        assert!(!s.store_session_messages && !s.breaker_on_network_errors && !s.enable_smart_probing);
+        assert!(
+            !s.store_session_messages && !s.breaker_on_network_errors && !s.enable_smart_probing
+        );
         assert_eq!(s.session_ttl, Duration::from_secs(300));
         assert_eq!(s.probe_interval, Duration::from_millis(30_000));
         assert_eq!(s.probe_timeout, Duration::from_millis(5_000));
@@ -298,7 +327,11 @@ mod tests {
     #[test]
     fn booleans_accept_quotes() {
         for v in ["true", "\"true\"", "'true'", "TRUE"] {
-            assert!(parse(&[("ENABLE_SMART_PROBING", v)]).unwrap().enable_smart_probing);
+            assert!(
+                parse(&[("ENABLE_SMART_PROBING", v)])
+                    .unwrap()
+                    .enable_smart_probing
+            );
         }
         for v in ["false", "\"false\"", "'false'"] {
             assert!(!parse(&[("AUTO_MIGRATE", v)]).unwrap().auto_migrate);
@@ -310,19 +343,36 @@ mod tests {
 
     #[test]
     fn rejects_placeholder_token_and_bad_values() {
-        assert_eq!(parse(&[("ADMIN_TOKEN", "change-me")]).err().unwrap().var, "ADMIN_TOKEN");
-        assert_eq!(parse(&[("API_TEST_TIMEOUT_MS", "4999")]).err().unwrap().var, "API_TEST_TIMEOUT_MS");
+        assert_eq!(
+            parse(&[("ADMIN_TOKEN", "change-me")]).err().unwrap().var,
+            "ADMIN_TOKEN"
+        );
+        assert_eq!(
+            parse(&[("API_TEST_TIMEOUT_MS", "4999")]).err().unwrap().var,
+            "API_TEST_TIMEOUT_MS"
+        );
         assert!(parse(&[("API_TEST_TIMEOUT_MS", "120000")]).is_ok());
-        assert_eq!(parse(&[("APP_PORT", "99999")]).err().unwrap().var, "APP_PORT");
+        assert_eq!(
+            parse(&[("APP_PORT", "99999")]).err().unwrap().var,
+            "APP_PORT"
+        );
         assert_eq!(parse(&[("DSN", "mysql://x")]).err().unwrap().var, "DSN");
-        assert_eq!(parse(&[("REDIS_URL", "http://x")]).err().unwrap().var, "REDIS_URL");
+        assert_eq!(
+            parse(&[("REDIS_URL", "http://x")]).err().unwrap().var,
+            "REDIS_URL"
+        );
         assert_eq!(parse(&[("TZ", "Mars/Olympus")]).err().unwrap().var, "TZ");
-        assert_eq!(parse(&[("LOG_FORMAT", "xml")]).err().unwrap().var, "LOG_FORMAT");
+        assert_eq!(
+            parse(&[("LOG_FORMAT", "xml")]).err().unwrap().var,
+            "LOG_FORMAT"
+        );
     }
 
     #[test]
     fn dsn_selects_backend() {
-        let pg = parse(&[("DSN", "postgres://u:secret@db/cch")]).unwrap().database;
+        let pg = parse(&[("DSN", "postgres://u:secret@db/cch")])
+            .unwrap()
+            .database;
         assert!(matches!(pg, Database::Postgres(_)));
         assert!(!format!("{pg:?}").contains("secret"));
         let sq = parse(&[("DSN", "sqlite:///tmp/x.db")]).unwrap().database;

@@ -28,6 +28,10 @@ pub struct AppContext {
     pub counters: Arc<dyn CounterStore>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The proxy pipeline.
+    pub proxy: super::proxy::ProxyService,
+    /// The request log writer.
+    pub log_writer: Arc<super::log_writer::LogWriter>,
     /// `sqlite` or `postgres`, for readiness output.
     pub database_backend: &'static str,
 }

@@ -29,13 +29,32 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// Starts the background writer; `replay_every` is how often the spool is retried.
-    pub fn start(store: Arc<dyn RequestLogStore>, spool: Arc<dyn LogSpool>, replay_every: Duration) -> Arc<Self> {
+    pub fn start(
+        store: Arc<dyn RequestLogStore>,
+        spool: Arc<dyn LogSpool>,
+        replay_every: Duration,
+    ) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let db_down = Arc::new(AtomicBool::new(false));
         let written = Arc::new(AtomicU64::new(0));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(run(rx, stop_rx, store, spool.clone(), replay_every, db_down.clone(), written.clone()));
-        Arc::new(Self { tx, spool, db_down, written, task: tokio::sync::Mutex::new(Some(task)), stop })
+        let task = tokio::spawn(run(
+            rx,
+            stop_rx,
+            store,
+            spool.clone(),
+            replay_every,
+            db_down.clone(),
+            written.clone(),
+        ));
+        Arc::new(Self {
+            tx,
+            spool,
+            db_down,
+            written,
+            task: tokio::sync::Mutex::new(Some(task)),
+            stop,
+        })
     }
 
     /// Queues a row; never blocks and never drops it (a full queue spills to the spool).
@@ -100,7 +119,12 @@ async fn store_batch(
     }
 }
 
-async fn replay(store: &dyn RequestLogStore, spool: &dyn LogSpool, db_down: &AtomicBool, written: &AtomicU64) {
+async fn replay(
+    store: &dyn RequestLogStore,
+    spool: &dyn LogSpool,
+    db_down: &AtomicBool,
+    written: &AtomicU64,
+) {
     if spool.is_empty().await {
         return;
     }

@@ -5,4 +5,8 @@ pub mod admin;
 pub mod admin_token;
 pub mod config;
 pub mod context;
+pub mod fail_open;
+pub mod log_writer;
+pub mod proxy;
 pub mod snapshot;
+pub mod wiring;

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::domain::api_key::ApiKey;
+use crate::domain::cost::default_prices;
 use crate::domain::price::ModelPrice;
 use crate::domain::provider::Provider;
 use crate::domain::user::User;
@@ -19,13 +20,13 @@ use crate::ports::store::{ConfigStore, StoreResult};
 #[derive(Debug, Default)]
 pub struct ConfigSnapshot {
     /// Providers ordered by id.
-    pub providers: Vec<Arc<Provider>>,
+    pub providers: Vec<Provider>,
     /// Users by id.
     pub users: HashMap<i64, Arc<User>>,
     /// Keys by SHA-256 hex of the plaintext.
     pub keys_by_hash: HashMap<String, Arc<ApiKey>>,
-    /// Prices by model name.
-    pub prices: HashMap<String, Arc<ModelPrice>>,
+    /// Prices: the built-in defaults overridden and extended by the admin's table.
+    pub prices: Arc<Vec<ModelPrice>>,
     /// Settings by name.
     pub settings: HashMap<String, serde_json::Value>,
     /// When this snapshot was loaded.
@@ -34,7 +35,7 @@ pub struct ConfigSnapshot {
 
 impl ConfigSnapshot {
     /// The provider with this id.
-    pub fn provider(&self, id: i64) -> Option<&Arc<Provider>> {
+    pub fn provider(&self, id: i64) -> Option<&Provider> {
         self.providers.iter().find(|p| p.id == id)
     }
 }
@@ -105,20 +106,41 @@ impl SnapshotHolder {
 }
 
 async fn build(store: &dyn ConfigStore, now: DateTime<Utc>) -> StoreResult<ConfigSnapshot> {
-    let providers = store.list_providers().await?.into_iter().map(Arc::new).collect();
-    let users = store.list_users().await?.into_iter().map(|u| (u.id, Arc::new(u))).collect();
+    let providers = store.list_providers().await?;
+    let users = store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id, Arc::new(u)))
+        .collect();
     let keys_by_hash = store
         .list_keys()
         .await?
         .into_iter()
         .map(|k| (k.key_hash.clone(), Arc::new(k)))
         .collect();
-    let prices = store
-        .list_prices()
+    let mut merged: HashMap<String, ModelPrice> = default_prices()
+        .into_iter()
+        .map(|p| (p.model.clone(), p))
+        .collect();
+    for p in store.list_prices().await? {
+        merged.insert(p.model.clone(), p);
+    }
+    let mut prices: Vec<ModelPrice> = merged.into_values().collect();
+    prices.sort_by(|a, b| a.model.cmp(&b.model));
+    let prices = Arc::new(prices);
+    let settings = store
+        .list_settings()
         .await?
         .into_iter()
-        .map(|p| (p.model.clone(), Arc::new(p)))
+        .map(|s| (s.key, s.value))
         .collect();
-    let settings = store.list_settings().await?.into_iter().map(|s| (s.key, s.value)).collect();
-    Ok(ConfigSnapshot { providers, users, keys_by_hash, prices, settings, loaded_at: Some(now) })
+    Ok(ConfigSnapshot {
+        providers,
+        users,
+        keys_by_hash,
+        prices,
+        settings,
+        loaded_at: Some(now),
+    })
 }

@@ -11,7 +11,9 @@ use crate::adapters::http;
 use crate::adapters::memory::MemoryCounters;
 use crate::adapters::postgres::PostgresStore;
 use crate::adapters::redis::RedisCounters;
+use crate::adapters::spool_file::FileSpool;
 use crate::adapters::sqlite::SqliteStore;
+use crate::adapters::upstream::ReqwestUpstream;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
@@ -20,7 +22,9 @@ use super::admin::AdminService;
 use super::admin_token::{self, TokenSource};
 use super::config::{Database, LogFormat, Settings, redact_url};
 use super::context::AppContext;
-use super::fail_open::FailOpenCounters;
+use super::fail_open::{FailOpenConfig, FailOpenCounters};
+use super::log_writer::LogWriter;
+use super::proxy::{ProxyConfig, ProxyService};
 use super::snapshot::SnapshotHolder;
 
 /// The real clock.
@@ -36,7 +40,9 @@ impl Clock for SystemClock {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -72,17 +78,28 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
                 store.migrate().await.context("SQLite migrations failed")?;
             }
             let store = Arc::new(store);
-            Ok(Stores { config: store.clone(), logs: store, backend: "sqlite" })
+            Ok(Stores {
+                config: store.clone(),
+                logs: store,
+                backend: "sqlite",
+            })
         }
         Database::Postgres(url) => {
             let store = PostgresStore::connect(url)
                 .await
                 .with_context(|| format!("cannot connect to PostgreSQL at {}", redact_url(url)))?;
             if migrate {
-                store.migrate().await.context("PostgreSQL migrations failed")?;
+                store
+                    .migrate()
+                    .await
+                    .context("PostgreSQL migrations failed")?;
             }
             let store = Arc::new(store);
-            Ok(Stores { config: store.clone(), logs: store, backend: "postgres" })
+            Ok(Stores {
+                config: store.clone(),
+                logs: store,
+                backend: "postgres",
+            })
         }
     }
 }
@@ -91,7 +108,9 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
 pub async fn open_counters(settings: &Settings, key_prefix: &str) -> Arc<dyn CounterStore> {
     let memory: Arc<dyn CounterStore> = Arc::new(MemoryCounters::new());
     let Some(url) = &settings.redis_url else {
-        tracing::info!("REDIS_URL is not set: counters, sessions and breaker state are kept in this process");
+        tracing::info!(
+            "REDIS_URL is not set: counters, sessions and breaker state are kept in this process"
+        );
         return memory;
     };
     let redis: Arc<dyn CounterStore> = match RedisCounters::connect(url, key_prefix).await {
@@ -101,7 +120,11 @@ pub async fn open_counters(settings: &Settings, key_prefix: &str) -> Arc<dyn Cou
             return memory;
         }
     };
-    FailOpenCounters::start(redis, memory, std::time::Duration::from_secs(1)).await
+    let config = FailOpenConfig {
+        probe_interval: std::time::Duration::from_secs(1),
+        ..FailOpenConfig::default()
+    };
+    Arc::new(FailOpenCounters::start(redis, memory, config).await)
 }
 
 /// `cch migrate`: applies migrations and exits.
@@ -126,21 +149,35 @@ impl RunningApp {
     /// Stops accepting, lets in-flight requests finish (bounded) and stops background jobs.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.server.await.context("server task panicked")?.context("server failed")?;
+        self.server
+            .await
+            .context("server task panicked")?
+            .context("server failed")?;
+        self.ctx.log_writer.shutdown().await;
         Ok(())
     }
 
     /// Waits until the server ends on its own (it only does on error or shutdown).
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        (&mut self.server).await.context("server task panicked")?.context("server failed")
+        (&mut self.server)
+            .await
+            .context("server task panicked")?
+            .context("server failed")
     }
 }
 
 /// Builds everything from `settings`, binds the listener and starts serving in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     init_crypto();
-    let (admin_token, source) = admin_token::resolve(settings.admin_token.as_deref(), &settings.data_dir)
-        .with_context(|| format!("cannot read or create the admin token in {}", settings.data_dir.display()))?;
+    let (admin_token, source) =
+        admin_token::resolve(settings.admin_token.as_deref(), &settings.data_dir).with_context(
+            || {
+                format!(
+                    "cannot read or create the admin token in {}",
+                    settings.data_dir.display()
+                )
+            },
+        )?;
     match &source {
         TokenSource::Environment => tracing::info!("admin token taken from ADMIN_TOKEN"),
         TokenSource::Generated(path) => {
@@ -149,7 +186,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
                 path.display()
             );
         }
-        TokenSource::Loaded(path) => tracing::info!(path = %path.display(), "admin token loaded from the data folder"),
+        TokenSource::Loaded(path) => {
+            tracing::info!(path = %path.display(), "admin token loaded from the data folder")
+        }
     }
 
     let stores = open_stores(&settings, settings.auto_migrate).await?;
@@ -159,9 +198,38 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         .await
         .context("cannot load configuration from the database")?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    snapshot.spawn_refresher(settings.config_refresh_interval, clock.clone(), shutdown_rx.clone());
+    snapshot.spawn_refresher(
+        settings.config_refresh_interval,
+        clock.clone(),
+        shutdown_rx.clone(),
+    );
 
+    let spool = FileSpool::new(settings.data_dir.join("spool")).with_context(|| {
+        format!(
+            "cannot create the log spool in {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let log_writer = LogWriter::start(
+        stores.logs.clone(),
+        Arc::new(spool),
+        std::time::Duration::from_secs(2),
+    );
+    let proxy = ProxyService::new(
+        snapshot.clone(),
+        counters.clone(),
+        Arc::new(ReqwestUpstream::new()),
+        log_writer.clone(),
+        clock.clone(),
+        ProxyConfig {
+            session_ttl: settings.session_ttl,
+            max_retry_default: settings.max_retry_attempts_default,
+            max_attempts: settings.max_attempts_per_request,
+        },
+    );
     let ctx = Arc::new(AppContext {
+        proxy,
+        log_writer,
         admin: AdminService::new(stores.config.clone(), snapshot.clone(), clock.clone()),
         snapshot,
         config_store: stores.config,
@@ -198,7 +266,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     });
     tracing::info!(%addr, backend = ctx.database_backend, counters = ctx.counters.mode().as_str(), "cch listening");
     println!("cch listening on http://{addr}");
-    Ok(RunningApp { addr, ctx, shutdown: shutdown_tx, server })
+    Ok(RunningApp {
+        addr,
+        ctx,
+        shutdown: shutdown_tx,
+        server,
+    })
 }
 
 /// `cch serve`: runs until SIGINT/SIGTERM, then shuts down gracefully.

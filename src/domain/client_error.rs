@@ -80,11 +80,15 @@ impl GatewayErrorKind {
 /// The JSON error body for `format` (Claude's shape; other formats join with conversion).
 pub fn error_body(format: ClientFormat, status: u16, error_type: &str, message: &str) -> Value {
     match format {
-        ClientFormat::Claude => json!({"type": "error", "error": {"type": error_type, "message": message}}),
+        ClientFormat::Claude => {
+            json!({"type": "error", "error": {"type": error_type, "message": message}})
+        }
         ClientFormat::OpenAi | ClientFormat::Response => {
             json!({"error": {"message": message, "type": error_type, "code": status}})
         }
-        ClientFormat::Gemini => json!({"error": {"code": status, "message": message, "status": gemini_status(status)}}),
+        ClientFormat::Gemini => {
+            json!({"error": {"code": status, "message": message, "status": gemini_status(status)}})
+        }
     }
 }
 
@@ -113,8 +117,16 @@ mod tests {
 
     #[test]
     fn claude_shape_and_statuses() {
-        let b = error_body(ClientFormat::Claude, 401, GatewayErrorKind::Authentication.claude_type(), "bad key");
-        assert_eq!(b, json!({"type":"error","error":{"type":"authentication_error","message":"bad key"}}));
+        let b = error_body(
+            ClientFormat::Claude,
+            401,
+            GatewayErrorKind::Authentication.claude_type(),
+            "bad key",
+        );
+        assert_eq!(
+            b,
+            json!({"type":"error","error":{"type":"authentication_error","message":"bad key"}})
+        );
         assert_eq!(GatewayErrorKind::NoProvider.status(), 503);
         let ev = claude_stream_error_event("api_error", "broken");
         assert!(ev.starts_with("event: error\ndata: {") && ev.ends_with("\n\n"));

@@ -40,7 +40,10 @@ pub struct UpstreamFailure {
 impl UpstreamFailure {
     /// Builds a failure.
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -74,7 +77,9 @@ pub struct UpstreamResponse {
 
 impl std::fmt::Debug for UpstreamResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamResponse").field("status", &self.status).finish_non_exhaustive()
+        f.debug_struct("UpstreamResponse")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
     }
 }
 

@@ -28,12 +28,19 @@ impl TestApp {
 
     /// An admin request builder with the token set.
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path)).bearer_auth(TEST_ADMIN_TOKEN)
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(TEST_ADMIN_TOKEN)
     }
 
     /// POSTs JSON as admin and returns (status, body).
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self.admin(reqwest::Method::POST, path).json(&body).send().await.unwrap();
+        let r = self
+            .admin(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -47,14 +54,24 @@ impl TestApp {
 
     /// PATCHes JSON as admin and returns (status, body).
     pub async fn patch(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self.admin(reqwest::Method::PATCH, path).json(&body).send().await.unwrap();
+        let r = self
+            .admin(reqwest::Method::PATCH, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// DELETEs as admin and returns the status.
     pub async fn delete(&self, path: &str) -> u16 {
-        self.admin(reqwest::Method::DELETE, path).send().await.unwrap().status().as_u16()
+        self.admin(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 }
 
@@ -65,7 +82,10 @@ pub fn test_settings(dir: &std::path::Path, extra: &[(&str, &str)]) -> Settings 
     vars.insert("APP_PORT".into(), "0".into());
     vars.insert("ADMIN_TOKEN".into(), TEST_ADMIN_TOKEN.into());
     vars.insert("DATA_DIR".into(), dir.display().to_string());
-    vars.insert("DSN".into(), format!("sqlite://{}", dir.join("cch.db").display()));
+    vars.insert(
+        "DSN".into(),
+        format!("sqlite://{}", dir.join("cch.db").display()),
+    );
     for (k, v) in extra {
         vars.insert(k.to_string(), v.to_string());
     }
@@ -79,5 +99,10 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let settings = test_settings(dir.path(), extra);
     let app = wiring::start(settings).await.expect("app starts");
     let base = format!("http://{}", app.addr);
-    TestApp { app, base, http: reqwest::Client::new(), dir }
+    TestApp {
+        app,
+        base,
+        http: reqwest::Client::new(),
+        dir,
+    }
 }

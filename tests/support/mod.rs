@@ -37,4 +37,8 @@ pub fn skip(test: &str, what: &str) {
     );
 }
 
+pub mod app;
+pub mod logs;
 pub mod postgres;
+pub mod redis;
+pub mod tcp_proxy;

@@ -2,12 +2,13 @@
 
 pub mod admin;
 pub mod probes;
+pub mod proxy;
 
 use std::sync::Arc;
 
 use poem::endpoint::BoxEndpoint;
 use poem::middleware::CatchPanic;
-use poem::{get, EndpointExt, Route};
+use poem::{EndpointExt, Route, get};
 
 use crate::app::context::AppContext;
 
@@ -18,13 +19,23 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
     let docs = api.swagger_ui();
     let digest = admin::auth::AdminTokenDigest::of(&ctx.admin_token);
     Route::new()
-        .nest("/api/v1", api.data(digest).catch_all_error(|e| async move { admin::error::to_json_error(e) }))
+        .nest(
+            "/api/v1",
+            api.data(digest)
+                .catch_all_error(|e| async move { admin::error::to_json_error(e) }),
+        )
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .at("/health", get(probes::health).head(probes::health))
         .at("/ready", get(probes::ready))
+        .at("/v1/messages", poem::post(proxy::claude_messages))
+        .at(
+            "/v1/messages/count_tokens",
+            poem::post(proxy::claude_messages),
+        )
+        .at("/v1/models", get(proxy::list_models))
+        .at("/", get(proxy::root).head(proxy::root))
         .data(ctx)
         .with(CatchPanic::new())
         .boxed()
 }
-

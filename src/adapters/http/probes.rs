@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
-use poem::{handler, IntoResponse, Response};
+use poem::{IntoResponse, Response, handler};
 use serde_json::json;
 
 use crate::app::context::AppContext;
@@ -43,6 +43,10 @@ pub async fn ready(ctx: Data<&Arc<AppContext>>) -> Response {
         "counters": ctx.counters.mode().as_str(),
         "version": env!("CARGO_PKG_VERSION"),
     });
-    let code = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     Json(body).with_status(code).into_response()
 }

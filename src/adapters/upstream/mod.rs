@@ -27,15 +27,18 @@ impl Default for ReqwestUpstream {
 impl ReqwestUpstream {
     /// A client factory with a 10 s connect timeout.
     pub fn new() -> Self {
-        Self { clients: RwLock::new(HashMap::new()), connect_timeout: Duration::from_secs(10) }
+        Self {
+            clients: RwLock::new(HashMap::new()),
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 
     fn client(&self, proxy: Option<&str>) -> Result<reqwest::Client, UpstreamFailure> {
         let key = proxy.map(str::to_string);
-        if let Ok(map) = self.clients.read() {
-            if let Some(c) = map.get(&key) {
-                return Ok(c.clone());
-            }
+        if let Ok(map) = self.clients.read()
+            && let Some(c) = map.get(&key)
+        {
+            return Ok(c.clone());
         }
         let mut builder = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
@@ -45,13 +48,14 @@ impl ReqwestUpstream {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
         if let Some(p) = proxy {
-            let proxy = reqwest::Proxy::all(p)
-                .map_err(|e| UpstreamFailure::new(FailureKind::Proxy, format!("invalid proxy URL: {e}")))?;
+            let proxy = reqwest::Proxy::all(p).map_err(|e| {
+                UpstreamFailure::new(FailureKind::Proxy, format!("invalid proxy URL: {e}"))
+            })?;
             builder = builder.proxy(proxy);
         }
-        let client = builder
-            .build()
-            .map_err(|e| UpstreamFailure::new(FailureKind::Other, format!("cannot build HTTP client: {e}")))?;
+        let client = builder.build().map_err(|e| {
+            UpstreamFailure::new(FailureKind::Other, format!("cannot build HTTP client: {e}"))
+        })?;
         if let Ok(mut map) = self.clients.write() {
             map.entry(key).or_insert_with(|| client.clone());
         }
@@ -61,7 +65,6 @@ impl ReqwestUpstream {
 
 /// Maps a reqwest error to a failure kind without leaking URLs with credentials.
 fn classify(e: &reqwest::Error, via_proxy: bool) -> UpstreamFailure {
-    let text = format!("{e}");
     let chain = error_chain(e);
     let kind = if e.is_timeout() {
         FailureKind::Timeout
@@ -71,7 +74,10 @@ fn classify(e: &reqwest::Error, via_proxy: bool) -> UpstreamFailure {
             FailureKind::Proxy
         } else if lower.contains("dns") || lower.contains("resolve") || lower.contains("lookup") {
             FailureKind::Dns
-        } else if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") {
+        } else if lower.contains("tls")
+            || lower.contains("certificate")
+            || lower.contains("handshake")
+        {
             FailureKind::Tls
         } else if via_proxy {
             // A connect error through a proxy is the proxy's (we cannot reach the upstream).
@@ -86,7 +92,6 @@ fn classify(e: &reqwest::Error, via_proxy: bool) -> UpstreamFailure {
     } else {
         FailureKind::Other
     };
-    let _ = text;
     UpstreamFailure::new(kind, strip_urls(&chain))
 }
 
@@ -139,13 +144,21 @@ impl UpstreamClient for ReqwestUpstream {
         let headers = resp
             .headers()
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_string(), v.to_string()))
+            })
             .collect();
         let body = resp
             .bytes_stream()
             .map(move |chunk| chunk.map_err(|e| classify(&e, via_proxy)))
             .boxed();
-        Ok(UpstreamResponse { status, headers, body })
+        Ok(UpstreamResponse {
+            status,
+            headers,
+            body,
+        })
     }
 }
 

@@ -47,7 +47,11 @@ const DROP_RESPONSE_HEADERS: &[&str] = &[
 /// kept, and a base that already ends in `/v1` does not get a second `/v1`.
 pub fn join_url(base_url: &str, path: &str, query: Option<&str>) -> String {
     let base = base_url.trim_end_matches('/');
-    let path = if base.ends_with("/v1") { path.strip_prefix("/v1").unwrap_or(path) } else { path };
+    let path = if base.ends_with("/v1") {
+        path.strip_prefix("/v1").unwrap_or(path)
+    } else {
+        path
+    };
     let mut url = format!("{base}{path}");
     if let Some(q) = query.filter(|q| !q.is_empty()) {
         url.push('?');
@@ -74,14 +78,20 @@ pub fn upstream_headers(client: &[(String, String)], provider: &Provider) -> Vec
             }
         }
         ProviderType::ClaudeAuth => {
-            out.push(("authorization".into(), format!("Bearer {}", provider.api_key)));
+            out.push((
+                "authorization".into(),
+                format!("Bearer {}", provider.api_key),
+            ));
             if !out.iter().any(|(k, _)| k == "anthropic-version") {
                 out.push(("anthropic-version".into(), "2023-06-01".into()));
             }
         }
         ProviderType::Gemini => out.push(("x-goog-api-key".into(), provider.api_key.clone())),
         ProviderType::Codex | ProviderType::OpenAiCompatible | ProviderType::GeminiCli => {
-            out.push(("authorization".into(), format!("Bearer {}", provider.api_key)));
+            out.push((
+                "authorization".into(),
+                format!("Bearer {}", provider.api_key),
+            ));
         }
     }
     out
@@ -102,10 +112,25 @@ mod tests {
 
     #[test]
     fn joins_with_or_without_slashes_and_prefixes() {
-        assert_eq!(join_url("https://a.com", "/v1/messages", None), "https://a.com/v1/messages");
-        assert_eq!(join_url("https://a.com/", "/v1/messages", Some("beta=true")), "https://a.com/v1/messages?beta=true");
-        assert_eq!(join_url("https://a.com/api/", "/v1/messages", None), "https://a.com/api/v1/messages");
-        assert_eq!(join_url("https://a.com/api/v1", "/v1/messages", None), "https://a.com/api/v1/messages");
-        assert_eq!(join_url("https://a.com/api/v1/", "/v1/messages", Some("")), "https://a.com/api/v1/messages");
+        assert_eq!(
+            join_url("https://a.com", "/v1/messages", None),
+            "https://a.com/v1/messages"
+        );
+        assert_eq!(
+            join_url("https://a.com/", "/v1/messages", Some("beta=true")),
+            "https://a.com/v1/messages?beta=true"
+        );
+        assert_eq!(
+            join_url("https://a.com/api/", "/v1/messages", None),
+            "https://a.com/api/v1/messages"
+        );
+        assert_eq!(
+            join_url("https://a.com/api/v1", "/v1/messages", None),
+            "https://a.com/api/v1/messages"
+        );
+        assert_eq!(
+            join_url("https://a.com/api/v1/", "/v1/messages", Some("")),
+            "https://a.com/api/v1/messages"
+        );
     }
 }

@@ -70,7 +70,10 @@ pub struct ClientRequest {
 
 impl ClientRequest {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -120,9 +123,23 @@ pub struct ProxyService {
 
 /// A successful (or client-error) upstream answer of one attempt.
 enum AttemptOk {
-    Full { status: u16, headers: Vec<(String, String)>, body: Bytes },
-    Stream { status: u16, headers: Vec<(String, String)>, first: Bytes, rest: ByteStream },
-    ClientError { status: u16, body: Bytes, message: String, override_: Option<(Option<u16>, Option<String>)> },
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Bytes,
+    },
+    Stream {
+        status: u16,
+        headers: Vec<(String, String)>,
+        first: Bytes,
+        rest: ByteStream,
+    },
+    ClientError {
+        status: u16,
+        body: Bytes,
+        message: String,
+        override_: Option<(Option<u16>, Option<String>)>,
+    },
 }
 
 /// A failed attempt.
@@ -155,18 +172,36 @@ impl ProxyService {
         clock: Arc<dyn Clock>,
         config: ProxyConfig,
     ) -> Self {
-        Self { snapshot, counters, upstream, logs, clock, config, rules: builtin_error_rules() }
+        Self {
+            snapshot,
+            counters,
+            upstream,
+            logs,
+            clock,
+            config,
+            rules: builtin_error_rules(),
+        }
     }
 
     /// The models a key may use (for `GET /v1/models`), or an auth error.
-    pub fn models_for_key(&self, api_key: Option<&str>, format: ClientFormat) -> Result<Vec<String>, ProxyResponse> {
+    pub fn models_for_key(
+        &self,
+        api_key: Option<&str>,
+        format: ClientFormat,
+    ) -> Result<Vec<String>, ProxyResponse> {
         let snap = self.snapshot.get();
         let (user, _key) = self.authenticate(&snap, api_key, format)?;
         let mut models: Vec<String> = Vec::new();
-        let req = RouteRequest { format, model: "", user_groups: &user.provider_group };
+        let req = RouteRequest {
+            format,
+            model: "",
+            user_groups: &user.provider_group,
+        };
         let mut any_open = false;
         for p in snap.providers.iter().filter(|p| p.enabled) {
-            if !crate::domain::format::provider_serves(p, format) || !crate::domain::routing::group_allows(p, req.user_groups) {
+            if !crate::domain::format::provider_serves(p, format)
+                || !crate::domain::routing::group_allows(p, req.user_groups)
+            {
                 continue;
             }
             if p.allowed_models.is_empty() {
@@ -176,7 +211,19 @@ impl ProxyService {
             models.extend(p.model_redirects.keys().cloned());
         }
         if any_open {
-            models.extend(snap.prices.iter().filter(|m| m.model.starts_with("claude-")).map(|m| m.model.clone()));
+            let family = |m: &str| match format {
+                ClientFormat::Claude => m.starts_with("claude-"),
+                ClientFormat::Gemini => m.starts_with("gemini-"),
+                ClientFormat::OpenAi | ClientFormat::Response => {
+                    !m.starts_with("claude-") && !m.starts_with("gemini-")
+                }
+            };
+            models.extend(
+                snap.prices
+                    .iter()
+                    .filter(|m| family(&m.model))
+                    .map(|m| m.model.clone()),
+            );
         }
         models.sort();
         models.dedup();
@@ -188,7 +235,13 @@ impl ProxyService {
         snap: &ConfigSnapshot,
         api_key: Option<&str>,
         format: ClientFormat,
-    ) -> Result<(Arc<crate::domain::user::User>, Arc<crate::domain::api_key::ApiKey>), ProxyResponse> {
+    ) -> Result<
+        (
+            Arc<crate::domain::user::User>,
+            Arc<crate::domain::api_key::ApiKey>,
+        ),
+        ProxyResponse,
+    > {
         let Some(key_text) = api_key.filter(|k| !k.is_empty()) else {
             return Err(ProxyResponse::error(
                 format,
@@ -198,13 +251,27 @@ impl ProxyService {
         };
         let key = snap.keys_by_hash.get(&hash_key(key_text)).cloned();
         let Some(key) = key else {
-            return Err(ProxyResponse::error(format, GatewayErrorKind::Authentication, "invalid API key"));
+            return Err(ProxyResponse::error(
+                format,
+                GatewayErrorKind::Authentication,
+                "invalid API key",
+            ));
         };
         let Some(user) = snap.users.get(&key.user_id).cloned() else {
-            return Err(ProxyResponse::error(format, GatewayErrorKind::Authentication, "invalid API key"));
+            return Err(ProxyResponse::error(
+                format,
+                GatewayErrorKind::Authentication,
+                "invalid API key",
+            ));
         };
         let now = self.clock.now();
-        let refuse = |m: String| Err(ProxyResponse::error(format, GatewayErrorKind::Permission, &m));
+        let refuse = |m: String| {
+            Err(ProxyResponse::error(
+                format,
+                GatewayErrorKind::Permission,
+                &m,
+            ))
+        };
         if !user.enabled {
             return refuse("this user is disabled".into());
         }
@@ -232,15 +299,27 @@ impl ProxyService {
         let body: Value = match serde_json::from_slice(&req.body) {
             Ok(v @ Value::Object(_)) => v,
             Ok(_) => {
-                return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, "request body must be a JSON object");
+                return ProxyResponse::error(
+                    format,
+                    GatewayErrorKind::InvalidRequest,
+                    "request body must be a JSON object",
+                );
             }
             Err(e) => {
                 let msg = format!("request body is not valid JSON: {e}");
                 return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
             }
         };
-        let Some(model) = body.get("model").and_then(Value::as_str).map(str::to_string) else {
-            return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, "model: a model name (string) is required");
+        let Some(model) = body
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return ProxyResponse::error(
+                format,
+                GatewayErrorKind::InvalidRequest,
+                "model: a model name (string) is required",
+            );
         };
         let is_stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
         let session = claude_session_id(&body, req.header("x-claude-code-session-id"), key.id);
@@ -255,21 +334,36 @@ impl ProxyService {
             format,
             is_stream,
             session_id: Some(session.id.clone()),
-            user_agent: req.header("user-agent").map(|s| s.chars().take(512).collect()),
+            user_agent: req
+                .header("user-agent")
+                .map(|s| s.chars().take(512).collect()),
         };
-        let recorder = Arc::new(Recorder { logs: self.logs.clone(), prices: snap.prices.clone() });
-        let route = RouteRequest { format, model: &model, user_groups: &user.provider_group };
+        let recorder = Arc::new(Recorder {
+            logs: self.logs.clone(),
+            prices: snap.prices.clone(),
+        });
+        let route = RouteRequest {
+            format,
+            model: &model,
+            user_groups: &user.provider_group,
+        };
         let mut state = RouteState::default();
         let mut chain = ProviderChain::default();
         let mut attempts = 0u32;
         let mut last_error: Option<(GatewayErrorKind, String)> = None;
-        let mut bound = if has_history(&body) { self.bound_provider(&session.id).await } else { None };
+        let mut bound = if has_history(&body) {
+            self.bound_provider(&session.id).await
+        } else {
+            None
+        };
 
         loop {
             // Pick a provider: the session's, if still eligible, else by the routing rules.
             let reused = bound.take().and_then(|pid| {
                 let p = snap.provider(pid)?;
-                session_provider_still_eligible(p, &route, &state).ok().map(|_| p)
+                session_provider_still_eligible(p, &route, &state)
+                    .ok()
+                    .map(|_| p)
             });
             let (provider, reason, excluded) = match reused {
                 Some(p) => (p, ChainReason::SessionReuse, Vec::new()),
@@ -278,14 +372,23 @@ impl ProxyService {
                     let mut rand01 = || rand::Rng::random::<f64>(&mut rng);
                     match select_provider(&snap.providers, &route, &state, &mut rand01) {
                         Ok(sel) => {
-                            let Some(p) = snap.provider(sel.provider_id) else { break };
-                            let reason = if chain.0.is_empty() { ChainReason::InitialSelection } else { ChainReason::Failover };
+                            let Some(p) = snap.provider(sel.provider_id) else {
+                                break;
+                            };
+                            let reason = if chain.0.is_empty() {
+                                ChainReason::InitialSelection
+                            } else {
+                                ChainReason::Failover
+                            };
                             (p, reason, sel.excluded)
                         }
                         Err(none) => {
                             let (kind, message) = match last_error.take() {
                                 Some(e) => e,
-                                None => (GatewayErrorKind::NoProvider, format!("no provider available: {}", none.message)),
+                                None => (
+                                    GatewayErrorKind::NoProvider,
+                                    format!("no provider available: {}", none.message),
+                                ),
                             };
                             return self.fail(&facts, &recorder, &chain, kind, &message);
                         }
@@ -294,7 +397,9 @@ impl ProxyService {
             };
             let fwd_model = forwarded_model(provider, &model).to_string();
             let upstream_body = rewrite_model(&req.body, &body, &model, &fwd_model);
-            let tries = provider.max_retry_attempts.map_or(self.config.max_retry_default, |n| n.max(1) as u32);
+            let tries = provider
+                .max_retry_attempts
+                .map_or(self.config.max_retry_default, |n| n.max(1) as u32);
             let mut use_proxy = provider.proxy_url.is_some();
             let mut try_no = 0u32;
             let mut excluded = Some(excluded);
@@ -303,10 +408,16 @@ impl ProxyService {
                     break;
                 }
                 attempts += 1;
-                let this_reason = if try_no == 0 { reason } else { ChainReason::Retry };
+                let this_reason = if try_no == 0 {
+                    reason
+                } else {
+                    ChainReason::Retry
+                };
                 try_no += 1;
                 let attempt_started = Instant::now();
-                let result = self.attempt(&req, provider, upstream_body.clone(), is_stream, use_proxy).await;
+                let result = self
+                    .attempt(&req, provider, upstream_body.clone(), is_stream, use_proxy)
+                    .await;
                 let mut entry = ChainEntry {
                     provider_id: provider.id,
                     provider_name: provider.name.clone(),
@@ -315,7 +426,8 @@ impl ProxyService {
                     status: None,
                     error_class: None,
                     error: None,
-                    duration_ms: u64::try_from(attempt_started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    duration_ms: u64::try_from(attempt_started.elapsed().as_millis())
+                        .unwrap_or(u64::MAX),
                     converted: false,
                     excluded: excluded.take().unwrap_or_default(),
                 };
@@ -327,7 +439,17 @@ impl ProxyService {
                             forwarded_model: fwd_model.clone(),
                         };
                         return self
-                            .finish_ok(ok, entry, chain, facts, served, recorder, provider, this_reason, &session.id)
+                            .finish_ok(
+                                ok,
+                                entry,
+                                chain,
+                                facts,
+                                served,
+                                recorder,
+                                provider,
+                                this_reason,
+                                &session.id,
+                            )
                             .await;
                     }
                     Err(err) => {
@@ -337,8 +459,15 @@ impl ProxyService {
                         entry.error = Some(err.message.clone());
                         chain.push(entry);
                         tracing::info!(provider = %provider.name, class = ?err.class, status = ?err.status, "upstream attempt failed");
-                        let kind = if err.timeout { GatewayErrorKind::Timeout } else { GatewayErrorKind::UpstreamFailed };
-                        last_error = Some((kind, format!("upstream request failed after retries: {}", err.message)));
+                        let kind = if err.timeout {
+                            GatewayErrorKind::Timeout
+                        } else {
+                            GatewayErrorKind::UpstreamFailed
+                        };
+                        last_error = Some((
+                            kind,
+                            format!("upstream request failed after retries: {}", err.message),
+                        ));
                         if err.proxy_failed && use_proxy && provider.proxy_fallback_to_direct {
                             use_proxy = false;
                             try_no = try_no.saturating_sub(1); // the direct try does not use up a retry
@@ -355,11 +484,16 @@ impl ProxyService {
             }
             state.tried.insert(provider.id);
             if attempts >= self.config.max_attempts {
-                let (kind, message) = last_error.take().unwrap_or((GatewayErrorKind::UpstreamFailed, "upstream failed".into()));
+                let (kind, message) = last_error
+                    .take()
+                    .unwrap_or((GatewayErrorKind::UpstreamFailed, "upstream failed".into()));
                 return self.fail(&facts, &recorder, &chain, kind, &message);
             }
         }
-        let (kind, message) = last_error.unwrap_or((GatewayErrorKind::Internal, "provider vanished from the configuration".into()));
+        let (kind, message) = last_error.unwrap_or((
+            GatewayErrorKind::Internal,
+            "provider vanished from the configuration".into(),
+        ));
         self.fail(&facts, &recorder, &chain, kind, &message)
     }
 
@@ -375,7 +509,13 @@ impl ProxyService {
         recorder.record(
             facts,
             None,
-            Ending { status: resp.status, usage: Usage::default(), ttfb_ms: None, chain, error: Some(message.to_string()) },
+            Ending {
+                status: resp.status,
+                usage: Usage::default(),
+                ttfb_ms: None,
+                chain,
+                error: Some(message.to_string()),
+            },
         );
         resp
     }
@@ -392,9 +532,15 @@ impl ProxyService {
         let ttl = self.config.session_ttl;
         let value = provider_id.to_string();
         let result = match reason {
-            ChainReason::InitialSelection => self.counters.set_if_absent(&key, &value, ttl).await.map(|_| ()),
+            ChainReason::InitialSelection => self
+                .counters
+                .set_if_absent(&key, &value, ttl)
+                .await
+                .map(|_| ()),
             ChainReason::Failover => self.counters.set(&key, &value, Some(ttl)).await,
-            ChainReason::SessionReuse | ChainReason::Retry => self.counters.expire(&key, ttl).await.map(|_| ()),
+            ChainReason::SessionReuse | ChainReason::Retry => {
+                self.counters.expire(&key, ttl).await.map(|_| ())
+            }
         };
         if let Err(e) = result {
             tracing::debug!(error = %e, "session binding not saved");
@@ -416,7 +562,11 @@ impl ProxyService {
     ) -> ProxyResponse {
         let ttfb_ms = Some(i64::try_from(facts.started.elapsed().as_millis()).unwrap_or(i64::MAX));
         match ok {
-            AttemptOk::Full { status, headers, body } => {
+            AttemptOk::Full {
+                status,
+                headers,
+                body,
+            } => {
                 entry.status = Some(status);
                 chain.push(entry);
                 self.bind_session(session_id, provider.id, reason).await;
@@ -424,15 +574,43 @@ impl ProxyService {
                     .ok()
                     .and_then(|v| usage_from_claude_response(&v))
                     .unwrap_or_default();
-                recorder.record(&facts, Some(&served), Ending { status, usage, ttfb_ms, chain: &chain, error: None });
-                ProxyResponse { status, headers: forward::client_response_headers(&headers), body: ProxyBody::Full(body) }
+                recorder.record(
+                    &facts,
+                    Some(&served),
+                    Ending {
+                        status,
+                        usage,
+                        ttfb_ms,
+                        chain: &chain,
+                        error: None,
+                    },
+                );
+                ProxyResponse {
+                    status,
+                    headers: forward::client_response_headers(&headers),
+                    body: ProxyBody::Full(body),
+                }
             }
-            AttemptOk::Stream { status, headers, first, rest } => {
+            AttemptOk::Stream {
+                status,
+                headers,
+                first,
+                rest,
+            } => {
                 entry.status = Some(status);
                 chain.push(entry);
                 self.bind_session(session_id, provider.id, reason).await;
-                let finish = StreamFinish { facts, served, chain, status, ttfb_ms, recorder };
-                let idle = Duration::from_millis(u64::try_from(provider.timeouts.idle_timeout_ms).unwrap_or(60_000));
+                let finish = StreamFinish {
+                    facts,
+                    served,
+                    chain,
+                    status,
+                    ttfb_ms,
+                    recorder,
+                };
+                let idle = Duration::from_millis(
+                    u64::try_from(provider.timeouts.idle_timeout_ms).unwrap_or(60_000),
+                );
                 let stream = TappedStream::new(first, rest, idle, finish);
                 ProxyResponse {
                     status,
@@ -440,7 +618,12 @@ impl ProxyService {
                     body: ProxyBody::Stream(Box::pin(stream)),
                 }
             }
-            AttemptOk::ClientError { status, body, message, override_ } => {
+            AttemptOk::ClientError {
+                status,
+                body,
+                message,
+                override_,
+            } => {
                 entry.outcome = ChainOutcome::Failure;
                 entry.status = Some(status);
                 entry.error_class = Some(ErrorClass::NonRetryableClientError);
@@ -451,14 +634,23 @@ impl ProxyService {
                         let st = st.unwrap_or(status);
                         let msg = msg.unwrap_or_else(|| message.clone());
                         let t = GatewayErrorKind::claude_type_for_status(st);
-                        (st, Bytes::from(error_body(facts.format, st, t, &msg).to_string()))
+                        (
+                            st,
+                            Bytes::from(error_body(facts.format, st, t, &msg).to_string()),
+                        )
                     }
                     None => (status, body),
                 };
                 recorder.record(
                     &facts,
                     Some(&served),
-                    Ending { status: out_status, usage: Usage::default(), ttfb_ms, chain: &chain, error: Some(message) },
+                    Ending {
+                        status: out_status,
+                        usage: Usage::default(),
+                        ttfb_ms,
+                        chain: &chain,
+                        error: Some(message),
+                    },
                 );
                 ProxyResponse {
                     status: out_status,
@@ -479,7 +671,11 @@ impl ProxyService {
         use_proxy: bool,
     ) -> Result<AttemptOk, AttemptErr> {
         let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
-        let header_timeout = if is_stream { ms(p.timeouts.first_byte_timeout_ms) } else { ms(p.timeouts.request_timeout_ms) };
+        let header_timeout = if is_stream {
+            ms(p.timeouts.first_byte_timeout_ms)
+        } else {
+            ms(p.timeouts.request_timeout_ms)
+        };
         let started = Instant::now();
         let up = UpstreamRequest {
             url: forward::join_url(&p.base_url, &req.path, req.query.as_deref()),
@@ -499,16 +695,35 @@ impl ProxyService {
         let status = resp.status;
         let mut body_stream = resp.body;
         if !(200..300).contains(&status) {
-            let (bytes, _) = read_body(&mut body_stream, MAX_ERROR_BODY, remaining.max(Duration::from_secs(5))).await;
+            let (bytes, _) = read_body(
+                &mut body_stream,
+                MAX_ERROR_BODY,
+                remaining.max(Duration::from_secs(5)),
+            )
+            .await;
             let text = String::from_utf8_lossy(&bytes).to_string();
             let c = classify_http(status, &text, &self.rules);
             if c.class == ErrorClass::NonRetryableClientError {
                 let override_ = c.override_.map(|o| (o.status, o.message));
-                return Ok(AttemptOk::ClientError { status, body: bytes, message: c.message, override_ });
+                return Ok(AttemptOk::ClientError {
+                    status,
+                    body: bytes,
+                    message: c.message,
+                    override_,
+                });
             }
-            return Err(AttemptErr { class: c.class, status: Some(status), message: c.message, proxy_failed: false, timeout: false });
+            return Err(AttemptErr {
+                class: c.class,
+                status: Some(status),
+                message: c.message,
+                proxy_failed: false,
+                timeout: false,
+            });
         }
-        let is_sse = resp.headers.iter().any(|(k, v)| k == "content-type" && v.contains("text/event-stream"));
+        let is_sse = resp
+            .headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.contains("text/event-stream"));
         if is_sse {
             // Wait for the first body chunk within the first-byte budget, then stream.
             let first = tokio::time::timeout(remaining, body_stream.next()).await;
@@ -520,7 +735,12 @@ impl ProxyService {
                     proxy_failed: false,
                     timeout: true,
                 }),
-                Ok(Some(Ok(first))) => Ok(AttemptOk::Stream { status, headers: resp.headers, first, rest: body_stream }),
+                Ok(Some(Ok(first))) => Ok(AttemptOk::Stream {
+                    status,
+                    headers: resp.headers,
+                    first,
+                    rest: body_stream,
+                }),
                 Ok(Some(Err(e))) => Err(AttemptErr {
                     class: ErrorClass::SystemError,
                     status: Some(status),
@@ -537,10 +757,18 @@ impl ProxyService {
                 }),
             };
         }
-        let budget = if is_stream { ms(p.timeouts.request_timeout_ms) } else { remaining };
+        let budget = if is_stream {
+            ms(p.timeouts.request_timeout_ms)
+        } else {
+            remaining
+        };
         let (bytes, complete) = read_body(&mut body_stream, MAX_FULL_BODY, budget).await;
         match complete {
-            BodyEnd::Complete => Ok(AttemptOk::Full { status, headers: resp.headers, body: bytes }),
+            BodyEnd::Complete => Ok(AttemptOk::Full {
+                status,
+                headers: resp.headers,
+                body: bytes,
+            }),
             BodyEnd::TimedOut => Err(AttemptErr {
                 class: ErrorClass::SystemError,
                 status: Some(status),
@@ -548,7 +776,13 @@ impl ProxyService {
                 proxy_failed: false,
                 timeout: true,
             }),
-            BodyEnd::Broken(m) => Err(AttemptErr { class: ErrorClass::SystemError, status: Some(status), message: m, proxy_failed: false, timeout: false }),
+            BodyEnd::Broken(m) => Err(AttemptErr {
+                class: ErrorClass::SystemError,
+                status: Some(status),
+                message: m,
+                proxy_failed: false,
+                timeout: false,
+            }),
         }
     }
 }
@@ -569,7 +803,10 @@ async fn read_body(stream: &mut ByteStream, max: usize, budget: Duration) -> (By
             Ok(Some(Err(e))) => return (buf.freeze(), BodyEnd::Broken(e.message)),
             Ok(Some(Ok(chunk))) => {
                 if buf.len() + chunk.len() > max {
-                    return (buf.freeze(), BodyEnd::Broken(format!("upstream body larger than {max} bytes")));
+                    return (
+                        buf.freeze(),
+                        BodyEnd::Broken(format!("upstream body larger than {max} bytes")),
+                    );
                 }
                 buf.extend_from_slice(&chunk);
             }

@@ -77,11 +77,19 @@ pub struct Ending<'a> {
 
 impl Recorder {
     /// Computes the cost and queues the log row.
-    pub fn record(&self, facts: &RequestFacts, served: Option<&Served>, end: Ending<'_>) -> (Decimal, bool) {
+    pub fn record(
+        &self,
+        facts: &RequestFacts,
+        served: Option<&Served>,
+        end: Ending<'_>,
+    ) -> (Decimal, bool) {
         let (cost_usd, known) = match served {
             Some(s) => {
                 let price = find_price(&self.prices, &s.forwarded_model).or_else(|| {
-                    facts.requested_model.as_deref().and_then(|m| find_price(&self.prices, m))
+                    facts
+                        .requested_model
+                        .as_deref()
+                        .and_then(|m| find_price(&self.prices, m))
                 });
                 cost(&end.usage, price, s.cost_multiplier)
             }
@@ -95,7 +103,9 @@ impl Recorder {
             created_at: facts.created_at,
             user_id: facts.user_id,
             key_id: facts.key_id,
-            provider_id: served.map(|s| s.provider_id).or_else(|| end.chain.final_provider()),
+            provider_id: served
+                .map(|s| s.provider_id)
+                .or_else(|| end.chain.final_provider()),
             requested_model: facts.requested_model.clone(),
             forwarded_model: served.map(|s| s.forwarded_model.clone()),
             endpoint: facts.endpoint.clone(),

@@ -81,19 +81,31 @@ impl TappedStream {
     }
 
     fn complete(&mut self, error: Option<String>, outcome: ChainOutcome) {
-        let Some(mut f) = self.finish.take() else { return };
+        let Some(mut f) = self.finish.take() else {
+            return;
+        };
         if let Some(last) = f.chain.0.last_mut() {
             last.outcome = outcome;
             if let Some(e) = &error {
                 last.error = Some(e.clone());
             }
         }
-        let status = if outcome == ChainOutcome::ClientAbort { 499 } else { f.status };
+        let status = if outcome == ChainOutcome::ClientAbort {
+            499
+        } else {
+            f.status
+        };
         let error = error.or_else(|| self.tap.error_message().map(str::to_string));
         f.recorder.record(
             &f.facts,
             Some(&f.served),
-            Ending { status, usage: self.tap.usage(), ttfb_ms: f.ttfb_ms, chain: &f.chain, error },
+            Ending {
+                status,
+                usage: self.tap.usage(),
+                ttfb_ms: f.ttfb_ms,
+                chain: &f.chain,
+                error,
+            },
         );
     }
 
@@ -156,7 +168,10 @@ impl Drop for TappedStream {
     fn drop(&mut self) {
         if self.finish.is_some() {
             // The client went away mid-stream: the upstream request is cancelled with us.
-            self.complete(Some("client closed the connection".into()), ChainOutcome::ClientAbort);
+            self.complete(
+                Some("client closed the connection".into()),
+                ChainOutcome::ClientAbort,
+            );
         }
     }
 }

@@ -19,7 +19,11 @@ impl AdminTokenDigest {
     /// not depend on where they differ).
     pub fn matches(&self, presented: &str) -> bool {
         let other: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let diff = self.0.iter().zip(other.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        let diff = self
+            .0
+            .iter()
+            .zip(other.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         diff == 0
     }
 }

@@ -47,7 +47,13 @@ pub enum ApiError {
 }
 
 fn body(kind: &str, message: impl Into<String>, field: Option<String>) -> Json<ErrorBody> {
-    Json(ErrorBody { error: ErrorDetail { kind: kind.into(), message: message.into(), field } })
+    Json(ErrorBody {
+        error: ErrorDetail {
+            kind: kind.into(),
+            message: message.into(),
+            field,
+        },
+    })
 }
 
 impl ApiError {
@@ -79,7 +85,11 @@ impl From<AdminError> for ApiError {
             AdminError::Conflict(m) => Self::Conflict(body("conflict", m, None)),
             AdminError::Unavailable(m) => {
                 tracing::error!(error = %m, "admin operation failed on storage");
-                Self::Unavailable(body("unavailable", "the database is unavailable; nothing was changed", None))
+                Self::Unavailable(body(
+                    "unavailable",
+                    "the database is unavailable; nothing was changed",
+                    None,
+                ))
             }
         }
     }
@@ -101,8 +111,18 @@ pub fn to_json_error(err: poem::Error) -> poem::Response {
         _ if status.is_server_error() => "internal_error",
         _ => "invalid_request",
     };
-    let message = if status.is_server_error() { "internal error".to_string() } else { err.to_string() };
-    poem_openapi::payload::Json(ErrorBody { error: ErrorDetail { kind: kind.into(), message, field: None } })
-        .with_status(status)
-        .into_response()
+    let message = if status.is_server_error() {
+        "internal error".to_string()
+    } else {
+        err.to_string()
+    };
+    poem_openapi::payload::Json(ErrorBody {
+        error: ErrorDetail {
+            kind: kind.into(),
+            message,
+            field: None,
+        },
+    })
+    .with_status(status)
+    .into_response()
 }

@@ -5,8 +5,8 @@
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
-use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use poem_openapi::types::Type;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -46,7 +46,10 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: None,
-            content: vec![MetaMediaType { content_type: "application/json", schema: T::schema_ref() }],
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: T::schema_ref(),
+            }],
             required: true,
         })
     }
@@ -77,7 +80,10 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 /// Parses `bytes` as `T`, reporting the path of the first bad field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(None, "request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            None,
+            "request body must be a JSON object",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
@@ -87,11 +93,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let inner = e.into_inner();
             let message = inner.to_string();
             // Unknown fields are reported by serde at the parent path; name the field itself.
-            let field = unknown_field_name(&message).map(str::to_string).or_else(|| {
-                (path != "." && !path.is_empty()).then(|| path.clone())
-            });
+            let field = unknown_field_name(&message)
+                .map(str::to_string)
+                .or_else(|| (path != "." && !path.is_empty()).then(|| path.clone()));
             let text = match &field {
-                Some(f) if !message.starts_with("unknown field") => format!("{f}: {message}"),
+                Some(f)
+                    if !message.starts_with("unknown field")
+                        && !message.starts_with("missing field") =>
+                {
+                    format!("{f}: {message}")
+                }
                 _ => message,
             };
             Err(ApiError::bad_request(field, text))
@@ -99,7 +110,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// The field named by serde's "unknown field `x`" or "missing field `x`" messages.
 fn unknown_field_name(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("missing field `"))?;
     rest.split('`').next()
 }

@@ -9,11 +9,11 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
+use super::ApiTags;
 use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::fields::{Input, LimitsView, with_limits};
 use super::json_body::JsonBody;
-use super::ApiTags;
 use crate::app::admin::AdminError;
 use crate::app::context::AppContext;
 use crate::domain::api_key::ApiKey;
@@ -53,16 +53,18 @@ with_limits! {
 }
 
 macro_rules! apply_key_fields {
-    ($input:expr, $k:expr) => {(|| -> Result<(), ValidationError> {
-        let i = $input;
-        let k: &mut ApiKey = $k;
-        i.name.apply(&mut k.name);
-        i.enabled.apply(&mut k.enabled);
-        i.expires_at.apply_opt(&mut k.expires_at);
-        i.apply_limits(&mut k.limits)?;
-        k.name = k.name.trim().to_string();
-        Ok(())
-    })()};
+    ($input:expr, $k:expr) => {
+        (|| -> Result<(), ValidationError> {
+            let i = $input;
+            let k: &mut ApiKey = $k;
+            i.name.apply(&mut k.name);
+            i.enabled.apply(&mut k.enabled);
+            i.expires_at.apply_opt(&mut k.expires_at);
+            i.apply_limits(&mut k.limits)?;
+            k.name = k.name.trim().to_string();
+            Ok(())
+        })()
+    };
 }
 
 /// A key as listed: masked to its last four characters.
@@ -148,7 +150,12 @@ impl KeysApi {
 
     /// Create a key for a user; the response carries the plaintext key, once.
     #[oai(path = "/users/:id/keys", method = "post")]
-    async fn create(&self, _auth: AdminAuth, id: Path<i64>, body: JsonBody<KeyCreate>) -> Result<Created, ApiError> {
+    async fn create(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        body: JsonBody<KeyCreate>,
+    ) -> Result<Created, ApiError> {
         let input = body.0;
         let now = self.ctx.admin.now();
         let mut k = ApiKey {
@@ -165,7 +172,10 @@ impl KeysApi {
         };
         apply_key_fields!(&input, &mut k).map_err(AdminError::from)?;
         let created = self.ctx.admin.create_key(id.0, k).await?;
-        Ok(Created::Ok(Json(CreatedKeyView { key: created.plaintext, view: KeyView::from(&created.key) })))
+        Ok(Created::Ok(Json(CreatedKeyView {
+            key: created.plaintext,
+            view: KeyView::from(&created.key),
+        })))
     }
 
     /// Get a key (masked).
@@ -176,9 +186,18 @@ impl KeysApi {
 
     /// Update a key: name, enabled, expiry, limits.
     #[oai(path = "/keys/:id", method = "patch")]
-    async fn patch(&self, _auth: AdminAuth, id: Path<i64>, body: JsonBody<KeyPatch>) -> Result<Json<KeyView>, ApiError> {
+    async fn patch(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        body: JsonBody<KeyPatch>,
+    ) -> Result<Json<KeyView>, ApiError> {
         let input = body.0;
-        let saved = self.ctx.admin.patch_key(id.0, |k| apply_key_fields!(&input, k)).await?;
+        let saved = self
+            .ctx
+            .admin
+            .patch_key(id.0, |k| apply_key_fields!(&input, k))
+            .await?;
         Ok(Json(KeyView::from(&saved)))
     }
 

@@ -27,7 +27,8 @@ pub enum ApiTags {
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
-pub type AdminService = OpenApiService<(providers::ProvidersApi, users::UsersApi, keys::KeysApi), ()>;
+pub type AdminService =
+    OpenApiService<(providers::ProvidersApi, users::UsersApi, keys::KeysApi), ()>;
 
 /// Builds the admin OpenAPI service.
 pub fn service(ctx: &Arc<AppContext>) -> AdminService {

@@ -10,14 +10,14 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use super::ApiTags;
 use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::fields::{Input, LimitsView, with_limits};
 use super::json_body::JsonBody;
-use super::ApiTags;
 use crate::app::context::AppContext;
 use crate::domain::error::ValidationError;
-use crate::domain::provider::{mask_secret, BreakerSettings, Provider, ProviderType, Timeouts};
+use crate::domain::provider::{BreakerSettings, Provider, ProviderType, Timeouts, mask_secret};
 
 with_limits! {
     /// A new provider. Only `name`, `provider_type`, `base_url` and `api_key` are required.
@@ -164,39 +164,49 @@ with_limits! {
 }
 
 macro_rules! apply_provider_fields {
-    ($input:expr, $p:expr) => {(|| -> Result<(), ValidationError> {
-        let i = $input;
-        let p: &mut Provider = $p;
-        if let Some(t) = i.provider_type.given() {
-            p.provider_type = ProviderType::parse(t)?;
-        }
-        i.name.apply(&mut p.name);
-        i.base_url.apply(&mut p.base_url);
-        i.api_key.apply(&mut p.api_key);
-        i.description.apply(&mut p.description);
-        i.enabled.apply(&mut p.enabled);
-        i.priority.apply(&mut p.priority);
-        i.weight.apply(&mut p.weight);
-        i.cost_multiplier.apply(&mut p.cost_multiplier);
-        i.group_tag.apply(&mut p.group_tag);
-        i.allowed_models.apply(&mut p.allowed_models);
-        i.model_redirects.apply(&mut p.model_redirects);
-        i.extra_client_formats.apply(&mut p.extra_client_formats);
-        i.proxy_url.apply_opt(&mut p.proxy_url);
-        i.proxy_fallback_to_direct.apply(&mut p.proxy_fallback_to_direct);
-        i.first_byte_timeout_ms.apply(&mut p.timeouts.first_byte_timeout_ms);
-        i.idle_timeout_ms.apply(&mut p.timeouts.idle_timeout_ms);
-        i.request_timeout_ms.apply(&mut p.timeouts.request_timeout_ms);
-        i.failure_threshold.apply(&mut p.breaker.failure_threshold);
-        i.open_duration_ms.apply(&mut p.breaker.open_duration_ms);
-        i.half_open_success_threshold.apply(&mut p.breaker.half_open_success_threshold);
-        i.max_retry_attempts.apply_opt(&mut p.max_retry_attempts);
-        i.apply_limits(&mut p.limits)?;
-        p.name = p.name.trim().to_string();
-        p.base_url = p.base_url.trim().to_string();
-        p.proxy_url = p.proxy_url.take().map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
-        Ok(())
-    })()};
+    ($input:expr, $p:expr) => {
+        (|| -> Result<(), ValidationError> {
+            let i = $input;
+            let p: &mut Provider = $p;
+            if let Some(t) = i.provider_type.given() {
+                p.provider_type = ProviderType::parse(t)?;
+            }
+            i.name.apply(&mut p.name);
+            i.base_url.apply(&mut p.base_url);
+            i.api_key.apply(&mut p.api_key);
+            i.description.apply(&mut p.description);
+            i.enabled.apply(&mut p.enabled);
+            i.priority.apply(&mut p.priority);
+            i.weight.apply(&mut p.weight);
+            i.cost_multiplier.apply(&mut p.cost_multiplier);
+            i.group_tag.apply(&mut p.group_tag);
+            i.allowed_models.apply(&mut p.allowed_models);
+            i.model_redirects.apply(&mut p.model_redirects);
+            i.extra_client_formats.apply(&mut p.extra_client_formats);
+            i.proxy_url.apply_opt(&mut p.proxy_url);
+            i.proxy_fallback_to_direct
+                .apply(&mut p.proxy_fallback_to_direct);
+            i.first_byte_timeout_ms
+                .apply(&mut p.timeouts.first_byte_timeout_ms);
+            i.idle_timeout_ms.apply(&mut p.timeouts.idle_timeout_ms);
+            i.request_timeout_ms
+                .apply(&mut p.timeouts.request_timeout_ms);
+            i.failure_threshold.apply(&mut p.breaker.failure_threshold);
+            i.open_duration_ms.apply(&mut p.breaker.open_duration_ms);
+            i.half_open_success_threshold
+                .apply(&mut p.breaker.half_open_success_threshold);
+            i.max_retry_attempts.apply_opt(&mut p.max_retry_attempts);
+            i.apply_limits(&mut p.limits)?;
+            p.name = p.name.trim().to_string();
+            p.base_url = p.base_url.trim().to_string();
+            p.proxy_url = p
+                .proxy_url
+                .take()
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty());
+            Ok(())
+        })()
+    };
 }
 
 /// A provider as shown to admins (secret masked).
@@ -351,7 +361,11 @@ impl ProvidersApi {
 
     /// Create a provider.
     #[oai(path = "/", method = "post")]
-    async fn create(&self, _auth: AdminAuth, body: JsonBody<ProviderCreate>) -> Result<Created, ApiError> {
+    async fn create(
+        &self,
+        _auth: AdminAuth,
+        body: JsonBody<ProviderCreate>,
+    ) -> Result<Created, ApiError> {
         let input = body.0;
         let mut p = default_provider(self.ctx.admin.now());
         apply_provider_fields!(&input, &mut p).map_err(crate::app::admin::AdminError::from)?;
@@ -362,7 +376,9 @@ impl ProvidersApi {
     /// Get a provider.
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, _auth: AdminAuth, id: Path<i64>) -> Result<Json<ProviderView>, ApiError> {
-        Ok(Json(ProviderView::from(&self.ctx.admin.get_provider(id.0).await?)))
+        Ok(Json(ProviderView::from(
+            &self.ctx.admin.get_provider(id.0).await?,
+        )))
     }
 
     /// Update a provider (partial).
@@ -374,7 +390,11 @@ impl ProvidersApi {
         body: JsonBody<ProviderPatch>,
     ) -> Result<Json<ProviderView>, ApiError> {
         let input = body.0;
-        let saved = self.ctx.admin.patch_provider(id.0, |p| apply_provider_fields!(&input, p)).await?;
+        let saved = self
+            .ctx
+            .admin
+            .patch_provider(id.0, |p| apply_provider_fields!(&input, p))
+            .await?;
         Ok(Json(ProviderView::from(&saved)))
     }
 

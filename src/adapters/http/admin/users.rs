@@ -9,11 +9,11 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
+use super::ApiTags;
 use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::fields::{Input, LimitsView, with_limits};
 use super::json_body::JsonBody;
-use super::ApiTags;
 use crate::app::admin::AdminError;
 use crate::app::context::AppContext;
 use crate::domain::error::ValidationError;
@@ -71,21 +71,23 @@ with_limits! {
 }
 
 macro_rules! apply_user_fields {
-    ($input:expr, $u:expr) => {(|| -> Result<(), ValidationError> {
-        let i = $input;
-        let u: &mut User = $u;
-        i.name.apply(&mut u.name);
-        if let Some(r) = i.role.given() {
-            u.role = Role::parse(r)?;
-        }
-        i.provider_group.apply(&mut u.provider_group);
-        i.enabled.apply(&mut u.enabled);
-        i.expires_at.apply_opt(&mut u.expires_at);
-        i.note.apply(&mut u.note);
-        i.apply_limits(&mut u.limits)?;
-        u.name = u.name.trim().to_string();
-        Ok(())
-    })()};
+    ($input:expr, $u:expr) => {
+        (|| -> Result<(), ValidationError> {
+            let i = $input;
+            let u: &mut User = $u;
+            i.name.apply(&mut u.name);
+            if let Some(r) = i.role.given() {
+                u.role = Role::parse(r)?;
+            }
+            i.provider_group.apply(&mut u.provider_group);
+            i.enabled.apply(&mut u.enabled);
+            i.expires_at.apply_opt(&mut u.expires_at);
+            i.note.apply(&mut u.note);
+            i.apply_limits(&mut u.limits)?;
+            u.name = u.name.trim().to_string();
+            Ok(())
+        })()
+    };
 }
 
 /// A user as shown to admins.
@@ -164,7 +166,11 @@ impl UsersApi {
 
     /// Create a user.
     #[oai(path = "/", method = "post")]
-    async fn create(&self, _auth: AdminAuth, body: JsonBody<UserCreate>) -> Result<Created, ApiError> {
+    async fn create(
+        &self,
+        _auth: AdminAuth,
+        body: JsonBody<UserCreate>,
+    ) -> Result<Created, ApiError> {
         let input = body.0;
         let now = self.ctx.admin.now();
         let mut u = User {
@@ -199,7 +205,11 @@ impl UsersApi {
         body: JsonBody<UserPatch>,
     ) -> Result<Json<UserView>, ApiError> {
         let input = body.0;
-        let saved = self.ctx.admin.patch_user(id.0, |u| apply_user_fields!(&input, u)).await?;
+        let saved = self
+            .ctx
+            .admin
+            .patch_user(id.0, |u| apply_user_fields!(&input, u))
+            .await?;
         Ok(Json(UserView::from(&saved)))
     }
 

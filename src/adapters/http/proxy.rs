@@ -1,0 +1,191 @@
+//! Client-facing proxy routes: `/v1/messages`, `/v1/messages/count_tokens`, `/v1/models`, and
+//! a friendly answer on the base URL. Bytes pass through; the app decides everything else.
+
+use std::sync::Arc;
+
+use poem::http::{HeaderMap, StatusCode};
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde_json::json;
+
+use crate::app::context::AppContext;
+use crate::app::proxy::{ClientRequest, ProxyBody, ProxyResponse};
+use crate::domain::client_error::GatewayErrorKind;
+use crate::domain::format::ClientFormat;
+
+/// The client key from `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=`.
+pub fn extract_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(auth) = header("authorization") {
+        let token = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))
+            .unwrap_or(auth);
+        if !token.trim().is_empty() {
+            return Some(token.trim().to_string());
+        }
+    }
+    for name in ["x-api-key", "x-goog-api-key"] {
+        if let Some(v) = header(name).filter(|v| !v.is_empty()) {
+            return Some(v.to_string());
+        }
+    }
+    query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+/// The query string without the client's `key` parameter (never forwarded upstream).
+fn forwarded_query(query: Option<&str>) -> Option<String> {
+    let q = query?;
+    if !q.split('&').any(|p| p == "key" || p.starts_with("key=")) {
+        return Some(q.to_string());
+    }
+    let kept: Vec<&str> = q
+        .split('&')
+        .filter(|p| *p != "key" && !p.starts_with("key="))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+fn to_response(resp: ProxyResponse) -> Response {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY));
+    for (k, v) in &resp.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    match resp.body {
+        ProxyBody::Full(bytes) => builder.body(Body::from_bytes(bytes)),
+        ProxyBody::Stream(s) => builder.body(Body::from_bytes_stream(s)),
+    }
+}
+
+async fn proxy(ctx: &AppContext, req: &Request, body: Body, format: ClientFormat) -> Response {
+    let max = ctx.settings.max_body_bytes;
+    let too_large = || {
+        let msg = format!("request body is larger than the {max} byte limit (MAX_BODY_BYTES)");
+        to_response(ProxyResponse::error(
+            format,
+            GatewayErrorKind::RequestTooLarge,
+            &msg,
+        ))
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return too_large();
+    }
+    let bytes = match body.into_bytes_limit(max).await {
+        Ok(b) => b,
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
+        Err(e) => {
+            let msg = format!("cannot read the request body: {e}");
+            return to_response(ProxyResponse::error(
+                format,
+                GatewayErrorKind::InvalidRequest,
+                &msg,
+            ));
+        }
+    };
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_string()))
+        })
+        .collect();
+    let client = ClientRequest {
+        format,
+        path: req.uri().path().to_string(),
+        query: forwarded_query(req.uri().query()),
+        headers,
+        body: bytes,
+        api_key: extract_key(req.headers(), req.uri().query()),
+    };
+    to_response(ctx.proxy.handle(client).await)
+}
+
+/// `POST /v1/messages` and `POST /v1/messages/count_tokens` (Claude format).
+#[handler]
+pub async fn claude_messages(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
+    proxy(ctx.0, req, body, ClientFormat::Claude).await
+}
+
+/// `GET /v1/models`: the models this key may use, in Anthropic's list shape.
+#[handler]
+pub async fn list_models(ctx: Data<&Arc<AppContext>>, req: &Request) -> Response {
+    let key = extract_key(req.headers(), req.uri().query());
+    match ctx
+        .proxy
+        .models_for_key(key.as_deref(), ClientFormat::Claude)
+    {
+        Err(resp) => to_response(resp),
+        Ok(models) => {
+            let data: Vec<_> = models
+                .iter()
+                .map(|m| json!({"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}))
+                .collect();
+            let body = json!({
+                "data": data,
+                "has_more": false,
+                "first_id": models.first(),
+                "last_id": models.last(),
+            });
+            Response::builder()
+                .content_type("application/json")
+                .body(body.to_string())
+        }
+    }
+}
+
+/// `GET`/`HEAD /`: tells a client (or a human) what this is, instead of an error.
+#[handler]
+pub fn root() -> poem::web::Json<serde_json::Value> {
+    poem::web::Json(json!({
+        "service": "cch",
+        "version": env!("CARGO_PKG_VERSION"),
+        "status": "ok",
+        "endpoints": ["/v1/messages", "/v1/messages/count_tokens", "/v1/models"],
+        "admin": {"api": "/api/v1", "docs": "/docs", "spec": "/openapi.json"}
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_sources_in_order() {
+        let mut h = HeaderMap::new();
+        assert_eq!(extract_key(&h, Some("a=1&key=cch_q")), Some("cch_q".into()));
+        h.insert("x-goog-api-key", "cch_g".parse().unwrap());
+        assert_eq!(extract_key(&h, None), Some("cch_g".into()));
+        h.insert("x-api-key", "cch_x".parse().unwrap());
+        assert_eq!(extract_key(&h, None), Some("cch_x".into()));
+        h.insert("authorization", "Bearer cch_b".parse().unwrap());
+        assert_eq!(extract_key(&h, None), Some("cch_b".into()));
+    }
+
+    #[test]
+    fn key_is_never_forwarded_in_the_query() {
+        assert_eq!(forwarded_query(Some("beta=true")), Some("beta=true".into()));
+        assert_eq!(
+            forwarded_query(Some("beta=true&key=cch_x")),
+            Some("beta=true".into())
+        );
+        assert_eq!(forwarded_query(Some("key=cch_x")), None);
+        assert_eq!(forwarded_query(None), None);
+    }
+}

@@ -1,0 +1,391 @@
+//! `MemoryCounters`: the in-process `CounterStore`. Used alone for a single instance and as the
+//! fail-open fallback when Redis is unreachable, so it is on the request hot path: keys are
+//! spread over a fixed number of mutex-protected shards, expired keys are dropped lazily when
+//! touched and by a cheap sweep of a shard every `SWEEP_EVERY` operations on it.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::entry::{Entry, Value, deadline, ms};
+use super::rolling::RollingWindow;
+use super::slots::SlotSet;
+use crate::ports::counters::{CounterMode, CounterResult, CounterStore, SlotOutcome};
+
+/// Number of shards (a power of two); enough to keep lock contention low on a few cores.
+const SHARDS: usize = 32;
+/// Operations on one shard between two sweeps of its expired keys.
+const SWEEP_EVERY: u32 = 1024;
+
+/// In-process counters with TTLs, the same semantics as the Redis adapter.
+pub struct MemoryCounters {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+}
+
+/// One lock's worth of keys.
+#[derive(Default)]
+struct Shard {
+    entries: HashMap<String, Entry>,
+    ops: u32,
+}
+
+impl Shard {
+    /// Counts an operation and sweeps the shard when its turn comes.
+    fn tick(&mut self, now: Instant) {
+        self.ops += 1;
+        if self.ops >= SWEEP_EVERY {
+            self.ops = 0;
+            self.sweep(now);
+        }
+    }
+
+    /// Drops every expired key of this shard.
+    fn sweep(&mut self, now: Instant) {
+        self.entries.retain(|_, e| e.is_live(now));
+    }
+
+    /// Forgets `key` if it has expired, so the lookups that follow only see live keys.
+    fn purge_if_expired(&mut self, key: &str, now: Instant) {
+        if self.entries.get(key).is_some_and(|e| !e.is_live(now)) {
+            self.entries.remove(key);
+        }
+    }
+
+    /// The live entry under `key`, if any.
+    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
+        self.purge_if_expired(key, now);
+        self.entries.get_mut(key)
+    }
+}
+
+impl Default for MemoryCounters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryCounters {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Drops every expired key now; the app may call it from a periodic job (the store also
+    /// sweeps each shard by itself every few hundred operations).
+    pub fn prune(&self) {
+        let now = Instant::now();
+        for shard in self.shards.iter() {
+            lock(shard).sweep(now);
+        }
+    }
+
+    /// Keys held, expired ones not yet swept included; for metrics and tests.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).entries.len()).sum()
+    }
+
+    /// True when no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `f` on the shard owning `key` with the current instant, under its lock.
+    fn with_shard<T>(&self, key: &str, f: impl FnOnce(&mut Shard, Instant) -> T) -> T {
+        let idx = (self.hasher.hash_one(key) as usize) & (SHARDS - 1);
+        let mut shard = lock(&self.shards[idx]);
+        let now = Instant::now();
+        shard.tick(now);
+        f(&mut shard, now)
+    }
+}
+
+/// Locks a shard, ignoring poisoning (a panic elsewhere must not stop counting).
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    shard
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[async_trait]
+impl CounterStore for MemoryCounters {
+    async fn incr(&self, key: &str, amount: i64, ttl: Duration) -> CounterResult<i64> {
+        Ok(self.with_shard(key, |shard, now| {
+            if let Some(entry) = shard.live(key, now)
+                && let Some(current) = entry.value.as_int()
+            {
+                let next = current.wrapping_add(amount);
+                entry.value = Value::Int(next);
+                if entry.expires_at.is_none() {
+                    entry.expires_at = deadline(now, ttl);
+                }
+                return next;
+            }
+            let entry = Entry::new(Value::Int(amount), now, Some(ttl));
+            shard.entries.insert(key.to_owned(), entry);
+            amount
+        }))
+    }
+
+    async fn get_counter(&self, key: &str) -> CounterResult<i64> {
+        Ok(self.with_shard(key, |shard, now| {
+            shard
+                .live(key, now)
+                .and_then(|e| e.value.as_int())
+                .unwrap_or(0)
+        }))
+    }
+
+    async fn rolling_add(
+        &self,
+        key: &str,
+        now_ms: i64,
+        member: &str,
+        amount: i64,
+        window_ms: i64,
+    ) -> CounterResult<i64> {
+        // Same identity as the Redis adapter, which stores the amount inside the member.
+        let member = format!("{member}:{amount}");
+        let cutoff = now_ms.saturating_sub(window_ms);
+        Ok(self.with_shard(key, |shard, now| {
+            shard.purge_if_expired(key, now);
+            let total = match shard.entries.get_mut(key) {
+                Some(Entry {
+                    value: Value::Rolling(window),
+                    expires_at,
+                }) => {
+                    window.add(now_ms, &member, amount);
+                    window.prune(cutoff);
+                    *expires_at = deadline(now, ms(window_ms));
+                    if !window.is_empty() {
+                        return window.total();
+                    }
+                    0
+                }
+                _ => {
+                    let mut window = RollingWindow::default();
+                    window.add(now_ms, &member, amount);
+                    window.prune(cutoff);
+                    if !window.is_empty() {
+                        let total = window.total();
+                        let entry = Entry::new(Value::Rolling(window), now, Some(ms(window_ms)));
+                        shard.entries.insert(key.to_owned(), entry);
+                        return total;
+                    }
+                    0
+                }
+            };
+            // The window ended up empty: like Redis, an empty set is no key at all.
+            shard.entries.remove(key);
+            total
+        }))
+    }
+
+    async fn rolling_sum(&self, key: &str, now_ms: i64, window_ms: i64) -> CounterResult<i64> {
+        Ok(
+            self.with_shard(key, |shard, now| match shard.live(key, now) {
+                Some(Entry {
+                    value: Value::Rolling(window),
+                    ..
+                }) => window.sum_after(now_ms.saturating_sub(window_ms)),
+                _ => 0,
+            }),
+        )
+    }
+
+    async fn get(&self, key: &str) -> CounterResult<Option<String>> {
+        Ok(self.with_shard(key, |shard, now| {
+            shard.live(key, now).and_then(|e| e.value.as_string())
+        }))
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> CounterResult<()> {
+        self.with_shard(key, |shard, now| {
+            let entry = Entry::new(Value::Str(value.to_owned()), now, ttl);
+            shard.entries.insert(key.to_owned(), entry);
+        });
+        Ok(())
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> CounterResult<bool> {
+        Ok(self.with_shard(key, |shard, now| {
+            if shard.live(key, now).is_some() {
+                return false;
+            }
+            let entry = Entry::new(Value::Str(value.to_owned()), now, Some(ttl));
+            shard.entries.insert(key.to_owned(), entry);
+            true
+        }))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: &str,
+        ttl: Option<Duration>,
+    ) -> CounterResult<bool> {
+        Ok(self.with_shard(key, |shard, now| {
+            let current = shard.live(key, now).and_then(|e| e.value.as_string());
+            if current.as_deref() != expected {
+                return false;
+            }
+            let entry = Entry::new(Value::Str(new.to_owned()), now, ttl);
+            shard.entries.insert(key.to_owned(), entry);
+            true
+        }))
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> CounterResult<bool> {
+        Ok(
+            self.with_shard(key, |shard, now| match shard.live(key, now) {
+                Some(entry) => {
+                    entry.expires_at = deadline(now, ttl);
+                    true
+                }
+                None => false,
+            }),
+        )
+    }
+
+    async fn delete(&self, key: &str) -> CounterResult<()> {
+        self.with_shard(key, |shard, _| shard.entries.remove(key));
+        Ok(())
+    }
+
+    async fn acquire_slot(
+        &self,
+        key: &str,
+        member: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+        limit: Option<i64>,
+    ) -> CounterResult<SlotOutcome> {
+        Ok(self.with_shard(key, |shard, now| {
+            shard.purge_if_expired(key, now);
+            if let Some(Entry {
+                value: Value::Slots(set),
+                expires_at,
+            }) = shard.entries.get_mut(key)
+            {
+                let outcome = set.acquire(member, now_ms, ttl_ms, limit);
+                *expires_at = deadline(now, ms(ttl_ms));
+                if set.len() == 0 {
+                    shard.entries.remove(key);
+                }
+                return outcome;
+            }
+            let mut set = SlotSet::default();
+            let outcome = set.acquire(member, now_ms, ttl_ms, limit);
+            if set.len() > 0 {
+                let entry = Entry::new(Value::Slots(set), now, Some(ms(ttl_ms)));
+                shard.entries.insert(key.to_owned(), entry);
+            }
+            outcome
+        }))
+    }
+
+    async fn release_slot(&self, key: &str, member: &str) -> CounterResult<()> {
+        self.with_shard(key, |shard, now| {
+            if let Some(Entry {
+                value: Value::Slots(set),
+                ..
+            }) = shard.live(key, now)
+            {
+                set.release(member);
+                if set.len() == 0 {
+                    shard.entries.remove(key);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn count_slots(&self, key: &str, now_ms: i64, ttl_ms: i64) -> CounterResult<i64> {
+        Ok(
+            self.with_shard(key, |shard, now| match shard.live(key, now) {
+                Some(Entry {
+                    value: Value::Slots(set),
+                    ..
+                }) => set.count_after(now_ms.saturating_sub(ttl_ms)),
+                _ => 0,
+            }),
+        )
+    }
+
+    async fn ping(&self) -> CounterResult<()> {
+        Ok(())
+    }
+
+    fn mode(&self) -> CounterMode {
+        CounterMode::Local
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_drops_expired_keys_without_touching_them() {
+        let store = MemoryCounters::new();
+        let now = Instant::now();
+        {
+            let mut shard = lock(&store.shards[0]);
+            for i in 0..10 {
+                let ttl = Duration::from_millis(if i < 7 { 10 } else { 60_000 });
+                let entry = Entry::new(Value::Int(i), now, Some(ttl));
+                shard.entries.insert(format!("k{i}"), entry);
+            }
+            shard.sweep(now + Duration::from_millis(11));
+            assert_eq!(shard.entries.len(), 3);
+        }
+        assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn every_operation_counts_towards_the_shard_sweep() {
+        let mut shard = Shard::default();
+        let now = Instant::now();
+        let entry = Entry::new(Value::Int(1), now, Some(Duration::from_millis(1)));
+        shard.entries.insert("old".into(), entry);
+        let later = now + Duration::from_millis(2);
+        for _ in 0..SWEEP_EVERY - 1 {
+            shard.tick(later);
+        }
+        assert_eq!(shard.entries.len(), 1);
+        shard.tick(later);
+        assert!(shard.entries.is_empty());
+    }
+
+    #[tokio::test]
+    async fn lazily_expired_key_reads_as_absent() {
+        let store = MemoryCounters::new();
+        store
+            .set("k", "v", Some(Duration::from_millis(20)))
+            .await
+            .unwrap();
+        assert_eq!(store.get("k").await.unwrap().as_deref(), Some("v"));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(store.get("k").await.unwrap(), None);
+        assert!(!store.expire("k", Duration::from_secs(1)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn counters_read_back_as_strings_like_redis() {
+        let store = MemoryCounters::new();
+        store.incr("c", 5, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(store.get("c").await.unwrap().as_deref(), Some("5"));
+        store.set("s", "41", None).await.unwrap();
+        assert_eq!(
+            store.incr("s", 1, Duration::from_secs(60)).await.unwrap(),
+            42
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! In-process adapters: state that lives only as long as this process. `MemoryCounters` is the
+//! counters store for a single instance and the fail-open fallback when Redis is down.
+
+mod counters;
+mod entry;
+mod rolling;
+mod slots;
+
+pub use counters::MemoryCounters;
