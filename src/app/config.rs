@@ -60,6 +60,9 @@ pub struct Settings {
     pub database: Database,
     /// Redis (`REDIS_URL`); `None` → in-process counters.
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key (`REDIS_KEY_PREFIX`, `cch:`), so instances can share a Redis
+    /// with other applications.
+    pub redis_key_prefix: String,
     /// Folder for the SQLite file, the generated admin token and the log spool (`DATA_DIR`, ./data).
     pub data_dir: PathBuf,
     /// Apply migrations at startup (`AUTO_MIGRATE`, true).
@@ -263,6 +266,9 @@ impl Settings {
             admin_token,
             database,
             redis_url,
+            redis_key_prefix: env
+                .get("REDIS_KEY_PREFIX")
+                .unwrap_or_else(|| "cch:".to_string()),
             data_dir,
             auto_migrate: env.bool("AUTO_MIGRATE", true)?,
             enable_rate_limit: env.bool("ENABLE_RATE_LIMIT", true)?,

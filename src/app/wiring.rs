@@ -193,7 +193,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
 
     let stores = open_stores(&settings, settings.auto_migrate).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let counters = open_counters(&settings, "cch:").await;
+    let counters = open_counters(&settings, &settings.redis_key_prefix).await;
     let snapshot = SnapshotHolder::load(stores.config.clone(), clock.now())
         .await
         .context("cannot load configuration from the database")?;
