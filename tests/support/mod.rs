@@ -35,3 +35,6 @@ pub fn skip(test: &str, what: &str) {
         "SKIP {test}: no {what} (set CCH_TEST_DATABASE_URL / CCH_TEST_REDIS_URL, or run a Docker daemon)"
     );
 }
+
+pub mod fake_upstream;
+pub mod socks5;
