@@ -38,7 +38,9 @@ pub fn skip(test: &str, what: &str) {
 }
 
 pub mod app;
+pub mod fake_upstream;
 pub mod logs;
 pub mod postgres;
 pub mod redis;
+pub mod socks5;
 pub mod tcp_proxy;
