@@ -2,6 +2,7 @@
 //! through, and account for it. Everything here reads the in-memory snapshot; nothing queries
 //! the SQL database.
 
+mod attempt;
 pub mod forward;
 pub mod record;
 pub mod stream;
@@ -10,13 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::domain::api_key::hash_key;
 use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
 use crate::domain::client_error::{GatewayErrorKind, error_body};
-use crate::domain::failure::{ErrorClass, ErrorRule, builtin_error_rules, classify_http};
+use crate::domain::failure::{ErrorClass, ErrorRule, builtin_error_rules};
 use crate::domain::format::ClientFormat;
 use crate::domain::provider::Provider;
 use crate::domain::routing::{
@@ -26,17 +26,14 @@ use crate::domain::session::{claude_session_id, has_history};
 use crate::domain::usage::{Usage, usage_from_claude_response};
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
-use crate::ports::upstream::{ByteStream, FailureKind, UpstreamClient, UpstreamRequest};
+use crate::ports::upstream::UpstreamClient;
 
 use super::log_writer::LogWriter;
 use super::snapshot::{ConfigSnapshot, SnapshotHolder};
+use attempt::AttemptOk;
 use record::{Ending, Recorder, RequestFacts, Served};
 use stream::{StreamFinish, TappedStream};
 
-/// Largest upstream error body read (to classify it).
-const MAX_ERROR_BODY: usize = 1 << 20;
-/// Largest non-streaming upstream answer buffered.
-const MAX_FULL_BODY: usize = 256 << 20;
 /// Pause between two tries on the same provider.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -119,36 +116,6 @@ pub struct ProxyService {
     clock: Arc<dyn Clock>,
     config: ProxyConfig,
     rules: Vec<ErrorRule>,
-}
-
-/// A successful (or client-error) upstream answer of one attempt.
-enum AttemptOk {
-    Full {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Bytes,
-    },
-    Stream {
-        status: u16,
-        headers: Vec<(String, String)>,
-        first: Bytes,
-        rest: ByteStream,
-    },
-    ClientError {
-        status: u16,
-        body: Bytes,
-        message: String,
-        override_: Option<(Option<u16>, Option<String>)>,
-    },
-}
-
-/// A failed attempt.
-struct AttemptErr {
-    class: ErrorClass,
-    status: Option<u16>,
-    message: String,
-    proxy_failed: bool,
-    timeout: bool,
 }
 
 fn session_key(id: &str) -> String {
@@ -657,158 +624,6 @@ impl ProxyService {
                     headers: vec![("content-type".into(), "application/json".into())],
                     body: ProxyBody::Full(out_body),
                 }
-            }
-        }
-    }
-
-    /// One upstream try.
-    async fn attempt(
-        &self,
-        req: &ClientRequest,
-        p: &Provider,
-        body: Bytes,
-        is_stream: bool,
-        use_proxy: bool,
-    ) -> Result<AttemptOk, AttemptErr> {
-        let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
-        let header_timeout = if is_stream {
-            ms(p.timeouts.first_byte_timeout_ms)
-        } else {
-            ms(p.timeouts.request_timeout_ms)
-        };
-        let started = Instant::now();
-        let up = UpstreamRequest {
-            url: forward::join_url(&p.base_url, &req.path, req.query.as_deref()),
-            headers: forward::upstream_headers(&req.headers, p),
-            body,
-            proxy_url: if use_proxy { p.proxy_url.clone() } else { None },
-            header_timeout,
-        };
-        let resp = self.upstream.post(up).await.map_err(|f| AttemptErr {
-            class: ErrorClass::SystemError,
-            status: None,
-            message: f.message.clone(),
-            proxy_failed: f.kind == FailureKind::Proxy,
-            timeout: f.kind == FailureKind::Timeout,
-        })?;
-        let remaining = header_timeout.saturating_sub(started.elapsed());
-        let status = resp.status;
-        let mut body_stream = resp.body;
-        if !(200..300).contains(&status) {
-            let (bytes, _) = read_body(
-                &mut body_stream,
-                MAX_ERROR_BODY,
-                remaining.max(Duration::from_secs(5)),
-            )
-            .await;
-            let text = String::from_utf8_lossy(&bytes).to_string();
-            let c = classify_http(status, &text, &self.rules);
-            if c.class == ErrorClass::NonRetryableClientError {
-                let override_ = c.override_.map(|o| (o.status, o.message));
-                return Ok(AttemptOk::ClientError {
-                    status,
-                    body: bytes,
-                    message: c.message,
-                    override_,
-                });
-            }
-            return Err(AttemptErr {
-                class: c.class,
-                status: Some(status),
-                message: c.message,
-                proxy_failed: false,
-                timeout: false,
-            });
-        }
-        let is_sse = resp
-            .headers
-            .iter()
-            .any(|(k, v)| k == "content-type" && v.contains("text/event-stream"));
-        if is_sse {
-            // Wait for the first body chunk within the first-byte budget, then stream.
-            let first = tokio::time::timeout(remaining, body_stream.next()).await;
-            return match first {
-                Err(_) => Err(AttemptErr {
-                    class: ErrorClass::SystemError,
-                    status: Some(status),
-                    message: format!("no first byte within {} ms", header_timeout.as_millis()),
-                    proxy_failed: false,
-                    timeout: true,
-                }),
-                Ok(Some(Ok(first))) => Ok(AttemptOk::Stream {
-                    status,
-                    headers: resp.headers,
-                    first,
-                    rest: body_stream,
-                }),
-                Ok(Some(Err(e))) => Err(AttemptErr {
-                    class: ErrorClass::SystemError,
-                    status: Some(status),
-                    message: e.message,
-                    proxy_failed: false,
-                    timeout: false,
-                }),
-                Ok(None) => Err(AttemptErr {
-                    class: ErrorClass::ProviderError,
-                    status: Some(status),
-                    message: "upstream sent an empty stream".into(),
-                    proxy_failed: false,
-                    timeout: false,
-                }),
-            };
-        }
-        let budget = if is_stream {
-            ms(p.timeouts.request_timeout_ms)
-        } else {
-            remaining
-        };
-        let (bytes, complete) = read_body(&mut body_stream, MAX_FULL_BODY, budget).await;
-        match complete {
-            BodyEnd::Complete => Ok(AttemptOk::Full {
-                status,
-                headers: resp.headers,
-                body: bytes,
-            }),
-            BodyEnd::TimedOut => Err(AttemptErr {
-                class: ErrorClass::SystemError,
-                status: Some(status),
-                message: "upstream response body timed out".into(),
-                proxy_failed: false,
-                timeout: true,
-            }),
-            BodyEnd::Broken(m) => Err(AttemptErr {
-                class: ErrorClass::SystemError,
-                status: Some(status),
-                message: m,
-                proxy_failed: false,
-                timeout: false,
-            }),
-        }
-    }
-}
-
-enum BodyEnd {
-    Complete,
-    TimedOut,
-    Broken(String),
-}
-
-async fn read_body(stream: &mut ByteStream, max: usize, budget: Duration) -> (Bytes, BodyEnd) {
-    let deadline = tokio::time::Instant::now() + budget;
-    let mut buf = bytes::BytesMut::new();
-    loop {
-        match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => return (buf.freeze(), BodyEnd::TimedOut),
-            Ok(None) => return (buf.freeze(), BodyEnd::Complete),
-            Ok(Some(Err(e))) => return (buf.freeze(), BodyEnd::Broken(e.message)),
-            Ok(Some(Ok(chunk))) => {
-                if buf.len() + chunk.len() > max {
-                    return (
-                        buf.freeze(),
-                        BodyEnd::Broken(format!("upstream body larger than {max} bytes")),
-                    );
-                }
-                buf.extend_from_slice(&chunk);
             }
         }
     }
