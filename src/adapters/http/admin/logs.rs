@@ -130,7 +130,8 @@ pub struct LogsApi {
 #[OpenApi(prefix_path = "/logs", tag = "ApiTags::Logs")]
 impl LogsApi {
     /// List request logs, newest first. Filters combine with AND; `from`/`to` are RFC 3339
-    /// instants (`to` exclusive); `cursor` is the `next_cursor` of the previous page.
+    /// instants (`to` exclusive; write a `+` offset as `%2B` or use `Z`); `cursor` is the
+    /// `next_cursor` of the previous page.
     #[oai(path = "/", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
