@@ -1,15 +1,21 @@
-//! Admin use cases: validated create/read/update/delete of providers, users, keys and prices.
-//! Every successful write refreshes the in-memory snapshot so the proxy sees it at once.
+//! Admin use cases: validated create/read/update/delete of providers, users, keys and prices,
+//! and reading request logs. Every successful write refreshes the in-memory snapshot so the
+//! proxy sees it at once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::api_key::{self, ApiKey};
+use crate::domain::cost::{default_prices, parse_litellm_prices};
 use crate::domain::error::ValidationError;
 use crate::domain::price::ModelPrice;
 use crate::domain::provider::Provider;
+use crate::domain::request_log::{LogFilter, RequestLog};
 use crate::domain::user::User;
 use crate::ports::clock::Clock;
-use crate::ports::store::{ConfigStore, StoreError};
+use crate::ports::store::{ConfigStore, RequestLogStore, StoreError};
 
 use super::snapshot::SnapshotHolder;
 
@@ -53,25 +59,178 @@ pub struct CreatedKey {
     pub plaintext: String,
 }
 
+/// Default page size when listing request logs.
+pub const DEFAULT_LOG_PAGE: i64 = 50;
+/// Largest page size when listing request logs.
+pub const MAX_LOG_PAGE: i64 = 1000;
+
+/// What an admin asks of the request logs; every filter optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// Only this user.
+    pub user_id: Option<i64>,
+    /// Only this key.
+    pub key_id: Option<i64>,
+    /// Only this provider.
+    pub provider_id: Option<i64>,
+    /// Requested or forwarded model equals this.
+    pub model: Option<String>,
+    /// 2, 4 or 5 (2xx, 4xx, 5xx).
+    pub status_class: Option<i32>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
+    /// Only this session.
+    pub session_id: Option<String>,
+    /// Page size, 1 to [`MAX_LOG_PAGE`] (default [`DEFAULT_LOG_PAGE`]).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of request logs, newest first.
+#[derive(Debug, Clone)]
+pub struct LogPage {
+    /// The rows.
+    pub rows: Vec<RequestLog>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where an effective price comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceSource {
+    /// The built-in table.
+    Default,
+    /// Stored by an admin (overrides a default of the same name).
+    Custom,
+}
+
+impl PriceSource {
+    /// `default` or `custom`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Custom => "custom",
+        }
+    }
+}
+
+/// Outcome of a LiteLLM price import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// Prices stored (created or replaced).
+    pub imported: usize,
+    /// Entries without a usable input and output price (`sample_spec` is not counted).
+    pub skipped: usize,
+}
+
+/// Turns a caller-supplied empty string into "no filter".
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+impl LogQuery {
+    /// Checks the query and turns it into a storage filter (asking for one extra row, to know
+    /// whether another page follows). Returns the filter and the page size.
+    fn into_filter(self) -> Result<(LogFilter, i64), ValidationError> {
+        if let Some(c) = self.status_class
+            && !matches!(c, 2 | 4 | 5)
+        {
+            return Err(ValidationError::new("status_class", "must be 2, 4 or 5"));
+        }
+        let limit = self.limit.unwrap_or(DEFAULT_LOG_PAGE);
+        if !(1..=MAX_LOG_PAGE).contains(&limit) {
+            return Err(ValidationError::new(
+                "limit",
+                format!("must be between 1 and {MAX_LOG_PAGE}"),
+            ));
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from >= to
+        {
+            return Err(ValidationError::new("to", "must be after `from`"));
+        }
+        let before_id = match non_empty(self.cursor) {
+            None => None,
+            Some(c) => match c.parse::<i64>() {
+                Ok(id) if id > 0 => Some(id),
+                _ => {
+                    return Err(ValidationError::new(
+                        "cursor",
+                        "is not a cursor returned by this API",
+                    ));
+                }
+            },
+        };
+        let filter = LogFilter {
+            user_id: self.user_id,
+            key_id: self.key_id,
+            provider_id: self.provider_id,
+            model: non_empty(self.model),
+            status_class: self.status_class,
+            from: self.from,
+            to: self.to,
+            session_id: non_empty(self.session_id),
+            before_id,
+            limit: (limit + 1).min(MAX_LOG_PAGE),
+        };
+        Ok((filter, limit))
+    }
+}
+
 /// The admin service, shared by the HTTP admin API and later the UI.
 pub struct AdminService {
     store: Arc<dyn ConfigStore>,
+    logs: Arc<dyn RequestLogStore>,
     snapshot: Arc<SnapshotHolder>,
     clock: Arc<dyn Clock>,
 }
 
 impl AdminService {
-    /// Builds the service over a store and the snapshot it keeps fresh.
+    /// Builds the service over the stores and the snapshot it keeps fresh.
     pub fn new(
         store: Arc<dyn ConfigStore>,
+        logs: Arc<dyn RequestLogStore>,
         snapshot: Arc<SnapshotHolder>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
+            logs,
             snapshot,
             clock,
         }
+    }
+
+    /// Request logs matching `query`, newest first, one page at a time.
+    pub async fn list_logs(&self, query: LogQuery) -> AdminResult<LogPage> {
+        let (filter, limit) = query.into_filter()?;
+        let mut rows = self
+            .logs
+            .list_logs(&filter)
+            .await
+            .map_err(|e| AdminError::from_store(e, "log"))?;
+        let page = usize::try_from(limit).unwrap_or(usize::MAX);
+        // One extra row was asked for; at the largest page size the store caps the count, so a
+        // full page may be followed by an empty one.
+        let more = rows.len() > page || (limit == MAX_LOG_PAGE && rows.len() == page);
+        rows.truncate(page);
+        let next_cursor = if more {
+            rows.last().map(|r| r.id.to_string())
+        } else {
+            None
+        };
+        Ok(LogPage { rows, next_cursor })
+    }
+
+    /// One request log.
+    pub async fn get_log(&self, id: i64) -> AdminResult<RequestLog> {
+        self.logs
+            .get_log(id)
+            .await
+            .map_err(|e| AdminError::from_store(e, "log"))
     }
 
     /// The current time, for callers building new entities.
@@ -305,6 +464,51 @@ impl AdminService {
             .map_err(|e| AdminError::from_store(e, "price"))?;
         self.refresh().await;
         Ok(saved)
+    }
+
+    /// The price table the proxy uses: built-in defaults overridden by stored prices, ordered
+    /// by model, each with where it comes from.
+    pub async fn effective_prices(&self) -> AdminResult<Vec<(ModelPrice, PriceSource)>> {
+        let mut merged: BTreeMap<String, (ModelPrice, PriceSource)> = default_prices()
+            .into_iter()
+            .map(|p| (p.model.clone(), (p, PriceSource::Default)))
+            .collect();
+        for p in self.list_prices().await? {
+            merged.insert(p.model.clone(), (p, PriceSource::Custom));
+        }
+        Ok(merged.into_values().collect())
+    }
+
+    /// Imports LiteLLM's `model_prices_and_context_window.json`: every usable entry is stored
+    /// (created or replaced), then the snapshot is refreshed once. A storage failure midway
+    /// leaves the prices stored so far in place (re-running the import is safe).
+    pub async fn import_litellm_prices(
+        &self,
+        doc: &serde_json::Value,
+    ) -> AdminResult<ImportOutcome> {
+        let prices =
+            parse_litellm_prices(doc).map_err(|e| ValidationError::new("body", e.to_string()))?;
+        let entries = doc
+            .as_object()
+            .map(|m| m.keys().filter(|k| *k != "sample_spec").count())
+            .unwrap_or(0);
+        let mut imported = 0;
+        let mut result = Ok(());
+        for p in &prices {
+            if let Err(e) = self.store.upsert_price(p).await {
+                result = Err(AdminError::from_store(e, "price"));
+                break;
+            }
+            imported += 1;
+        }
+        if imported > 0 {
+            self.refresh().await;
+        }
+        result?;
+        Ok(ImportOutcome {
+            imported,
+            skipped: entries.saturating_sub(imported),
+        })
     }
 
     /// Deletes a model price.

@@ -230,7 +230,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     let ctx = Arc::new(AppContext {
         proxy,
         log_writer,
-        admin: AdminService::new(stores.config.clone(), snapshot.clone(), clock.clone()),
+        admin: AdminService::new(
+            stores.config.clone(),
+            stores.logs.clone(),
+            snapshot.clone(),
+            clock.clone(),
+        ),
         snapshot,
         config_store: stores.config,
         log_store: stores.logs,

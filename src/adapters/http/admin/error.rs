@@ -116,11 +116,15 @@ pub fn to_json_error(err: poem::Error) -> poem::Response {
     } else {
         err.to_string()
     };
+    // A query or path parameter that does not parse: name it, like body fields.
+    let field = err
+        .downcast_ref::<poem_openapi::error::ParseParamError>()
+        .map(|e| e.name.to_string());
     poem_openapi::payload::Json(ErrorBody {
         error: ErrorDetail {
             kind: kind.into(),
             message,
-            field: None,
+            field,
         },
     })
     .with_status(status)

@@ -11,13 +11,13 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// Largest admin request body accepted.
-const MAX_ADMIN_BODY: usize = 1 << 20;
+/// Largest admin request body accepted by default.
+pub const MAX_ADMIN_BODY: usize = 1 << 20;
 
-/// A JSON body of type `T`.
-pub struct JsonBody<T>(pub T);
+/// A JSON body of type `T`, at most `LIMIT` bytes (default [`MAX_ADMIN_BODY`]).
+pub struct JsonBody<T, const LIMIT: usize = MAX_ADMIN_BODY>(pub T);
 
-impl<T: Type + Send> Payload for JsonBody<T> {
+impl<T: Type + Send, const LIMIT: usize> Payload for JsonBody<T, LIMIT> {
     const CONTENT_TYPE: &'static str = "application/json";
 
     fn check_content_type(_content_type: &str) -> bool {
@@ -34,7 +34,9 @@ impl<T: Type + Send> Payload for JsonBody<T> {
     }
 }
 
-impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
+impl<'a, T: Type + DeserializeOwned + Send, const LIMIT: usize> ApiExtractor<'a>
+    for JsonBody<T, LIMIT>
+{
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
     type ParamType = ();
     type ParamRawType = ();
@@ -64,15 +66,14 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
     }
 }
 
-impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+impl<T: Type + DeserializeOwned + Send, const LIMIT: usize> ParsePayload for JsonBody<T, LIMIT> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body
-            .take()?
-            .into_bytes_limit(MAX_ADMIN_BODY)
-            .await
-            .map_err(|_| ApiError::bad_request(None, "request body is too large or unreadable"))?;
+        let bytes =
+            body.take()?.into_bytes_limit(LIMIT).await.map_err(|_| {
+                ApiError::bad_request(None, "request body is too large or unreadable")
+            })?;
         parse_json(&bytes).map(JsonBody).map_err(Into::into)
     }
 }

@@ -6,6 +6,8 @@ pub mod error;
 pub mod fields;
 pub mod json_body;
 pub mod keys;
+pub mod logs;
+pub mod prices;
 pub mod providers;
 pub mod users;
 
@@ -24,11 +26,23 @@ pub enum ApiTags {
     Users,
     /// API keys of users.
     Keys,
+    /// Request logs.
+    Logs,
+    /// Model prices.
+    Prices,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
-pub type AdminService =
-    OpenApiService<(providers::ProvidersApi, users::UsersApi, keys::KeysApi), ()>;
+pub type AdminService = OpenApiService<
+    (
+        providers::ProvidersApi,
+        users::UsersApi,
+        keys::KeysApi,
+        logs::LogsApi,
+        prices::PricesApi,
+    ),
+    (),
+>;
 
 /// Builds the admin OpenAPI service.
 pub fn service(ctx: &Arc<AppContext>) -> AdminService {
@@ -37,10 +51,12 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             providers::ProvidersApi { ctx: Arc::clone(ctx) },
             users::UsersApi { ctx: Arc::clone(ctx) },
             keys::KeysApi { ctx: Arc::clone(ctx) },
+            logs::LogsApi { ctx: Arc::clone(ctx) },
+            prices::PricesApi { ctx: Arc::clone(ctx) },
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),
     )
     .server("/api/v1")
-    .description("Manage providers, users and API keys. Authenticate with `Authorization: Bearer <ADMIN_TOKEN>`.")
+    .description("Manage providers, users, API keys and model prices; read request logs. Authenticate with `Authorization: Bearer <ADMIN_TOKEN>`.")
 }
