@@ -256,6 +256,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         .into_iter()
         .find_map(|a| a.as_socket_addr().copied())
         .context("listener has no socket address")?;
+    let acceptor = http::listener::NoDelayAcceptor(acceptor);
     let routes = http::build_routes(ctx.clone());
     let mut rx = shutdown_rx;
     let server = tokio::spawn(async move {

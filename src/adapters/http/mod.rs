@@ -1,6 +1,7 @@
 //! The HTTP front: admin API, docs, probes (and, later, the proxy routes).
 
 pub mod admin;
+pub mod listener;
 pub mod probes;
 pub mod proxy;
 
