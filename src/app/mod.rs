@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod fail_open;
 pub mod log_writer;
+pub mod policy;
 pub mod proxy;
 pub mod snapshot;
 pub mod wiring;

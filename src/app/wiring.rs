@@ -24,7 +24,7 @@ use super::config::{Database, LogFormat, Settings, redact_url};
 use super::context::AppContext;
 use super::fail_open::{FailOpenConfig, FailOpenCounters};
 use super::log_writer::LogWriter;
-use super::proxy::{ProxyConfig, ProxyService};
+use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
 use super::snapshot::SnapshotHolder;
 
 /// The real clock.
@@ -226,6 +226,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             max_retry_default: settings.max_retry_attempts_default,
             max_attempts: settings.max_attempts_per_request,
         },
+        ProxyPolicies::default(),
     );
     let ctx = Arc::new(AppContext {
         proxy,

@@ -29,6 +29,7 @@ use crate::ports::counters::CounterStore;
 use crate::ports::upstream::UpstreamClient;
 
 use super::log_writer::LogWriter;
+use super::policy::{AdmitRequest, Breakers, Limiter, NoBreakers, NoLimits, ProviderOutcome};
 use super::snapshot::{ConfigSnapshot, SnapshotHolder};
 use attempt::AttemptOk;
 use record::{Ending, Recorder, RequestFacts, Served};
@@ -116,6 +117,25 @@ pub struct ProxyService {
     clock: Arc<dyn Clock>,
     config: ProxyConfig,
     rules: Vec<ErrorRule>,
+    limiter: Arc<dyn Limiter>,
+    breakers: Arc<dyn Breakers>,
+}
+
+/// The policies the proxy consults (limits and breakers).
+pub struct ProxyPolicies {
+    /// RPM, spend and concurrency limits.
+    pub limiter: Arc<dyn Limiter>,
+    /// Circuit breakers.
+    pub breakers: Arc<dyn Breakers>,
+}
+
+impl Default for ProxyPolicies {
+    fn default() -> Self {
+        Self {
+            limiter: Arc::new(NoLimits),
+            breakers: Arc::new(NoBreakers),
+        }
+    }
 }
 
 fn session_key(id: &str) -> String {
@@ -138,6 +158,7 @@ impl ProxyService {
         logs: Arc<LogWriter>,
         clock: Arc<dyn Clock>,
         config: ProxyConfig,
+        policies: ProxyPolicies,
     ) -> Self {
         Self {
             snapshot,
@@ -147,6 +168,8 @@ impl ProxyService {
             clock,
             config,
             rules: builtin_error_rules(),
+            limiter: policies.limiter,
+            breakers: policies.breakers,
         }
     }
 
@@ -308,13 +331,42 @@ impl ProxyService {
         let recorder = Arc::new(Recorder {
             logs: self.logs.clone(),
             prices: snap.prices.clone(),
+            limiter: self.limiter.clone(),
         });
+        let now = facts.created_at;
+        let admit = AdmitRequest {
+            user: &user,
+            key: &key,
+            session_id: &session.id,
+            format,
+            now,
+        };
+        if let Err(rejection) = self.limiter.admit(&admit).await {
+            let mut resp = self.fail(
+                &facts,
+                &recorder,
+                &ProviderChain::default(),
+                GatewayErrorKind::RateLimit,
+                &rejection.message,
+            );
+            resp.headers.extend(rejection.headers);
+            return resp;
+        }
         let route = RouteRequest {
             format,
             model: &model,
             user_groups: &user.provider_group,
         };
-        let mut state = RouteState::default();
+        let provider_limits = self
+            .limiter
+            .provider_state(&snap.providers, &session.id, now)
+            .await;
+        let mut state = RouteState {
+            open_breakers: self.breakers.open_providers(&snap.providers, now).await,
+            over_limit: provider_limits.over_limit,
+            concurrency_full: provider_limits.concurrency_full,
+            ..RouteState::default()
+        };
         let mut chain = ProviderChain::default();
         let mut attempts = 0u32;
         let mut last_error: Option<(GatewayErrorKind, String)> = None;
@@ -369,6 +421,10 @@ impl ProxyService {
                 .map_or(self.config.max_retry_default, |n| n.max(1) as u32);
             let mut use_proxy = provider.proxy_url.is_some();
             let mut try_no = 0u32;
+            let mut last_class: Option<ErrorClass> = None;
+            self.limiter
+                .provider_chosen(provider, &session.id, now)
+                .await;
             let mut excluded = Some(excluded);
             while try_no < tries {
                 if attempts >= self.config.max_attempts {
@@ -425,6 +481,7 @@ impl ProxyService {
                         entry.error_class = Some(err.class);
                         entry.error = Some(err.message.clone());
                         chain.push(entry);
+                        last_class = Some(err.class);
                         tracing::info!(provider = %provider.name, class = ?err.class, status = ?err.status, "upstream attempt failed");
                         let kind = if err.timeout {
                             GatewayErrorKind::Timeout
@@ -450,6 +507,12 @@ impl ProxyService {
                 }
             }
             state.tried.insert(provider.id);
+            if let Some(class) = last_class {
+                // Counted once per request, after this provider's retries are spent.
+                self.breakers
+                    .record(provider, ProviderOutcome::Failure(class), self.clock.now())
+                    .await;
+            }
             if attempts >= self.config.max_attempts {
                 let (kind, message) = last_error
                     .take()
@@ -537,6 +600,9 @@ impl ProxyService {
                 entry.status = Some(status);
                 chain.push(entry);
                 self.bind_session(session_id, provider.id, reason).await;
+                self.breakers
+                    .record(provider, ProviderOutcome::Success, self.clock.now())
+                    .await;
                 let usage = serde_json::from_slice::<Value>(&body)
                     .ok()
                     .and_then(|v| usage_from_claude_response(&v))
@@ -574,6 +640,8 @@ impl ProxyService {
                     status,
                     ttfb_ms,
                     recorder,
+                    provider: provider.clone(),
+                    breakers: self.breakers.clone(),
                 };
                 let idle = Duration::from_millis(
                     u64::try_from(provider.timeouts.idle_timeout_ms).unwrap_or(60_000),

@@ -14,6 +14,7 @@ use crate::domain::request_log::RequestLog;
 use crate::domain::usage::Usage;
 
 use super::super::log_writer::LogWriter;
+use super::super::policy::{Limiter, SpendRecord};
 
 /// Facts about the request known before any upstream attempt.
 #[derive(Debug, Clone)]
@@ -59,6 +60,8 @@ pub struct Recorder {
     pub logs: Arc<LogWriter>,
     /// Prices to compute cost from.
     pub prices: Arc<Vec<ModelPrice>>,
+    /// Spend is added to the limit windows when a request ends.
+    pub limiter: Arc<dyn Limiter>,
 }
 
 /// How the request ended.
@@ -127,6 +130,20 @@ impl Recorder {
             error_message: end.error,
         };
         self.logs.submit(row);
+        if let (Some(user_id), Some(key_id)) = (facts.user_id, facts.key_id)
+            && !cost_usd.is_zero()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let limiter = self.limiter.clone();
+            let spend = SpendRecord {
+                user_id,
+                key_id,
+                provider_id: served.map(|s| s.provider_id),
+                cost_usd,
+                at: facts.created_at,
+            };
+            handle.spawn(async move { limiter.record_spend(spend).await });
+        }
         (cost_usd, known)
     }
 }

@@ -11,8 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 
+use crate::app::policy::ProviderOutcome;
 use crate::domain::chain::{ChainOutcome, ProviderChain};
 use crate::domain::client_error::claude_stream_error_event;
+use crate::domain::failure::ErrorClass;
 use crate::domain::sse::SseParser;
 use crate::domain::usage::ClaudeStreamTap;
 use crate::ports::upstream::ByteStream;
@@ -33,6 +35,10 @@ pub struct StreamFinish {
     pub ttfb_ms: Option<i64>,
     /// Where rows go.
     pub recorder: Arc<Recorder>,
+    /// The serving provider (its breaker learns how the stream ended).
+    pub provider: crate::domain::provider::Provider,
+    /// Circuit breakers.
+    pub breakers: Arc<dyn crate::app::policy::Breakers>,
 }
 
 /// The client-facing stream.
@@ -95,6 +101,21 @@ impl TappedStream {
         } else {
             f.status
         };
+        // A stream that completes is a success; one that breaks mid-way is a provider failure;
+        // a client abort is nobody's failure.
+        let verdict = match outcome {
+            ChainOutcome::Success => Some(ProviderOutcome::Success),
+            ChainOutcome::Failure => Some(ProviderOutcome::Failure(ErrorClass::ProviderError)),
+            ChainOutcome::ClientAbort => None,
+        };
+        if let Some(v) = verdict
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let (breakers, provider) = (f.breakers.clone(), f.provider.clone());
+            let elapsed = i64::try_from(f.facts.started.elapsed().as_millis()).unwrap_or(0);
+            let now = f.facts.created_at + chrono::Duration::milliseconds(elapsed);
+            handle.spawn(async move { breakers.record(&provider, v, now).await });
+        }
         let error = error.or_else(|| self.tap.error_message().map(str::to_string));
         f.recorder.record(
             &f.facts,

@@ -1,0 +1,142 @@
+//! The two policies the proxy consults on every request, as app-level traits so the quota and
+//! circuit-breaker services can evolve without touching the pipeline: limits (admit a request,
+//! exclude over-limit providers, record spend) and breakers (which providers are open, record
+//! outcomes). `NoLimits` and `NoBreakers` are the do-nothing versions.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::domain::api_key::ApiKey;
+use crate::domain::failure::ErrorClass;
+use crate::domain::format::ClientFormat;
+use crate::domain::provider::Provider;
+use crate::domain::user::User;
+
+/// Who is asking, for the limit check.
+pub struct AdmitRequest<'a> {
+    /// The user.
+    pub user: &'a User,
+    /// The key.
+    pub key: &'a ApiKey,
+    /// The session id of the request.
+    pub session_id: &'a str,
+    /// The client format (for the error shape).
+    pub format: ClientFormat,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
+/// A request refused by a limit: the 429 message and the rate-limit headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitRejection {
+    /// Names the limit, the current value and when it resets.
+    pub message: String,
+    /// Headers to send (`x-rate-limit-limit`, `x-rate-limit-remaining`, `x-rate-limit-reset`,
+    /// `retry-after`).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Providers selection must skip because of their own limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderLimitState {
+    /// Provider → the spend window that is full.
+    pub over_limit: HashMap<i64, String>,
+    /// Providers whose concurrent sessions are all taken.
+    pub concurrency_full: HashSet<i64>,
+}
+
+/// What spend a finished request adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendRecord {
+    /// The user.
+    pub user_id: i64,
+    /// The key.
+    pub key_id: i64,
+    /// The provider that served it, if any.
+    pub provider_id: Option<i64>,
+    /// Its cost in USD.
+    pub cost_usd: Decimal,
+    /// When the request arrived.
+    pub at: DateTime<Utc>,
+}
+
+/// RPM, spend and concurrency limits of users, keys and providers.
+#[async_trait]
+#[cfg_attr(test, mockall::automock)]
+pub trait Limiter: Send + Sync {
+    /// Checks every limit of the key and user and takes a concurrency slot for the session;
+    /// `Err` means answer 429.
+    async fn admit(&self, req: &AdmitRequest<'_>) -> Result<(), LimitRejection>;
+    /// Providers over their own spend or concurrency limits right now.
+    async fn provider_state(
+        &self,
+        providers: &[Provider],
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> ProviderLimitState;
+    /// Called when a provider is about to serve a session (takes its concurrency slot).
+    async fn provider_chosen(&self, provider: &Provider, session_id: &str, now: DateTime<Utc>);
+    /// Adds a finished request's cost to every window of its key, user and provider.
+    async fn record_spend(&self, spend: SpendRecord);
+}
+
+/// No limits at all (`ENABLE_RATE_LIMIT=false`, and the default until quotas are wired).
+pub struct NoLimits;
+
+#[async_trait]
+impl Limiter for NoLimits {
+    async fn admit(&self, _req: &AdmitRequest<'_>) -> Result<(), LimitRejection> {
+        Ok(())
+    }
+    async fn provider_state(
+        &self,
+        _p: &[Provider],
+        _s: &str,
+        _now: DateTime<Utc>,
+    ) -> ProviderLimitState {
+        ProviderLimitState::default()
+    }
+    async fn provider_chosen(&self, _p: &Provider, _s: &str, _now: DateTime<Utc>) {}
+    async fn record_spend(&self, _spend: SpendRecord) {}
+}
+
+/// How one provider did for one request (recorded once, after its retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderOutcome {
+    /// It answered successfully.
+    Success,
+    /// It failed with this class (the breaker decides whether that counts).
+    Failure(ErrorClass),
+}
+
+/// Per-provider circuit breakers.
+#[async_trait]
+#[cfg_attr(test, mockall::automock)]
+pub trait Breakers: Send + Sync {
+    /// Providers whose breaker is open now, with the instant they may be tried again.
+    async fn open_providers(
+        &self,
+        providers: &[Provider],
+        now: DateTime<Utc>,
+    ) -> HashMap<i64, Option<DateTime<Utc>>>;
+    /// Records how a provider did.
+    async fn record(&self, provider: &Provider, outcome: ProviderOutcome, now: DateTime<Utc>);
+}
+
+/// Breakers that never open (the default until breakers are wired).
+pub struct NoBreakers;
+
+#[async_trait]
+impl Breakers for NoBreakers {
+    async fn open_providers(
+        &self,
+        _p: &[Provider],
+        _now: DateTime<Utc>,
+    ) -> HashMap<i64, Option<DateTime<Utc>>> {
+        HashMap::new()
+    }
+    async fn record(&self, _p: &Provider, _o: ProviderOutcome, _now: DateTime<Utc>) {}
+}
