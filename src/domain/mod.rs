@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod chain;
 pub mod client_error;
+pub mod convert;
 pub mod cost;
 pub mod error;
 pub mod failure;

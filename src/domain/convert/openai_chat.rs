@@ -1,0 +1,1 @@
+//! Conversion between this format and Claude Messages (see `convert` for the contract).
