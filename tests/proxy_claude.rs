@@ -444,6 +444,7 @@ async fn models_and_count_tokens() {
         .http
         .get(t.url("/v1/models"))
         .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
         .send()
         .await
         .unwrap();
@@ -456,6 +457,17 @@ async fn models_and_count_tokens() {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["claude-haiku-4-5", MODEL]);
+    assert_eq!(v["has_more"], false);
+    // Without anthropic-version the same path answers in OpenAI's list shape.
+    let r = t
+        .http
+        .get(t.url("/v1/models"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "list");
     let r = t
         .http
         .post(t.url("/v1/messages/count_tokens"))

@@ -16,5 +16,6 @@ pub mod routing;
 pub mod session;
 pub mod settings;
 pub mod sse;
+pub mod token_estimate;
 pub mod usage;
 pub mod user;

@@ -35,6 +35,11 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
             poem::post(proxy::claude_messages),
         )
         .at("/v1/models", get(proxy::list_models))
+        .at("/v1beta/models", get(proxy::list_models))
+        .at("/v1/chat/completions", poem::post(proxy::openai_chat))
+        .at("/v1/responses", poem::post(proxy::responses))
+        .at("/v1beta/models/*rest", poem::post(proxy::gemini))
+        .at("/v1/models/*rest", poem::post(proxy::gemini))
         .at("/", get(proxy::root).head(proxy::root))
         .data(ctx)
         .with(CatchPanic::new())

@@ -67,7 +67,14 @@ fn to_response(resp: ProxyResponse) -> Response {
     }
 }
 
-async fn proxy(ctx: &AppContext, req: &Request, body: Body, format: ClientFormat) -> Response {
+async fn proxy(
+    ctx: &AppContext,
+    req: &Request,
+    body: Body,
+    format: ClientFormat,
+    path_model: Option<String>,
+    path_stream: bool,
+) -> Response {
     let max = ctx.settings.max_body_bytes;
     let too_large = || {
         let msg = format!("request body is larger than the {max} byte limit (MAX_BODY_BYTES)");
@@ -113,6 +120,8 @@ async fn proxy(ctx: &AppContext, req: &Request, body: Body, format: ClientFormat
         headers,
         body: bytes,
         api_key: extract_key(req.headers(), req.uri().query()),
+        path_model,
+        path_stream,
     };
     to_response(ctx.proxy.handle(client).await)
 }
@@ -120,18 +129,95 @@ async fn proxy(ctx: &AppContext, req: &Request, body: Body, format: ClientFormat
 /// `POST /v1/messages` and `POST /v1/messages/count_tokens` (Claude format).
 #[handler]
 pub async fn claude_messages(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
-    proxy(ctx.0, req, body, ClientFormat::Claude).await
+    proxy(ctx.0, req, body, ClientFormat::Claude, None, false).await
 }
 
-/// `GET /v1/models`: the models this key may use, in Anthropic's list shape.
+/// `POST /v1/chat/completions` (OpenAI Chat Completions format).
+#[handler]
+pub async fn openai_chat(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
+    proxy(ctx.0, req, body, ClientFormat::OpenAi, None, false).await
+}
+
+/// `POST /v1/responses` (OpenAI Responses format, what Codex CLI uses).
+#[handler]
+pub async fn responses(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
+    proxy(ctx.0, req, body, ClientFormat::Response, None, false).await
+}
+
+/// `POST /v1beta/models/{model}:{action}` and `/v1/models/{model}:{action}` (Gemini), where
+/// action is `generateContent`, `streamGenerateContent` or `countTokens`.
+#[handler]
+pub async fn gemini(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
+    let tail = req.uri().path().rsplit('/').next().unwrap_or("");
+    let Some((model, action)) = tail.rsplit_once(':') else {
+        let msg =
+            "expected /models/{model}:generateContent, :streamGenerateContent or :countTokens";
+        return to_response(ProxyResponse::error(
+            ClientFormat::Gemini,
+            GatewayErrorKind::NotFound,
+            msg,
+        ));
+    };
+    let stream = match action {
+        "generateContent" | "countTokens" => false,
+        "streamGenerateContent" => true,
+        _ => {
+            let msg = format!("unknown method '{action}'");
+            return to_response(ProxyResponse::error(
+                ClientFormat::Gemini,
+                GatewayErrorKind::NotFound,
+                &msg,
+            ));
+        }
+    };
+    let model = model.trim_start_matches("models/").to_string();
+    proxy(ctx.0, req, body, ClientFormat::Gemini, Some(model), stream).await
+}
+
+/// The client format a shared `GET /v1/models` answers in: `anthropic-version` → Anthropic,
+/// `x-goog-api-key` → Gemini, else OpenAI (the original project's rule).
+fn models_format(req: &Request) -> ClientFormat {
+    if req.headers().contains_key("anthropic-version") {
+        ClientFormat::Claude
+    } else if req.headers().contains_key("x-goog-api-key")
+        || req.uri().path().starts_with("/v1beta/")
+    {
+        ClientFormat::Gemini
+    } else {
+        ClientFormat::OpenAi
+    }
+}
+
+/// `GET /v1/models` and `GET /v1beta/models`: the models this key may use, in the asking
+/// client's list shape (see `models_format`).
 #[handler]
 pub async fn list_models(ctx: Data<&Arc<AppContext>>, req: &Request) -> Response {
     let key = extract_key(req.headers(), req.uri().query());
-    match ctx
-        .proxy
-        .models_for_key(key.as_deref(), ClientFormat::Claude)
-    {
+    let format = models_format(req);
+    match ctx.proxy.models_for_key(key.as_deref(), format) {
         Err(resp) => to_response(resp),
+        Ok(models) if format == ClientFormat::OpenAi => {
+            let data: Vec<_> = models
+                .iter()
+                .map(|m| json!({"id": m, "object": "model", "created": 1_735_689_600, "owned_by": "cch"}))
+                .collect();
+            let body = json!({"object": "list", "data": data});
+            Response::builder()
+                .content_type("application/json")
+                .body(body.to_string())
+        }
+        Ok(models) if format == ClientFormat::Gemini => {
+            let data: Vec<_> = models
+                .iter()
+                .map(|m| {
+                    json!({"name": format!("models/{m}"), "displayName": m,
+                        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]})
+                })
+                .collect();
+            Response::builder()
+                .content_type("application/json")
+                .body(json!({"models": data}).to_string())
+        }
         Ok(models) => {
             let data: Vec<_> = models
                 .iter()
@@ -157,7 +243,8 @@ pub fn root() -> poem::web::Json<serde_json::Value> {
         "service": "cch",
         "version": env!("CARGO_PKG_VERSION"),
         "status": "ok",
-        "endpoints": ["/v1/messages", "/v1/messages/count_tokens", "/v1/models"],
+        "endpoints": ["/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/v1/responses",
+                      "/v1beta/models/{model}:generateContent", "/v1beta/models/{model}:streamGenerateContent", "/v1/models"],
         "admin": {"api": "/api/v1", "docs": "/docs", "spec": "/openapi.json"}
     }))
 }

@@ -10,6 +10,7 @@ use crate::domain::failure::{ErrorClass, classify_http};
 use crate::domain::provider::Provider;
 use crate::ports::upstream::{ByteStream, FailureKind, UpstreamRequest};
 
+use super::convert_io::Prepared;
 use super::{ClientRequest, ProxyService, forward};
 
 /// Largest upstream error body read (to classify it).
@@ -53,7 +54,7 @@ impl ProxyService {
         &self,
         req: &ClientRequest,
         p: &Provider,
-        body: Bytes,
+        prepared: &Prepared,
         is_stream: bool,
         use_proxy: bool,
     ) -> Result<AttemptOk, AttemptErr> {
@@ -65,9 +66,9 @@ impl ProxyService {
         };
         let started = Instant::now();
         let up = UpstreamRequest {
-            url: forward::join_url(&p.base_url, &req.path, req.query.as_deref()),
+            url: forward::join_url(&p.base_url, &prepared.path, prepared.query.as_deref()),
             headers: forward::upstream_headers(&req.headers, p),
-            body,
+            body: prepared.body.clone(),
             proxy_url: if use_proxy { p.proxy_url.clone() } else { None },
             header_timeout,
         };

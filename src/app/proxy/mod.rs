@@ -3,6 +3,7 @@
 //! the SQL database.
 
 mod attempt;
+pub mod convert_io;
 pub mod forward;
 pub mod record;
 pub mod stream;
@@ -22,8 +23,10 @@ use crate::domain::provider::Provider;
 use crate::domain::routing::{
     RouteRequest, RouteState, forwarded_model, select_provider, session_provider_still_eligible,
 };
-use crate::domain::session::{claude_session_id, has_history};
-use crate::domain::usage::{Usage, usage_from_claude_response};
+use crate::domain::session::{
+    claude_session_id, derived_session_id, has_history, openai_session_id,
+};
+use crate::domain::usage::Usage;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::upstream::UpstreamClient;
@@ -31,9 +34,10 @@ use crate::ports::upstream::UpstreamClient;
 use super::log_writer::LogWriter;
 use super::policy::{AdmitRequest, Breakers, Limiter, NoBreakers, NoLimits, ProviderOutcome};
 use super::snapshot::{ConfigSnapshot, SnapshotHolder};
+use crate::domain::convert::dispatch;
 use attempt::AttemptOk;
 use record::{Ending, Recorder, RequestFacts, Served};
-use stream::{StreamFinish, TappedStream};
+use stream::{Pipeline, StreamFinish, TappedStream};
 
 /// Pause between two tries on the same provider.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -64,6 +68,10 @@ pub struct ClientRequest {
     pub body: Bytes,
     /// The key presented by the client.
     pub api_key: Option<String>,
+    /// The model named in the URL (Gemini routes carry it there, not in the body).
+    pub path_model: Option<String>,
+    /// Whether the URL asks for a stream (Gemini `:streamGenerateContent`).
+    pub path_stream: bool,
 }
 
 impl ClientRequest {
@@ -300,19 +308,28 @@ impl ProxyService {
                 return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
             }
         };
-        let Some(model) = body
-            .get("model")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
+        let Some(model) = req.path_model.clone().or_else(|| {
+            body.get("model")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }) else {
             return ProxyResponse::error(
                 format,
                 GatewayErrorKind::InvalidRequest,
                 "model: a model name (string) is required",
             );
         };
-        let is_stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        let session = claude_session_id(&body, req.header("x-claude-code-session-id"), key.id);
+        let is_stream =
+            req.path_stream || body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let session = match format {
+            ClientFormat::Claude => {
+                claude_session_id(&body, req.header("x-claude-code-session-id"), key.id)
+            }
+            ClientFormat::OpenAi | ClientFormat::Response => {
+                openai_session_id(&body, req.header("session-id"), key.id)
+            }
+            ClientFormat::Gemini => derived_session_id(key.id, &body),
+        };
         let facts = RequestFacts {
             request_id: new_request_id(),
             created_at: self.clock.now(),
@@ -415,7 +432,25 @@ impl ProxyService {
                 }
             };
             let fwd_model = forwarded_model(provider, &model).to_string();
-            let upstream_body = rewrite_model(&req.body, &body, &model, &fwd_model);
+            let prepared =
+                match convert_io::prepare(&req, &body, provider, &model, &fwd_model, is_stream) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        return self.fail(
+                            &facts,
+                            &recorder,
+                            &chain,
+                            GatewayErrorKind::InvalidRequest,
+                            &msg,
+                        );
+                    }
+                };
+            if convert_io::is_count_tokens(&req.path)
+                && prepared.provider_format != ClientFormat::Claude
+            {
+                return self.estimate_tokens(&facts, &recorder, &body);
+            }
             let tries = provider
                 .max_retry_attempts
                 .map_or(self.config.max_retry_default, |n| n.max(1) as u32);
@@ -439,7 +474,7 @@ impl ProxyService {
                 try_no += 1;
                 let attempt_started = Instant::now();
                 let result = self
-                    .attempt(&req, provider, upstream_body.clone(), is_stream, use_proxy)
+                    .attempt(&req, provider, &prepared, is_stream, use_proxy)
                     .await;
                 let mut entry = ChainEntry {
                     provider_id: provider.id,
@@ -463,6 +498,7 @@ impl ProxyService {
                         };
                         return self
                             .finish_ok(
+                                &prepared,
                                 ok,
                                 entry,
                                 chain,
@@ -550,6 +586,45 @@ impl ProxyService {
         resp
     }
 
+    /// `count_tokens` for a provider without a count endpoint: a local, upward-biased estimate
+    /// (see `domain::token_estimate`), marked with `x-cch-token-count: estimated`.
+    fn estimate_tokens(
+        &self,
+        facts: &RequestFacts,
+        recorder: &Recorder,
+        body: &Value,
+    ) -> ProxyResponse {
+        let claude =
+            dispatch::request_to_claude(facts.format, body).unwrap_or_else(|_| body.clone());
+        let n = crate::domain::token_estimate::estimate_input_tokens(&claude);
+        let answer = match facts.format {
+            ClientFormat::Gemini => serde_json::json!({"totalTokens": n}),
+            ClientFormat::Response => {
+                serde_json::json!({"object": "response.input_tokens", "input_tokens": n})
+            }
+            ClientFormat::Claude | ClientFormat::OpenAi => serde_json::json!({"input_tokens": n}),
+        };
+        recorder.record(
+            facts,
+            None,
+            Ending {
+                status: 200,
+                usage: Usage::default(),
+                ttfb_ms: None,
+                chain: &ProviderChain::default(),
+                error: None,
+            },
+        );
+        ProxyResponse {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-cch-token-count".into(), "estimated".into()),
+            ],
+            body: ProxyBody::Full(Bytes::from(answer.to_string())),
+        }
+    }
+
     async fn bound_provider(&self, session_id: &str) -> Option<i64> {
         match self.counters.get(&session_key(session_id)).await {
             Ok(Some(v)) => v.parse().ok(),
@@ -580,6 +655,7 @@ impl ProxyService {
     #[allow(clippy::too_many_arguments)]
     async fn finish_ok(
         &self,
+        prepared: &convert_io::Prepared,
         ok: AttemptOk,
         mut entry: ChainEntry,
         mut chain: ProviderChain,
@@ -603,10 +679,29 @@ impl ProxyService {
                 self.breakers
                     .record(provider, ProviderOutcome::Success, self.clock.now())
                     .await;
-                let usage = serde_json::from_slice::<Value>(&body)
-                    .ok()
-                    .and_then(|v| usage_from_claude_response(&v))
-                    .unwrap_or_default();
+                let (body, usage) =
+                    match convert_io::convert_full(facts.format, prepared.provider_format, &body) {
+                        Ok(v) => v,
+                        Err(e) if !prepared.converted => {
+                            tracing::debug!(error = %e, "no usage in the upstream answer");
+                            (body, Usage::default())
+                        }
+                        Err(e) => {
+                            let msg = format!("cannot convert the upstream answer: {e}");
+                            return self.fail(
+                                &facts,
+                                &recorder,
+                                &chain,
+                                GatewayErrorKind::UpstreamFailed,
+                                &msg,
+                            );
+                        }
+                    };
+                let mut headers = forward::client_response_headers(&headers);
+                if prepared.converted {
+                    headers.retain(|(k, _)| k != "content-type" && k != "content-encoding");
+                    headers.push(("content-type".into(), "application/json".into()));
+                }
                 recorder.record(
                     &facts,
                     Some(&served),
@@ -620,7 +715,7 @@ impl ProxyService {
                 );
                 ProxyResponse {
                     status,
-                    headers: forward::client_response_headers(&headers),
+                    headers,
                     body: ProxyBody::Full(body),
                 }
             }
@@ -631,8 +726,10 @@ impl ProxyService {
                 rest,
             } => {
                 entry.status = Some(status);
+                entry.converted = prepared.converted;
                 chain.push(entry);
                 self.bind_session(session_id, provider.id, reason).await;
+                let facts_format = facts.format;
                 let finish = StreamFinish {
                     facts,
                     served,
@@ -646,10 +743,25 @@ impl ProxyService {
                 let idle = Duration::from_millis(
                     u64::try_from(provider.timeouts.idle_timeout_ms).unwrap_or(60_000),
                 );
-                let stream = TappedStream::new(first, rest, idle, finish);
+                let pipeline = Pipeline {
+                    to_claude: dispatch::stream_to_claude(prepared.provider_format),
+                    from_claude: if prepared.converted {
+                        dispatch::stream_from_claude(facts_format)
+                    } else {
+                        None
+                    },
+                    passthrough: !prepared.converted,
+                };
+                let stream = TappedStream::new(first, rest, idle, finish, pipeline);
+                let mut headers = forward::client_response_headers(&headers);
+                if prepared.converted {
+                    headers.retain(|(k, _)| k != "content-type" && k != "content-encoding");
+                    headers.push(("content-type".into(), "text/event-stream".into()));
+                    headers.push(("cache-control".into(), "no-cache".into()));
+                }
                 ProxyResponse {
                     status,
-                    headers: forward::client_response_headers(&headers),
+                    headers,
                     body: ProxyBody::Stream(Box::pin(stream)),
                 }
             }
@@ -674,6 +786,13 @@ impl ProxyService {
                             Bytes::from(error_body(facts.format, st, t, &msg).to_string()),
                         )
                     }
+                    None if prepared.converted => {
+                        let t = GatewayErrorKind::claude_type_for_status(status);
+                        (
+                            status,
+                            Bytes::from(error_body(facts.format, status, t, &message).to_string()),
+                        )
+                    }
                     None => (status, body),
                 };
                 recorder.record(
@@ -695,16 +814,4 @@ impl ProxyService {
             }
         }
     }
-}
-
-/// The body to forward: unchanged bytes unless the provider redirects the model.
-fn rewrite_model(raw: &Bytes, parsed: &Value, requested: &str, forwarded: &str) -> Bytes {
-    if requested == forwarded {
-        return raw.clone();
-    }
-    let mut v = parsed.clone();
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert("model".into(), Value::String(forwarded.to_string()));
-    }
-    Bytes::from(serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec()))
 }

@@ -14,8 +14,9 @@ use futures_util::Stream;
 use crate::app::policy::ProviderOutcome;
 use crate::domain::chain::{ChainOutcome, ProviderChain};
 use crate::domain::client_error::claude_stream_error_event;
+use crate::domain::convert::{OutEvent, StreamConverter, dispatch};
 use crate::domain::failure::ErrorClass;
-use crate::domain::sse::SseParser;
+use crate::domain::sse::{SseEvent, SseParser};
 use crate::domain::usage::ClaudeStreamTap;
 use crate::ports::upstream::ByteStream;
 
@@ -41,12 +42,35 @@ pub struct StreamFinish {
     pub breakers: Arc<dyn crate::app::policy::Breakers>,
 }
 
+/// How events travel from the upstream's format to the client's.
+pub struct Pipeline {
+    /// Upstream format → Claude events (`None` when the upstream speaks Claude).
+    pub to_claude: Option<Box<dyn StreamConverter>>,
+    /// Claude events → client format (`None` when the client speaks Claude).
+    pub from_claude: Option<Box<dyn StreamConverter>>,
+    /// Same format on both sides: forward the upstream bytes untouched (converters, if any,
+    /// only feed the usage tap).
+    pub passthrough: bool,
+}
+
+impl Pipeline {
+    /// Bytes pass through; the upstream speaks Claude.
+    pub fn claude_passthrough() -> Self {
+        Self {
+            to_claude: None,
+            from_claude: None,
+            passthrough: true,
+        }
+    }
+}
+
 /// The client-facing stream.
 pub struct TappedStream {
     first: Option<Bytes>,
     inner: ByteStream,
     parser: SseParser,
     tap: ClaudeStreamTap,
+    pipeline: Pipeline,
     idle: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
     finish: Option<StreamFinish>,
@@ -54,14 +78,30 @@ pub struct TappedStream {
     done: bool,
 }
 
+fn as_sse_event(e: &OutEvent) -> SseEvent {
+    SseEvent {
+        event: e.event.clone(),
+        data: e.data.clone(),
+        id: None,
+        retry: None,
+    }
+}
+
 impl TappedStream {
     /// Wraps the upstream body whose first chunk has already been read.
-    pub fn new(first: Bytes, inner: ByteStream, idle: Duration, finish: StreamFinish) -> Self {
+    pub fn new(
+        first: Bytes,
+        inner: ByteStream,
+        idle: Duration,
+        finish: StreamFinish,
+        pipeline: Pipeline,
+    ) -> Self {
         Self {
             first: Some(first),
             inner,
             parser: SseParser::new(),
             tap: ClaudeStreamTap::new(),
+            pipeline,
             idle,
             sleep: Box::pin(tokio::time::sleep(idle)),
             finish: Some(finish),
@@ -70,19 +110,98 @@ impl TappedStream {
         }
     }
 
-    fn observe(&mut self, chunk: &Bytes) {
+    /// Feeds Claude events to the tap and, when converting, renders them for the client.
+    fn on_claude_events(&mut self, events: &[SseEvent], out: &mut String) {
+        for ev in events {
+            self.tap.on_event(ev);
+            if self.pipeline.passthrough {
+                continue;
+            }
+            match self.pipeline.from_claude.as_mut() {
+                None => out.push_str(
+                    &OutEvent {
+                        event: ev.event.clone(),
+                        data: ev.data.clone(),
+                    }
+                    .to_sse(),
+                ),
+                Some(conv) => match conv.push(ev) {
+                    Ok(evs) => evs.iter().for_each(|e| out.push_str(&e.to_sse())),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot convert a stream event for the client")
+                    }
+                },
+            }
+        }
+    }
+
+    /// Parses a chunk; returns what the client must receive for it.
+    fn observe(&mut self, chunk: &Bytes) -> Result<Bytes, String> {
         match chunk.len() {
             0 => {}
             1 => self.tail = [self.tail[1], chunk[0]],
             n => self.tail = [chunk[n - 2], chunk[n - 1]],
         }
-        match self.parser.push(chunk) {
-            Ok(events) => {
-                for ev in &events {
-                    self.tap.on_event(ev);
+        let events = match self.parser.push(chunk) {
+            Ok(events) => events,
+            Err(e) => {
+                if self.pipeline.passthrough {
+                    tracing::warn!(error = %e, "unparseable upstream SSE; passing bytes through");
+                    return Ok(chunk.clone());
                 }
+                return Err(format!("unparseable upstream stream: {e}"));
             }
-            Err(e) => tracing::warn!(error = %e, "unparseable upstream SSE; passing bytes through"),
+        };
+        let mut out = String::new();
+        for ev in &events {
+            let claude_events = match self.pipeline.to_claude.as_mut() {
+                None => vec![ev.clone()],
+                Some(conv) => match conv.push(ev) {
+                    Ok(evs) => evs.iter().map(as_sse_event).collect(),
+                    Err(e) if self.pipeline.passthrough => {
+                        tracing::debug!(error = %e, "usage tap could not read an event");
+                        Vec::new()
+                    }
+                    Err(e) => return Err(format!("malformed upstream event: {e}")),
+                },
+            };
+            self.on_claude_events(&claude_events, &mut out);
+        }
+        if self.pipeline.passthrough {
+            Ok(chunk.clone())
+        } else {
+            Ok(Bytes::from(out))
+        }
+    }
+
+    /// Closing events of the converters when the upstream ended.
+    fn closing(&mut self) -> Bytes {
+        let mut out = String::new();
+        if let Ok(Some(ev)) = self.parser.finish() {
+            let mut tmp = String::new();
+            let evs = match self.pipeline.to_claude.as_mut() {
+                None => vec![ev],
+                Some(conv) => conv
+                    .push(&ev)
+                    .map(|v| v.iter().map(as_sse_event).collect())
+                    .unwrap_or_default(),
+            };
+            self.on_claude_events(&evs, &mut tmp);
+            out.push_str(&tmp);
+        }
+        if let Some(conv) = self.pipeline.to_claude.as_mut() {
+            let evs: Vec<SseEvent> = conv.finish().iter().map(as_sse_event).collect();
+            self.on_claude_events(&evs, &mut out);
+        }
+        if !self.pipeline.passthrough
+            && let Some(conv) = self.pipeline.from_claude.as_mut()
+        {
+            conv.finish().iter().for_each(|e| out.push_str(&e.to_sse()));
+        }
+        if self.pipeline.passthrough {
+            Bytes::new()
+        } else {
+            Bytes::from(out)
         }
     }
 
@@ -130,14 +249,28 @@ impl TappedStream {
         );
     }
 
-    /// Ends the stream with an `error` event (after a blank line if an event was cut short).
+    /// Ends the stream with an error event in the client's format (after a blank line if an
+    /// event was cut short).
     fn fail(&mut self, message: String) -> Poll<Option<Result<Bytes, std::io::Error>>> {
         self.done = true;
         let mut out = String::new();
-        if self.tail != [b'\n', b'\n'] {
+        if self.pipeline.passthrough && self.tail != [b'\n', b'\n'] {
             out.push_str("\n\n");
         }
-        out.push_str(&claude_stream_error_event("api_error", &message));
+        let client = self.finish.as_ref().map(|f| f.facts.format);
+        let mut fresh = client.and_then(dispatch::stream_from_claude);
+        let conv = if self.pipeline.passthrough {
+            fresh.as_mut()
+        } else {
+            self.pipeline.from_claude.as_mut()
+        };
+        match conv {
+            Some(c) => c
+                .error(&message)
+                .iter()
+                .for_each(|e| out.push_str(&e.to_sse())),
+            None => out.push_str(&claude_stream_error_event("api_error", &message)),
+        }
         self.complete(Some(message), ChainOutcome::Failure);
         Poll::Ready(Some(Ok(Bytes::from(out))))
     }
@@ -149,38 +282,52 @@ impl Stream for TappedStream {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if let Some(first) = this.first.take() {
-            this.observe(&first);
-            return Poll::Ready(Some(Ok(first)));
-        }
-        if this.done {
-            return Poll::Ready(None);
-        }
-        match this.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.sleep.as_mut().reset(deadline);
-                this.observe(&chunk);
-                Poll::Ready(Some(Ok(chunk)))
+            match this.observe(&first) {
+                Ok(out) if !out.is_empty() => return Poll::Ready(Some(Ok(out))),
+                Ok(_) => {}
+                Err(m) => return this.fail(m),
             }
-            Poll::Ready(Some(Err(e))) => this.fail(format!("upstream stream broke: {}", e.message)),
-            Poll::Ready(None) => {
-                if let Ok(Some(ev)) = this.parser.finish() {
-                    this.tap.on_event(&ev);
-                }
-                if !this.tap.completed() && !this.tap.saw_error() {
-                    return this.fail("upstream stream ended before message_stop".into());
-                }
-                this.done = true;
-                this.complete(None, ChainOutcome::Success);
-                Poll::Ready(None)
+        }
+        loop {
+            if this.done {
+                return Poll::Ready(None);
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    let ms = this.idle.as_millis();
-                    this.fail(format!("upstream stream idle for more than {ms} ms"))
+            match this.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    this.sleep.as_mut().reset(deadline);
+                    match this.observe(&chunk) {
+                        Ok(out) if !out.is_empty() => return Poll::Ready(Some(Ok(out))),
+                        Ok(_) => continue,
+                        Err(m) => return this.fail(m),
+                    }
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                Poll::Ready(Some(Err(e))) => {
+                    return this.fail(format!("upstream stream broke: {}", e.message));
+                }
+                Poll::Ready(None) => {
+                    let tail = this.closing();
+                    if !this.tap.completed() && !this.tap.saw_error() {
+                        return this.fail("upstream stream ended before its final event".into());
+                    }
+                    this.done = true;
+                    this.complete(None, ChainOutcome::Success);
+                    return Poll::Ready(if tail.is_empty() {
+                        None
+                    } else {
+                        Some(Ok(tail))
+                    });
+                }
+                Poll::Pending => {
+                    return match this.sleep.as_mut().poll(cx) {
+                        Poll::Ready(()) => {
+                            let ms = this.idle.as_millis();
+                            this.fail(format!("upstream stream idle for more than {ms} ms"))
+                        }
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
         }
     }
 }

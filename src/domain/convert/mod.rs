@@ -16,6 +16,7 @@
 //!   translators fed one parsed SSE event at a time (input may come from arbitrarily split
 //!   chunks: parsing is `super::sse::SseParser`'s job).
 
+pub mod dispatch;
 pub mod gemini;
 pub mod openai_chat;
 pub mod responses;
@@ -55,12 +56,18 @@ pub struct OutEvent {
 impl OutEvent {
     /// A named event with a JSON payload.
     pub fn named(event: &str, data: &Value) -> Self {
-        Self { event: Some(event.to_string()), data: data.to_string() }
+        Self {
+            event: Some(event.to_string()),
+            data: data.to_string(),
+        }
     }
 
     /// An unnamed event with a JSON payload.
     pub fn data(data: &Value) -> Self {
-        Self { event: None, data: data.to_string() }
+        Self {
+            event: None,
+            data: data.to_string(),
+        }
     }
 
     /// The event serialised as SSE bytes (`event: …\ndata: …\n\n`).

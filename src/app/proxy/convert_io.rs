@@ -1,0 +1,166 @@
+//! Format conversion at the edges of an attempt: what to send a provider that speaks another
+//! format (path, query, body), and how to turn its complete answer back into the client's.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::domain::convert::{ConvertError, dispatch};
+use crate::domain::format::ClientFormat;
+use crate::domain::provider::Provider;
+use crate::domain::usage::{Usage, usage_from_claude_response};
+
+use super::ClientRequest;
+
+/// The upstream side of one attempt.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// API path on the provider.
+    pub path: String,
+    /// Query string for the provider.
+    pub query: Option<String>,
+    /// Body to send.
+    pub body: Bytes,
+    /// The provider's own format.
+    pub provider_format: ClientFormat,
+    /// Whether the request was converted to another format.
+    pub converted: bool,
+}
+
+/// Whether the request is a token count rather than an inference.
+pub fn is_count_tokens(path: &str) -> bool {
+    path.ends_with("/count_tokens") || path.ends_with(":countTokens")
+}
+
+fn gemini_path(model: &str, stream: bool) -> (String, Option<String>) {
+    if stream {
+        (
+            format!("/v1beta/models/{model}:streamGenerateContent"),
+            Some("alt=sse".into()),
+        )
+    } else {
+        (format!("/v1beta/models/{model}:generateContent"), None)
+    }
+}
+
+/// Builds what `provider` receives for this request, converting when its format differs.
+pub fn prepare(
+    req: &ClientRequest,
+    body: &Value,
+    provider: &Provider,
+    requested_model: &str,
+    forwarded_model: &str,
+    is_stream: bool,
+) -> Result<Prepared, ConvertError> {
+    let target = provider.provider_type.native_format();
+    if target == req.format {
+        let (path, query) = match target {
+            ClientFormat::Gemini => {
+                let action = req
+                    .path
+                    .rsplit_once(':')
+                    .map_or("generateContent", |(_, a)| a);
+                let prefix = if req.path.starts_with("/v1/") {
+                    "/v1"
+                } else {
+                    "/v1beta"
+                };
+                (
+                    format!("{prefix}/models/{forwarded_model}:{action}"),
+                    req.query.clone(),
+                )
+            }
+            _ => (req.path.clone(), req.query.clone()),
+        };
+        let body = if target != ClientFormat::Gemini && requested_model != forwarded_model {
+            let mut v = body.clone();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("model".into(), Value::String(forwarded_model.to_string()));
+            }
+            Bytes::from(serde_json::to_vec(&v).unwrap_or_else(|_| req.body.to_vec()))
+        } else {
+            req.body.clone()
+        };
+        return Ok(Prepared {
+            path,
+            query,
+            body,
+            provider_format: target,
+            converted: false,
+        });
+    }
+
+    let mut claude = dispatch::request_to_claude(req.format, body)?;
+    if let Some(o) = claude.as_object_mut() {
+        o.insert("model".into(), Value::String(forwarded_model.to_string()));
+        o.insert("stream".into(), Value::Bool(is_stream));
+    }
+    let count = is_count_tokens(&req.path);
+    let mut out = dispatch::request_from_claude(target, &claude)?;
+    let (path, query) = match target {
+        ClientFormat::Claude if count => ("/v1/messages/count_tokens".to_string(), None),
+        ClientFormat::Claude => ("/v1/messages".to_string(), None),
+        ClientFormat::OpenAi => ("/v1/chat/completions".to_string(), None),
+        ClientFormat::Response => ("/v1/responses".to_string(), None),
+        ClientFormat::Gemini => gemini_path(forwarded_model, is_stream),
+    };
+    if let Some(o) = out.as_object_mut() {
+        match target {
+            ClientFormat::Gemini => {
+                o.remove("model");
+                o.remove("stream");
+            }
+            ClientFormat::OpenAi => {
+                o.insert("model".into(), Value::String(forwarded_model.to_string()));
+                o.insert("stream".into(), Value::Bool(is_stream));
+                if is_stream {
+                    // Usage is needed for accounting whatever the client asked for.
+                    o.insert("stream_options".into(), json!({"include_usage": true}));
+                } else {
+                    o.remove("stream_options");
+                }
+            }
+            ClientFormat::Claude | ClientFormat::Response => {
+                o.insert("model".into(), Value::String(forwarded_model.to_string()));
+                if count {
+                    o.remove("stream");
+                } else {
+                    o.insert("stream".into(), Value::Bool(is_stream));
+                }
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&out).map_err(|e| ConvertError::Invalid {
+        format: "json",
+        message: e.to_string(),
+    })?;
+    Ok(Prepared {
+        path,
+        query,
+        body: Bytes::from(bytes),
+        provider_format: target,
+        converted: true,
+    })
+}
+
+/// Turns a complete upstream answer into the client's format and reads its usage.
+pub fn convert_full(
+    client: ClientFormat,
+    provider_format: ClientFormat,
+    body: &Bytes,
+) -> Result<(Bytes, Usage), ConvertError> {
+    let parsed: Value = serde_json::from_slice(body).map_err(|e| ConvertError::Invalid {
+        format: provider_format.as_str(),
+        message: format!("upstream answer is not JSON: {e}"),
+    })?;
+    let claude = dispatch::response_to_claude(provider_format, &parsed)?;
+    let usage = usage_from_claude_response(&claude).unwrap_or_default();
+    if client == provider_format {
+        return Ok((body.clone(), usage));
+    }
+    let out = dispatch::response_from_claude(client, &claude)?;
+    let bytes = serde_json::to_vec(&out).map_err(|e| ConvertError::Invalid {
+        format: client.as_str(),
+        message: e.to_string(),
+    })?;
+    Ok((Bytes::from(bytes), usage))
+}
