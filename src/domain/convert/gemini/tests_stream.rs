@@ -1,0 +1,1 @@
+//! Stream tests for the Gemini converter.
