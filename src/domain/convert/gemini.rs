@@ -109,6 +109,16 @@ fn claude_id_from_gemini(id: &str) -> String {
     format!("{clean}_{}", hex8(id))
 }
 
+/// A Gemini `thoughtSignature` as a Claude `signature`: a Claude signature that travelled
+/// through a Gemini client comes back unwrapped, anything else is wrapped as
+/// `cch1.gemini.<signature>`.
+fn claude_signature(sig: &str) -> String {
+    match sig.strip_prefix(ANTHROPIC_SIGNATURE_PREFIX) {
+        Some(orig) => orig.to_string(),
+        None => format!("{GEMINI_SIGNATURE_PREFIX}{sig}"),
+    }
+}
+
 /// The synthetic id of the `n`th call of a response (`response_id` may be empty).
 fn response_call_id(response_id: &str, n: usize) -> String {
     if response_id.is_empty() {

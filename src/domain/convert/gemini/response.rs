@@ -4,9 +4,9 @@ use serde_json::{Value, json};
 
 use super::super::ConvertError;
 use super::{
-    ANTHROPIC_REDACTED_PREFIX, ANTHROPIC_SIGNATURE_PREFIX, GEMINI_SIGNATURE_PREFIX,
-    claude_id_from_gemini, claude_usage_json, finish_from_stop_reason, gemini_status,
-    gemini_usage_json, invalid, response_call_id, stop_reason_from_finish, unwrap_envelope,
+    ANTHROPIC_REDACTED_PREFIX, ANTHROPIC_SIGNATURE_PREFIX, claude_id_from_gemini, claude_signature,
+    claude_usage_json, finish_from_stop_reason, gemini_status, gemini_usage_json, invalid,
+    response_call_id, stop_reason_from_finish, unwrap_envelope,
 };
 
 /// The Claude message id for a Gemini `responseId` (`msg_gemini` when there is none).
@@ -50,9 +50,7 @@ impl Blocks<'_> {
         if text.is_none() && sig.is_none() {
             return;
         }
-        let signature = sig
-            .map(|s| format!("{GEMINI_SIGNATURE_PREFIX}{s}"))
-            .unwrap_or_default();
+        let signature = sig.map(claude_signature).unwrap_or_default();
         self.blocks.push(json!({
             "type": "thinking",
             "thinking": text.unwrap_or_default(),

@@ -8,7 +8,7 @@ use super::response::{
     block_to_part, error_from_claude, error_message, first_candidate, function_call, message_id,
 };
 use super::{
-    GEMINI_SIGNATURE_PREFIX, claude_error_type, claude_usage_json, gemini_usage_json, invalid,
+    claude_error_type, claude_signature, claude_usage_json, gemini_usage_json, invalid,
     stop_reason_from_finish, unwrap_envelope,
 };
 
@@ -113,7 +113,7 @@ impl StreamToClaude {
             );
         }
         self.delta(
-            json!({"type": "signature_delta", "signature": format!("{GEMINI_SIGNATURE_PREFIX}{sig}")}),
+            json!({"type": "signature_delta", "signature": claude_signature(sig)}),
             out,
         );
         self.close(out);
