@@ -34,6 +34,7 @@
 //!   first call.
 
 mod request;
+mod request_out;
 mod response;
 mod schema;
 mod stream;
@@ -49,7 +50,8 @@ use sha2::{Digest, Sha256};
 use super::super::usage::Usage;
 use super::ConvertError;
 
-pub use request::{request_from_claude, request_to_claude, request_to_claude_with_model};
+pub use request::{request_to_claude, request_to_claude_with_model};
+pub use request_out::request_from_claude;
 pub use response::{error_from_claude, response_from_claude, response_to_claude};
 pub use schema::sanitize_schema;
 pub use stream::{StreamFromClaude, StreamToClaude};

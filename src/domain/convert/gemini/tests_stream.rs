@@ -532,10 +532,9 @@ fn property_stream_round_trip_claude_gemini_claude() {
             "usage": {"input_tokens": 5, "output_tokens": 1}}}),
         )];
         let mut want = Vec::new();
-        let mut idx = 0;
-        let blocks = 1 + rng.below(4);
+        let blocks = 1 + rng.below(4) as usize;
         let mut calls = 0;
-        for _ in 0..blocks {
+        for idx in 0..blocks {
             let start = |b: Value, i: usize| {
                 (
                     "content_block_start",
@@ -595,7 +594,6 @@ fn property_stream_round_trip_claude_gemini_claude() {
                 "content_block_stop",
                 json!({"type": "content_block_stop", "index": idx}),
             ));
-            idx += 1;
         }
         let stop = if calls > 0 { "tool_use" } else { "end_turn" };
         events.push(("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop}, "usage": {"output_tokens": 9}})));
