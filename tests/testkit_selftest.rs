@@ -556,3 +556,491 @@ async fn socks5_without_auth_and_stop() {
     );
     assert_eq!(up.request_count(), 3);
 }
+
+// ---- The other wire formats (protocols.md §3–§5) ----
+
+use support::fake_upstream::fake_formats::{
+    CALL_ID, CHAT_ID, FUNCTION_CALL_ID, GEMINI_RESPONSE_ID, RESPONSE_ID, Target, WireFormat,
+};
+
+async fn post_to(
+    c: &reqwest::Client,
+    up: &FakeUpstream,
+    path: &str,
+    b: &Value,
+) -> reqwest::Response {
+    c.post(format!("{}{path}", up.url()))
+        .bearer_auth("sk-test")
+        .json(b)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Splits an SSE body (LF or CRLF) into (event name, data) pairs, data left as text.
+fn sse_frames(bytes: &[u8]) -> Vec<(String, String)> {
+    let text = std::str::from_utf8(bytes).unwrap().replace("\r\n", "\n");
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in e.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_string();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = v.to_string();
+                }
+            }
+            (name, data)
+        })
+        .collect()
+}
+
+fn chat_body(stream: bool, include_usage: bool) -> Value {
+    let mut b = json!({"model": "gpt-x", "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+    if include_usage {
+        b["stream_options"] = json!({"include_usage": true});
+    }
+    b
+}
+
+#[tokio::test]
+async fn chat_completion_json_text_and_tool_call() {
+    let up = FakeUpstream::start().await;
+    up.push(Reply::text("Hi there").usage(11, 22, 33, 44));
+    up.push(Reply::tool_use("get_weather", json!({"city": "Paris"})));
+    let c = client();
+    let r = post_to(&c, &up, "/v1/chat/completions", &chat_body(false, false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], CHAT_ID);
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "gpt-x");
+    let ch = &v["choices"][0];
+    assert_eq!(ch["index"], 0);
+    assert_eq!(ch["finish_reason"], "stop");
+    assert_eq!(ch["message"]["role"], "assistant");
+    assert_eq!(ch["message"]["content"], "Hi there");
+    let u = &v["usage"];
+    assert_eq!(
+        u["prompt_tokens"],
+        11 + 33 + 44,
+        "prompt_tokens counts every input token"
+    );
+    assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 44);
+    assert_eq!(u["prompt_tokens_details"]["cache_write_tokens"], 33);
+    assert_eq!(u["completion_tokens"], 22);
+    assert_eq!(u["total_tokens"], 11 + 33 + 44 + 22);
+
+    let v: Value = post_to(&c, &up, "/v1/chat/completions", &chat_body(false, false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ch = &v["choices"][0];
+    assert_eq!(ch["finish_reason"], "tool_calls");
+    assert!(ch["message"]["content"].is_null());
+    let call = &ch["message"]["tool_calls"][0];
+    assert_eq!(call["id"], CALL_ID);
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"city": "Paris"}), "arguments is a JSON string");
+
+    let rec = up.last_request().unwrap();
+    assert_eq!(rec.target().unwrap().format, WireFormat::OpenAiChat);
+    assert_eq!(up.requests_of(WireFormat::OpenAiChat).len(), 2);
+    assert_eq!(rec.header("authorization"), Some("Bearer sk-test"));
+}
+
+#[tokio::test]
+async fn chat_stream_text_with_usage_chunk_and_done() {
+    let up = FakeUpstream::start().await;
+    let reply = Reply::text("The quick brown fox jumps").usage(5, 6, 0, 8);
+    up.push(reply.clone());
+    let c = client();
+    let r = post_to(&c, &up, "/v1/chat/completions", &chat_body(true, true)).await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let got = r.bytes().await.unwrap();
+    assert_eq!(
+        got.as_ref(),
+        FakeUpstream::body_bytes_for(&reply, &Target::chat("gpt-x", true, true))
+    );
+    let frames = sse_frames(&got);
+    assert!(
+        frames.iter().all(|(n, _)| n.is_empty()),
+        "chat events have no names"
+    );
+    assert_eq!(frames.last().unwrap().1, "[DONE]");
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    for ch in &chunks {
+        assert_eq!(ch["object"], "chat.completion.chunk");
+        assert_eq!(ch["id"], CHAT_ID);
+        assert_eq!(ch["model"], "gpt-x");
+    }
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(chunks[1..].iter().all(|c| {
+        c["choices"]
+            .get(0)
+            .is_none_or(|ch| ch["delta"].get("role").is_none())
+    }));
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0)?["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "The quick brown fox jumps");
+    let n = chunks.len();
+    assert_eq!(chunks[n - 2]["choices"][0]["finish_reason"], "stop");
+    assert!(chunks[n - 2]["usage"].is_null());
+    assert_eq!(chunks[n - 1]["choices"], json!([]));
+    assert_eq!(chunks[n - 1]["usage"]["prompt_tokens"], 13);
+    assert_eq!(
+        chunks[n - 1]["usage"]["prompt_tokens_details"]["cached_tokens"],
+        8
+    );
+    assert_eq!(chunks[n - 1]["usage"]["completion_tokens"], 6);
+}
+
+#[tokio::test]
+async fn chat_stream_tool_call_pieces_without_usage_and_errors() {
+    let up = FakeUpstream::start().await;
+    up.push(Reply::tool_use_stream(
+        "get_weather",
+        json!({"city": "Paris", "unit": "celsius"}),
+    ));
+    up.push(Reply::error(429, "rate_limit_error", "slow down"));
+    up.push(Reply::stream("abcdefgh").error_after_events(2, "overloaded_error", "Overloaded"));
+    let c = client();
+    let got = post_to(&c, &up, "/v1/chat/completions", &chat_body(true, false))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let frames = sse_frames(&got);
+    assert_eq!(frames.last().unwrap().1, "[DONE]");
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "no usage unless asked"
+    );
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+        .collect();
+    assert!(calls.len() >= 3, "arguments arrive in pieces");
+    assert!(calls.iter().all(|c| c["index"] == 0));
+    assert_eq!(calls[0]["id"], CALL_ID);
+    assert_eq!(calls[0]["function"]["name"], "get_weather");
+    assert!(
+        calls[1..]
+            .iter()
+            .all(|c| c.get("id").is_none() && c["function"].get("name").is_none())
+    );
+    let args: String = calls
+        .iter()
+        .map(|c| c["function"]["arguments"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({"city": "Paris", "unit": "celsius"})
+    );
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
+
+    let r = post_to(&c, &up, "/v1/chat/completions", &chat_body(false, false)).await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "slow down");
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
+    assert!(v["error"].get("param").is_some());
+
+    let got = post_to(&c, &up, "/v1/chat/completions", &chat_body(true, false))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let frames = sse_frames(&got);
+    assert_eq!(frames.len(), 3);
+    let last: Value = serde_json::from_str(&frames[2].1).unwrap();
+    assert_eq!(last["error"]["message"], "Overloaded");
+    assert!(!String::from_utf8_lossy(&got).contains("[DONE]"));
+}
+
+fn responses_body(stream: bool) -> Value {
+    json!({"model": "gpt-5", "stream": stream, "input": [{"role": "user", "content": "hi"}]})
+}
+
+#[tokio::test]
+async fn responses_json_text_and_function_call() {
+    let up = FakeUpstream::start().await;
+    up.push(Reply::text("Hello").usage(10, 20, 30, 40));
+    up.push(Reply::tool_use("get_weather", json!({"city": "Paris"})));
+    up.push(Reply::unauthorized());
+    let c = client();
+    let v: Value = post_to(&c, &up, "/v1/responses", &responses_body(false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["id"], RESPONSE_ID);
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["status"], "completed");
+    assert_eq!(v["model"], "gpt-5");
+    assert_eq!(v["output"][0]["type"], "message");
+    assert_eq!(v["output"][0]["role"], "assistant");
+    assert_eq!(v["output"][0]["content"][0]["type"], "output_text");
+    assert_eq!(v["output"][0]["content"][0]["text"], "Hello");
+    let u = &v["usage"];
+    assert_eq!(u["input_tokens"], 80);
+    assert_eq!(u["input_tokens_details"]["cached_tokens"], 40);
+    assert_eq!(u["input_tokens_details"]["cache_write_tokens"], 30);
+    assert_eq!(u["output_tokens"], 20);
+    assert_eq!(u["output_tokens_details"]["reasoning_tokens"], 0);
+    assert_eq!(u["total_tokens"], 100);
+
+    let v: Value = post_to(&c, &up, "/v1/responses", &responses_body(false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let item = &v["output"][0];
+    assert_eq!(item["type"], "function_call");
+    assert_eq!(item["id"], FUNCTION_CALL_ID);
+    assert_eq!(item["call_id"], CALL_ID);
+    assert_eq!(item["name"], "get_weather");
+    assert_eq!(item["status"], "completed");
+    let args: Value = serde_json::from_str(item["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"city": "Paris"}));
+
+    let r = post_to(&c, &up, "/v1/responses", &responses_body(false)).await;
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "invalid_api_key");
+}
+
+#[tokio::test]
+async fn responses_stream_event_sequence() {
+    let up = FakeUpstream::start().await;
+    up.push(Reply::text("Let me check the weather").usage(1, 2, 3, 4));
+    up.push(Reply::tool_use_stream("get_weather", json!({"city": "Paris"})).usage(1, 2, 3, 4));
+    let c = client();
+    for tool in [false, true] {
+        let r = post_to(&c, &up, "/v1/responses", &responses_body(true)).await;
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        let frames = sse_frames(&r.bytes().await.unwrap());
+        let events: Vec<(String, Value)> = frames
+            .iter()
+            .map(|(n, d)| (n.clone(), serde_json::from_str(d).unwrap()))
+            .collect();
+        for (i, (n, d)) in events.iter().enumerate() {
+            assert_eq!(d["type"], n.as_str(), "event name equals data type");
+            assert_eq!(d["sequence_number"], i);
+        }
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        let mut expected = vec![
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+        ];
+        let delta = if tool {
+            "response.function_call_arguments.delta"
+        } else {
+            expected.push("response.content_part.added");
+            "response.output_text.delta"
+        };
+        let n_deltas = names.iter().filter(|n| **n == delta).count();
+        assert!(n_deltas >= 2, "{delta} in pieces");
+        expected.extend(std::iter::repeat_n(delta, n_deltas));
+        if tool {
+            expected.push("response.function_call_arguments.done");
+        } else {
+            expected.extend(["response.output_text.done", "response.content_part.done"]);
+        }
+        expected.extend(["response.output_item.done", "response.completed"]);
+        assert_eq!(names, expected);
+        let pieces: String = events
+            .iter()
+            .filter(|(n, _)| n == delta)
+            .map(|(_, d)| d["delta"].as_str().unwrap())
+            .collect();
+        let done = &events.last().unwrap().1["response"];
+        assert_eq!(done["status"], "completed");
+        assert_eq!(done["usage"]["input_tokens"], 8);
+        assert_eq!(done["usage"]["output_tokens"], 2);
+        assert_eq!(done["usage"]["total_tokens"], 10);
+        let item = &done["output"][0];
+        if tool {
+            assert_eq!(
+                serde_json::from_str::<Value>(&pieces).unwrap(),
+                json!({"city": "Paris"})
+            );
+            assert_eq!(item["arguments"], pieces);
+            assert_eq!(item["call_id"], CALL_ID);
+        } else {
+            assert_eq!(pieces, "Let me check the weather");
+            assert_eq!(item["content"][0]["text"], pieces);
+        }
+        assert_eq!(events[0].1["response"]["status"], "in_progress");
+    }
+}
+
+#[tokio::test]
+async fn gemini_json_stream_errors_and_count_tokens() {
+    let up = FakeUpstream::start().await;
+    up.push(Reply::text("Hi there").usage(10, 5, 0, 7));
+    up.push(Reply::tool_use("get_weather", json!({"city": "Paris"})).usage(10, 5, 0, 0));
+    let reply = Reply::text("One two three four five six").usage(3, 4, 0, 0);
+    up.push(reply.clone());
+    up.push(reply.clone());
+    up.push(Reply::overloaded());
+    let c = client();
+    let b = json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    let gen_path = "/v1beta/models/gemini-2.5-flash:generateContent";
+    let v: Value = post_to(&c, &up, gen_path, &b).await.json().await.unwrap();
+    let cand = &v["candidates"][0];
+    assert_eq!(cand["finishReason"], "STOP");
+    assert_eq!(cand["content"]["role"], "model");
+    assert_eq!(cand["content"]["parts"][0]["text"], "Hi there");
+    assert_eq!(v["usageMetadata"]["promptTokenCount"], 17);
+    assert_eq!(v["usageMetadata"]["cachedContentTokenCount"], 7);
+    assert_eq!(v["usageMetadata"]["candidatesTokenCount"], 5);
+    assert_eq!(v["usageMetadata"]["totalTokenCount"], 22);
+    assert_eq!(
+        v["modelVersion"], "gemini-2.5-flash",
+        "model comes from the path"
+    );
+    assert_eq!(v["responseId"], GEMINI_RESPONSE_ID);
+
+    let v: Value = post_to(&c, &up, gen_path, &b).await.json().await.unwrap();
+    let part = &v["candidates"][0]["content"]["parts"][0];
+    assert_eq!(part["functionCall"]["name"], "get_weather");
+    assert_eq!(
+        part["functionCall"]["args"],
+        json!({"city": "Paris"}),
+        "args is an object"
+    );
+    assert_eq!(v["candidates"][0]["finishReason"], "STOP");
+    assert!(v["usageMetadata"].get("cachedContentTokenCount").is_none());
+
+    let stream_path = "/v1beta/models/gemini-2.5-pro:streamGenerateContent";
+    let r = post_to(&c, &up, &format!("{stream_path}?alt=sse"), &b).await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let got = r.bytes().await.unwrap();
+    assert!(
+        got.windows(4).any(|w| w == b"\r\n\r\n"),
+        "CRLF framing like the real API"
+    );
+    assert_eq!(
+        got.as_ref(),
+        FakeUpstream::body_bytes_for(&reply, &Target::gemini("gemini-2.5-pro", true))
+    );
+    let chunks: Vec<Value> = sse_frames(&got)
+        .iter()
+        .map(|(n, d)| {
+            assert!(n.is_empty());
+            serde_json::from_str(d).unwrap()
+        })
+        .collect();
+    assert!(chunks.len() >= 3);
+    let text: String = chunks
+        .iter()
+        .map(|c| {
+            c["candidates"][0]["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(text, "One two three four five six");
+    let (last, early) = chunks.split_last().unwrap();
+    assert!(
+        early
+            .iter()
+            .all(|c| c["candidates"][0].get("finishReason").is_none())
+    );
+    assert!(
+        early
+            .iter()
+            .all(|c| c["usageMetadata"].get("candidatesTokenCount").is_none())
+    );
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(last["usageMetadata"]["candidatesTokenCount"], 4);
+    assert_eq!(last["usageMetadata"]["totalTokenCount"], 7);
+
+    // Without alt=sse a stream is one JSON array.
+    let v: Value = post_to(&c, &up, stream_path, &b)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v.as_array().unwrap().len(), chunks.len());
+
+    let r = post_to(&c, &up, "/v1/models/gemini-2.5-pro:generateContent", &b).await;
+    assert_eq!(r.status(), 529);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], 529);
+    assert_eq!(v["error"]["status"], "UNAVAILABLE");
+    assert_eq!(v["error"]["message"], "Overloaded");
+
+    up.set_count_tokens(Some(42));
+    let v: Value = post_to(&c, &up, "/v1beta/models/gemini-2.5-pro:countTokens", &b)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["totalTokens"], 42);
+    let v: Value = c
+        .get(format!("{}/v1beta/models", up.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        v["models"][0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("models/")
+    );
+    let gem = up.requests_of(WireFormat::Gemini);
+    assert_eq!(gem.len(), 5, "countTokens is not an inference request");
+    assert_eq!(
+        gem[2].target().unwrap(),
+        Target::gemini("gemini-2.5-pro", true)
+    );
+}
+
+#[tokio::test]
+async fn one_queue_serves_every_format_and_faults_apply() {
+    let up = FakeUpstream::start().await;
+    up.push(Reply::text("claude"));
+    up.push(Reply::text("chat"));
+    up.push(Reply::stream("abcdefghijkl").drop_after_events(2));
+    let c = client();
+    let v: Value = post(&c, &up, &body("claude-x", false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["content"][0]["text"], "claude");
+    let v: Value = post_to(&c, &up, "/v1/chat/completions", &chat_body(false, false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "chat");
+    let r = post_to(&c, &up, "/v1/responses", &responses_body(true)).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.is_err(), "dropped mid-body");
+}

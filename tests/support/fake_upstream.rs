@@ -1,4 +1,5 @@
-//! A fake Anthropic Messages API on `127.0.0.1:0`, for integration tests and the load benchmark.
+//! A fake AI API on `127.0.0.1:0` that speaks Anthropic Messages, OpenAI Chat Completions,
+//! OpenAI Responses and Gemini (by request path), for integration tests and the load benchmark.
 //!
 //! It is a hand-written HTTP/1.1 server on raw tokio sockets, so that every byte and every pause
 //! is under the test's control: a first-byte delay sends nothing at all (not even headers), a
@@ -6,11 +7,16 @@
 //! SSE events. Keep-alive is supported and nothing sleeps unless a reply is scripted to, so it
 //! serves thousands of requests per second on loopback.
 //!
-//! Routes:
+//! Routes (inference routes share one queue of scripted replies, each rendered in the format of
+//! the request that consumes it; see `fake_formats.rs` for the non-Claude shapes):
 //! - `POST /v1/messages` (any query string, e.g. `?beta=true`): the next scripted [`Reply`]
 //!   (see [`FakeUpstream::push`]), or the default one when the queue is empty.
-//! - `POST /v1/messages/count_tokens`: `{"input_tokens": N}`.
-//! - `GET /v1/models`: an Anthropic-shaped model list.
+//! - `POST /v1/chat/completions`, `POST /v1/responses`,
+//!   `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent[?alt=sse]` (also
+//!   under `/v1/models/`): the same, in that format.
+//! - `POST /v1/messages/count_tokens`: `{"input_tokens": N}`; Gemini `:countTokens`:
+//!   `{"totalTokens": N}`.
+//! - `GET /v1/models`: an Anthropic-shaped model list; `GET /v1beta/models`: a Gemini one.
 //! - anything else: `404` with a Claude `not_found_error` body.
 //!
 //! Every request is recorded ([`FakeUpstream::requests`]) unless recording is switched off
@@ -29,6 +35,13 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+/// The non-Claude renderings (a child module so that the load bench can include this file
+/// alone by `#[path]`).
+#[path = "fake_formats.rs"]
+pub mod fake_formats;
+
+use fake_formats::{Content, MidStreamError, Target, WireFormat};
 
 /// The message id used in every reply (fixed so that replies are byte-for-byte reproducible).
 pub const MESSAGE_ID: &str = "msg_01FakeUpstreamMessage0001";
@@ -84,6 +97,12 @@ enum Kind {
         code: u16,
         content_type: String,
         body: Vec<u8>,
+    },
+    /// An error rendered in the request's format.
+    Error {
+        code: u16,
+        error_type: String,
+        message: String,
     },
 }
 
@@ -171,12 +190,16 @@ impl Reply {
         })
     }
 
-    /// A Claude-format error: `{"type":"error","error":{"type":..,"message":..},"request_id":..}`.
+    /// An error in the request's format, from a Claude error type: on `/v1/messages`
+    /// `{"type":"error","error":{"type":..,"message":..},"request_id":..}`, on OpenAI routes
+    /// `{"error":{message,type,param,code}}`, on Gemini routes `{"error":{code,message,status}}`
+    /// (see [`fake_formats::error_body`]).
     pub fn error(code: u16, error_type: &str, message: &str) -> Self {
-        Reply::status(
+        Reply::new(Kind::Error {
             code,
-            json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_fake_error"}),
-        )
+            error_type: error_type.into(),
+            message: message.into(),
+        })
     }
 
     /// `529 overloaded_error`.
@@ -266,8 +289,22 @@ impl Reply {
     /// The HTTP status this reply answers with.
     pub fn status_code(&self) -> u16 {
         match &self.kind {
-            Kind::Status { code, .. } => *code,
+            Kind::Status { code, .. } | Kind::Error { code, .. } => *code,
             _ => 200,
+        }
+    }
+
+    /// The usage numbers this reply reports.
+    pub fn usage_numbers(&self) -> Usage {
+        self.usage
+    }
+
+    /// What the reply says (`None` for status and error replies).
+    pub fn content(&self) -> Option<Content<'_>> {
+        match &self.kind {
+            Kind::Auto(t) | Kind::Message(t) | Kind::Stream(t) => Some(Content::Text(t)),
+            Kind::ToolUse { name, input, .. } => Some(Content::ToolUse { name, input }),
+            Kind::Status { .. } | Kind::Error { .. } => None,
         }
     }
 
@@ -278,7 +315,7 @@ impl Reply {
             Kind::Message(_) => false,
             Kind::Stream(_) => true,
             Kind::ToolUse { stream, .. } => *stream,
-            Kind::Status { .. } => false,
+            Kind::Status { .. } | Kind::Error { .. } => false,
         }
     }
 
@@ -333,7 +370,7 @@ impl Reply {
                 }
                 "end_turn"
             }
-            Kind::Status { .. } => return Vec::new(),
+            Kind::Status { .. } | Kind::Error { .. } => return Vec::new(),
         };
         ev.push(json!({"type": "content_block_stop", "index": 0}));
         ev.push(json!({"type": "message_delta",
@@ -362,6 +399,15 @@ impl Reply {
         });
         let (content, stop_reason) = match &self.kind {
             Kind::Status { body, .. } => return body.clone(),
+            Kind::Error {
+                code,
+                error_type,
+                message,
+            } => {
+                return fake_formats::error_body(WireFormat::Claude, *code, error_type, message)
+                    .to_string()
+                    .into_bytes();
+            }
             Kind::ToolUse { name, input, .. } => (
                 json!([{"type": "tool_use", "id": TOOL_USE_ID, "name": name, "input": input}]),
                 "tool_use",
@@ -388,12 +434,99 @@ impl Reply {
     /// The exact body bytes a client receives (after de-chunking) when the request has this
     /// model and stream flag, including the effect of `drop_after_events`.
     pub fn body_bytes(&self, model: &str, request_stream: bool) -> Vec<u8> {
-        let mut pieces = self.pieces(model, request_stream);
+        self.body_bytes_for(&Target::claude(model, request_stream))
+    }
+
+    /// [`Reply::body_bytes`] for a request of any format.
+    pub fn body_bytes_for(&self, target: &Target) -> Vec<u8> {
+        let mut pieces = self.render(target).pieces;
         if let Some(n) = self.drop_after {
             pieces.truncate(n);
         }
         pieces.concat()
     }
+
+    /// How this reply answers a request of `target` (status, content type, body pieces), before
+    /// timing faults and `drop_after_events`.
+    pub fn render(&self, target: &Target) -> Rendered {
+        let code = self.status_code();
+        let json = |pieces| Rendered {
+            code,
+            content_type: "application/json".into(),
+            pieces,
+            is_sse: false,
+        };
+        if let Kind::Status {
+            content_type, body, ..
+        } = &self.kind
+        {
+            return Rendered {
+                content_type: content_type.clone(),
+                ..json(vec![body.clone()])
+            };
+        }
+        if let Kind::Error {
+            code,
+            error_type,
+            message,
+        } = &self.kind
+        {
+            let body = fake_formats::error_body(target.format, *code, error_type, message);
+            return json(vec![body.to_string().into_bytes()]);
+        }
+        let model = self.model.as_deref().unwrap_or(&target.model);
+        let stream = self.is_stream(target.stream);
+        if target.format == WireFormat::Claude {
+            return Rendered {
+                is_sse: stream,
+                content_type: if stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                }
+                .into(),
+                ..json(self.pieces(model, target.stream))
+            };
+        }
+        let content = self.content().expect("content reply");
+        if !stream {
+            let body = fake_formats::json_body(target.format, content, self.usage, model);
+            return json(vec![body.to_string().into_bytes()]);
+        }
+        let err = self
+            .error_after
+            .as_ref()
+            .map(|(n, error_type, message)| MidStreamError {
+                after: *n,
+                error_type,
+                message,
+            });
+        let pieces = fake_formats::stream_pieces(target, content, self.usage, model, err);
+        let is_sse = target.format != WireFormat::Gemini || target.sse;
+        Rendered {
+            is_sse,
+            content_type: if is_sse {
+                "text/event-stream"
+            } else {
+                "application/json"
+            }
+            .into(),
+            ..json(pieces)
+        }
+    }
+}
+
+/// A reply rendered for one request.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    /// HTTP status.
+    pub code: u16,
+    /// `content-type` header.
+    pub content_type: String,
+    /// Body pieces: SSE events when `is_sse`, else the whole body (or a Gemini JSON array).
+    pub pieces: Vec<Vec<u8>>,
+    /// Whether the body is an SSE stream (sent chunked, event by event).
+    pub is_sse: bool,
 }
 
 /// `event: TYPE\ndata: JSON\n\n`.
@@ -403,7 +536,7 @@ fn sse_event(v: &Value) -> Vec<u8> {
 }
 
 /// Splits `s` into up to `n` non-empty pieces at character boundaries (one piece when short).
-fn split_pieces(s: &str, n: usize) -> Vec<String> {
+pub(crate) fn split_pieces(s: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     if chars.is_empty() {
         return vec![String::new()];
@@ -445,6 +578,17 @@ impl RecordedRequest {
     /// The query string (without `?`), if any.
     pub fn query(&self) -> Option<&str> {
         self.path.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The format, model and stream options of this request when it is an inference request.
+    pub fn target(&self) -> Option<Target> {
+        Target::from_request(
+            &self.method,
+            self.path_only(),
+            self.query(),
+            self.json.as_ref(),
+            DEFAULT_MODEL,
+        )
     }
 }
 
@@ -593,6 +737,19 @@ impl FakeUpstream {
     pub fn sse_bytes(reply: &Reply, model: &str) -> Vec<u8> {
         reply.body_bytes(model, true)
     }
+
+    /// The exact body bytes the fake sends for `reply` answering a request of `target`.
+    pub fn body_bytes_for(reply: &Reply, target: &Target) -> Vec<u8> {
+        reply.body_bytes_for(target)
+    }
+
+    /// The recorded inference requests of one format (by path), in arrival order.
+    pub fn requests_of(&self, format: WireFormat) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.target().is_some_and(|t| t.format == format))
+            .collect()
+    }
 }
 
 /// Reads requests from one connection and answers them until it closes.
@@ -606,42 +763,40 @@ async fn serve_connection(mut stream: TcpStream, st: Arc<State>) -> io::Result<(
         let keep_alive = req.keep_alive;
         let rec = req.recorded;
         let path = rec.path_only().to_string();
-        let model = rec
-            .json
-            .as_ref()
-            .and_then(|j| j.get("model"))
-            .and_then(|m| m.as_str())
-            .unwrap_or(DEFAULT_MODEL)
-            .to_string();
-        let req_stream = rec
-            .json
-            .as_ref()
-            .and_then(|j| j.get("stream"))
-            .and_then(|s| s.as_bool())
-            .unwrap_or(false);
+        let target = rec.target();
         let body_len = rec.body.len() as u64;
         let method = rec.method.clone();
         if st.recording.load(Ordering::Relaxed) {
             st.requests.lock().unwrap().push(rec);
         }
         let rid = st.request_ids.fetch_add(1, Ordering::Relaxed) + 1;
-        let reply = match (method.as_str(), path.as_str()) {
-            ("POST", "/v1/messages") => {
-                let queued = st.queue.lock().unwrap().pop_front();
-                queued.unwrap_or_else(|| st.default.lock().unwrap().clone())
-            }
-            ("POST", "/v1/messages/count_tokens") => {
-                let n = st
-                    .count_tokens
-                    .lock()
-                    .unwrap()
-                    .unwrap_or((body_len / 4).max(1));
-                Reply::status(200, json!({"input_tokens": n}))
-            }
-            ("GET", "/v1/models") => Reply::status(200, models_body()),
-            _ => Reply::error(404, "not_found_error", "Not found"),
+        let count = || {
+            st.count_tokens
+                .lock()
+                .unwrap()
+                .unwrap_or((body_len / 4).max(1))
         };
-        let open = write_reply(&mut stream, &reply, &model, req_stream, keep_alive, rid).await?;
+        let plain = Target::claude(DEFAULT_MODEL, false);
+        let (reply, target) = match (method.as_str(), path.as_str(), target) {
+            (_, _, Some(t)) => {
+                let queued = st.queue.lock().unwrap().pop_front();
+                let reply = queued.unwrap_or_else(|| st.default.lock().unwrap().clone());
+                (reply, t)
+            }
+            ("POST", "/v1/messages/count_tokens", None) => {
+                (Reply::status(200, json!({"input_tokens": count()})), plain)
+            }
+            ("POST", p, None)
+                if fake_formats::gemini_model_action(p)
+                    .is_some_and(|(_, a)| a == "countTokens") =>
+            {
+                (Reply::status(200, json!({"totalTokens": count()})), plain)
+            }
+            ("GET", "/v1/models", None) => (Reply::status(200, models_body()), plain),
+            ("GET", "/v1beta/models", None) => (Reply::status(200, gemini_models_body()), plain),
+            _ => (Reply::error(404, "not_found_error", "Not found"), plain),
+        };
+        let open = write_reply(&mut stream, &reply, &target, keep_alive, rid).await?;
         if !open {
             return Ok(());
         }
@@ -659,6 +814,17 @@ fn models_body() -> Value {
         .map(|(id, name)| json!({"type": "model", "id": id, "display_name": name, "created_at": "2025-10-01T00:00:00Z"}))
         .collect();
     json!({"data": data, "has_more": false, "first_id": models[0].0, "last_id": models[2].0})
+}
+
+fn gemini_models_body() -> Value {
+    let models: Vec<Value> = ["gemini-2.5-flash", "gemini-2.5-pro"]
+        .iter()
+        .map(|m| {
+            json!({"name": format!("models/{m}"), "displayName": m,
+                        "supportedGenerationMethods": ["generateContent", "countTokens"]})
+        })
+        .collect();
+    json!({"models": models})
 }
 
 fn reason_phrase(code: u16) -> &'static str {
@@ -689,22 +855,19 @@ fn push_chunk(out: &mut Vec<u8>, piece: &[u8]) {
 async fn write_reply(
     stream: &mut TcpStream,
     reply: &Reply,
-    model: &str,
-    request_stream: bool,
+    target: &Target,
     keep_alive: bool,
     request_id: u64,
 ) -> io::Result<bool> {
     if let Some(d) = reply.delay_first_byte {
         tokio::time::sleep(d).await;
     }
-    let is_sse = reply.is_stream(request_stream);
-    let pieces = reply.pieces(model, request_stream);
-    let code = reply.status_code();
-    let content_type = match &reply.kind {
-        Kind::Status { content_type, .. } => content_type.as_str(),
-        _ if is_sse => "text/event-stream",
-        _ => "application/json",
-    };
+    let Rendered {
+        code,
+        content_type,
+        pieces,
+        is_sse,
+    } = reply.render(target);
     let mut head = format!(
         "HTTP/1.1 {code} {}\r\ncontent-type: {content_type}\r\nrequest-id: req_fake_{request_id:08}\r\n",
         reason_phrase(code)
