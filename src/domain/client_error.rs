@@ -84,7 +84,17 @@ pub fn error_body(format: ClientFormat, status: u16, error_type: &str, message: 
             json!({"type": "error", "error": {"type": error_type, "message": message}})
         }
         ClientFormat::OpenAi | ClientFormat::Response => {
-            json!({"error": {"message": message, "type": error_type, "code": status}})
+            // OpenAI's `code` is a string or null; clients such as Codex branch on it.
+            let code = match status {
+                401 => Value::from("invalid_api_key"),
+                403 => Value::from("permission_denied"),
+                404 => Value::from("model_not_found"),
+                413 => Value::from("request_too_large"),
+                429 => Value::from("rate_limit_exceeded"),
+                503 => Value::from("service_unavailable"),
+                _ => Value::Null,
+            };
+            json!({"error": {"message": message, "type": error_type, "param": null, "code": code}})
         }
         ClientFormat::Gemini => {
             json!({"error": {"code": status, "message": message, "status": gemini_status(status)}})
