@@ -32,6 +32,8 @@ pub struct AppContext {
     pub proxy: super::proxy::ProxyService,
     /// The request log writer.
     pub log_writer: Arc<super::log_writer::LogWriter>,
+    /// Circuit breakers (also the proxy's breaker policy).
+    pub breakers: Arc<super::breakers::BreakerService>,
     /// `sqlite` or `postgres`, for readiness output.
     pub database_backend: &'static str,
 }
