@@ -27,6 +27,7 @@ use super::config::{Database, LogFormat, Settings, redact_url};
 use super::context::AppContext;
 use super::fail_open::{FailOpenConfig, FailOpenCounters};
 use super::log_writer::LogWriter;
+use super::probe::Prober;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
 use super::snapshot::SnapshotHolder;
 
@@ -248,6 +249,17 @@ pub async fn start_with_clock(
         },
         policies,
     );
+    if settings.enable_smart_probing {
+        Prober::new(
+            snapshot.clone(),
+            breakers.clone(),
+            upstream.clone(),
+            clock.clone(),
+            settings.probe_interval,
+            settings.probe_timeout,
+        )
+        .spawn(shutdown_rx.clone());
+    }
     let ctx = Arc::new(AppContext {
         proxy,
         log_writer,
@@ -263,6 +275,7 @@ pub async fn start_with_clock(
         counters,
         clock,
         breakers,
+        upstream,
         database_backend: stores.backend,
         admin_token,
         settings: settings.clone(),

@@ -3,6 +3,7 @@
 //! the SQL database.
 
 mod attempt;
+pub mod diagnose;
 pub mod forward;
 pub mod record;
 pub mod stream;
