@@ -390,3 +390,52 @@ async fn an_admin_error_rule_applies_on_both_instances_without_restart() {
     one.app.shutdown().await.unwrap();
     two.app.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_breaker_opened_by_one_instance_is_respected_by_the_other() {
+    let Some(redis) = support::redis::test_redis("breakers_two_instances").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let dsn = format!("sqlite://{}", dir.path().join("cch.db").display());
+    let extra = [
+        ("DSN", dsn.as_str()),
+        ("REDIS_URL", redis.url.as_str()),
+        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
+        ("CONFIG_REFRESH_INTERVAL_MS", "200"),
+    ];
+    let clock: Arc<dyn Clock> = Arc::new(claude_code_hub::app::wiring::SystemClock);
+    let one = start_with(dir, &extra, clock.clone()).await;
+    let two = start_with(dir2, &extra, clock).await;
+    let bad = FakeUpstream::start().await;
+    let good = FakeUpstream::start().await;
+    bad.set_default(Reply::error(500, "api_error", "boom"));
+    let a = add_provider(
+        &one,
+        "a",
+        &bad.url(),
+        json!({"priority": 0, "failure_threshold": 1}),
+    )
+    .await;
+    add_provider(&one, "b", &good.url(), json!({"priority": 1})).await;
+    let (_, key) = add_user_key(&one).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (status, _) = send(&one, &key).await;
+    assert_eq!(status, 200);
+    assert_eq!(bad.request_count(), 1);
+    assert_eq!(breaker(&two, a).await["state"], "open");
+    let (status, _) = send(&two, &key).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        bad.request_count(),
+        1,
+        "instance two skips the provider instance one opened"
+    );
+    // A reset on instance two reaches instance one.
+    two.post(&format!("/api/v1/providers/{a}/breaker/reset"), json!({}))
+        .await;
+    assert_eq!(breaker(&one, a).await["state"], "closed");
+    one.app.shutdown().await.unwrap();
+    two.app.shutdown().await.unwrap();
+}
