@@ -3,6 +3,7 @@
 //! the SQL database.
 
 mod attempt;
+pub mod diagnose;
 pub mod forward;
 pub mod record;
 pub mod stream;
@@ -16,7 +17,7 @@ use serde_json::Value;
 use crate::domain::api_key::hash_key;
 use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
 use crate::domain::client_error::{GatewayErrorKind, error_body};
-use crate::domain::failure::{ErrorClass, ErrorRule, builtin_error_rules};
+use crate::domain::failure::ErrorClass;
 use crate::domain::format::ClientFormat;
 use crate::domain::provider::Provider;
 use crate::domain::routing::{
@@ -116,7 +117,6 @@ pub struct ProxyService {
     logs: Arc<LogWriter>,
     clock: Arc<dyn Clock>,
     config: ProxyConfig,
-    rules: Vec<ErrorRule>,
     limiter: Arc<dyn Limiter>,
     breakers: Arc<dyn Breakers>,
 }
@@ -167,7 +167,6 @@ impl ProxyService {
             logs,
             clock,
             config,
-            rules: builtin_error_rules(),
             limiter: policies.limiter,
             breakers: policies.breakers,
         }
