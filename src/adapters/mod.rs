@@ -2,6 +2,7 @@
 //! HTTP front that drives the app.
 
 pub mod http;
+pub mod log_notifier;
 pub mod memory;
 pub mod postgres;
 pub mod redis;

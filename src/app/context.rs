@@ -32,6 +32,10 @@ pub struct AppContext {
     pub proxy: super::proxy::ProxyService,
     /// The request log writer.
     pub log_writer: Arc<super::log_writer::LogWriter>,
+    /// Circuit breakers (also the proxy's breaker policy).
+    pub breakers: Arc<super::breakers::BreakerService>,
+    /// The upstream client (provider tests).
+    pub upstream: Arc<dyn crate::ports::upstream::UpstreamClient>,
     /// `sqlite` or `postgres`, for readiness output.
     pub database_backend: &'static str,
 }

@@ -3,11 +3,15 @@
 
 pub mod admin;
 pub mod admin_token;
+pub mod breakers;
 pub mod config;
 pub mod context;
+pub mod error_rules;
 pub mod fail_open;
 pub mod log_writer;
 pub mod policy;
+pub mod probe;
+pub mod provider_test;
 pub mod proxy;
 pub mod snapshot;
 pub mod wiring;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::api_key::ApiKey;
 use crate::domain::cost::default_prices;
+use crate::domain::failure::{ErrorRuleSet, active_rules};
 use crate::domain::price::ModelPrice;
 use crate::domain::provider::Provider;
 use crate::domain::user::User;
@@ -29,6 +30,8 @@ pub struct ConfigSnapshot {
     pub prices: Arc<Vec<ModelPrice>>,
     /// Settings by name.
     pub settings: HashMap<String, serde_json::Value>,
+    /// The enabled error rules, compiled (regexes built once per snapshot).
+    pub error_rules: Arc<ErrorRuleSet>,
     /// When this snapshot was loaded.
     pub loaded_at: Option<DateTime<Utc>>,
 }
@@ -135,7 +138,13 @@ async fn build(store: &dyn ConfigStore, now: DateTime<Utc>) -> StoreResult<Confi
         .into_iter()
         .map(|s| (s.key, s.value))
         .collect();
+    let (error_rules, bad) =
+        ErrorRuleSet::compile_reporting(active_rules(&store.list_error_rules().await?));
+    if !bad.is_empty() {
+        tracing::warn!(patterns = ?bad, "error rules with an invalid regex are ignored");
+    }
     Ok(ConfigSnapshot {
+        error_rules: Arc::new(error_rules),
         providers,
         users,
         keys_by_hash,

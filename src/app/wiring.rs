@@ -8,6 +8,7 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
 use crate::adapters::http;
+use crate::adapters::log_notifier::LogNotifier;
 use crate::adapters::memory::MemoryCounters;
 use crate::adapters::postgres::PostgresStore;
 use crate::adapters::redis::RedisCounters;
@@ -17,13 +18,16 @@ use crate::adapters::upstream::ReqwestUpstream;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
+use crate::ports::upstream::UpstreamClient;
 
 use super::admin::AdminService;
 use super::admin_token::{self, TokenSource};
+use super::breakers::BreakerService;
 use super::config::{Database, LogFormat, Settings, redact_url};
 use super::context::AppContext;
 use super::fail_open::{FailOpenConfig, FailOpenCounters};
 use super::log_writer::LogWriter;
+use super::probe::Prober;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
 use super::snapshot::SnapshotHolder;
 
@@ -168,6 +172,14 @@ impl RunningApp {
 
 /// Builds everything from `settings`, binds the listener and starts serving in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
+    start_with_clock(settings, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with a given clock (tests drive breaker and window time with a manual clock).
+pub async fn start_with_clock(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<RunningApp> {
     init_crypto();
     let (admin_token, source) =
         admin_token::resolve(settings.admin_token.as_deref(), &settings.data_dir).with_context(
@@ -192,7 +204,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
     }
 
     let stores = open_stores(&settings, settings.auto_migrate).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let counters = open_counters(&settings, &settings.redis_key_prefix).await;
     let snapshot = SnapshotHolder::load(stores.config.clone(), clock.now())
         .await
@@ -215,10 +226,20 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         Arc::new(spool),
         std::time::Duration::from_secs(2),
     );
+    let breakers = Arc::new(BreakerService::new(
+        counters.clone(),
+        Arc::new(LogNotifier),
+        settings.breaker_on_network_errors,
+    ));
+    let policies = ProxyPolicies {
+        breakers: breakers.clone(),
+        ..ProxyPolicies::default()
+    };
+    let upstream: Arc<dyn UpstreamClient> = Arc::new(ReqwestUpstream::new());
     let proxy = ProxyService::new(
         snapshot.clone(),
         counters.clone(),
-        Arc::new(ReqwestUpstream::new()),
+        upstream.clone(),
         log_writer.clone(),
         clock.clone(),
         ProxyConfig {
@@ -226,8 +247,19 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             max_retry_default: settings.max_retry_attempts_default,
             max_attempts: settings.max_attempts_per_request,
         },
-        ProxyPolicies::default(),
+        policies,
     );
+    if settings.enable_smart_probing {
+        Prober::new(
+            snapshot.clone(),
+            breakers.clone(),
+            upstream.clone(),
+            clock.clone(),
+            settings.probe_interval,
+            settings.probe_timeout,
+        )
+        .spawn(shutdown_rx.clone());
+    }
     let ctx = Arc::new(AppContext {
         proxy,
         log_writer,
@@ -242,6 +274,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         log_store: stores.logs,
         counters,
         clock,
+        breakers,
+        upstream,
         database_backend: stores.backend,
         admin_token,
         settings: settings.clone(),

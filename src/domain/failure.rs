@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::error::ValidationError;
+
 /// How a failed attempt is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -36,7 +38,6 @@ impl ErrorClass {
 }
 
 /// How an error rule's pattern is compared with the upstream message (case-insensitively).
-/// A `Regex` kind is planned once a regex crate is allowed in the domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchKind {
@@ -44,6 +45,32 @@ pub enum MatchKind {
     Contains,
     /// The trimmed message equals the pattern.
     Exact,
+    /// The pattern is a regular expression found somewhere in the message.
+    Regex,
+}
+
+impl MatchKind {
+    /// The wire name (`contains`, `exact`, `regex`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contains => "contains",
+            Self::Exact => "exact",
+            Self::Regex => "regex",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Result<Self, ValidationError> {
+        match s {
+            "contains" => Ok(Self::Contains),
+            "exact" => Ok(Self::Exact),
+            "regex" => Ok(Self::Regex),
+            _ => Err(ValidationError::new(
+                "match_kind",
+                "must be one of: contains, exact, regex",
+            )),
+        }
+    }
 }
 
 /// An admin-editable rule that recognises an upstream error and decides its class, optionally
@@ -64,9 +91,26 @@ pub struct ErrorRule {
     pub override_message: Option<String>,
 }
 
+/// Longest accepted rule pattern (characters).
+pub const MAX_PATTERN_CHARS: usize = 500;
+/// Largest compiled regex accepted (bytes), so a rule cannot exhaust memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+}
+
 impl ErrorRule {
-    /// Whether the rule applies to an upstream `status` with (lower-cased) `message`.
+    /// Whether the rule applies to an upstream `status` with (lower-cased) `message`. A `Regex`
+    /// rule never matches here: it must be compiled first (see [`ErrorRuleSet`]).
     pub fn matches(&self, status: u16, message_lower: &str) -> bool {
+        self.matches_with(status, message_lower, None)
+    }
+
+    fn matches_with(&self, status: u16, message_lower: &str, re: Option<&regex::Regex>) -> bool {
         if self.status.is_some_and(|s| s != status) {
             return false;
         }
@@ -77,7 +121,127 @@ impl ErrorRule {
         match self.match_kind {
             MatchKind::Contains => message_lower.contains(&pat),
             MatchKind::Exact => message_lower.trim() == pat,
+            MatchKind::Regex => re.is_some_and(|re| re.is_match(message_lower)),
         }
+    }
+
+    /// Checks an admin-written rule: a non-empty pattern (a valid regex for `Regex`), a status
+    /// of 100–599, a class of non-retryable client error or provider error, an override status
+    /// of 400–599 and a message of at most [`MAX_ERROR_MESSAGE_CHARS`] characters.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let pat = self.pattern.trim();
+        if pat.is_empty() {
+            return Err(ValidationError::new("pattern", "must not be empty"));
+        }
+        if pat.chars().count() > MAX_PATTERN_CHARS {
+            return Err(ValidationError::new(
+                "pattern",
+                format!("must be at most {MAX_PATTERN_CHARS} characters"),
+            ));
+        }
+        if self.match_kind == MatchKind::Regex {
+            compile_regex(pat).map_err(|e| {
+                ValidationError::new("pattern", format!("is not a valid regular expression: {e}"))
+            })?;
+        }
+        if self.status.is_some_and(|s| !(100..=599).contains(&s)) {
+            return Err(ValidationError::new(
+                "status",
+                "must be between 100 and 599",
+            ));
+        }
+        if !matches!(
+            self.class,
+            ErrorClass::NonRetryableClientError | ErrorClass::ProviderError
+        ) {
+            return Err(ValidationError::new(
+                "class",
+                "must be non_retryable_client_error or provider_error",
+            ));
+        }
+        if self
+            .override_status
+            .is_some_and(|s| !valid_override_status(s))
+        {
+            return Err(ValidationError::new(
+                "override_status",
+                "must be between 400 and 599",
+            ));
+        }
+        if self
+            .override_message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > MAX_ERROR_MESSAGE_CHARS)
+        {
+            return Err(ValidationError::new(
+                "override_message",
+                format!("must be at most {MAX_ERROR_MESSAGE_CHARS} characters"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Error rules ready for matching, in order (first match wins), with regexes compiled once.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorRuleSet {
+    rules: Vec<(ErrorRule, Option<regex::Regex>)>,
+}
+
+impl ErrorRuleSet {
+    /// Compiles `rules`; a regex rule that does not compile is dropped (and reported by
+    /// [`ErrorRuleSet::compile_reporting`]).
+    pub fn compile(rules: Vec<ErrorRule>) -> Self {
+        Self::compile_reporting(rules).0
+    }
+
+    /// Compiles `rules` and returns the patterns of the regex rules that did not compile.
+    pub fn compile_reporting(rules: Vec<ErrorRule>) -> (Self, Vec<String>) {
+        let mut bad = Vec::new();
+        let mut out = Vec::with_capacity(rules.len());
+        for r in rules {
+            if r.match_kind == MatchKind::Regex {
+                match compile_regex(r.pattern.trim()) {
+                    Ok(re) => out.push((r, Some(re))),
+                    Err(_) => bad.push(r.pattern),
+                }
+            } else {
+                out.push((r, None));
+            }
+        }
+        (Self { rules: out }, bad)
+    }
+
+    /// The rules, in matching order.
+    pub fn rules(&self) -> impl Iterator<Item = &ErrorRule> {
+        self.rules.iter().map(|(r, _)| r)
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    fn first_match(&self, status: u16, lower: &str) -> Option<&ErrorRule> {
+        let is_4xx = (400..500).contains(&status);
+        self.rules
+            .iter()
+            .find(|(r, re)| {
+                r.matches_with(status, lower, re.as_ref())
+                    && (r.class != ErrorClass::NonRetryableClientError || is_4xx)
+            })
+            .map(|(r, _)| r)
+    }
+}
+
+impl From<Vec<ErrorRule>> for ErrorRuleSet {
+    fn from(rules: Vec<ErrorRule>) -> Self {
+        Self::compile(rules)
     }
 }
 
@@ -146,13 +310,10 @@ fn valid_override_status(s: u16) -> bool {
 /// Classifies a failed HTTP answer from an upstream. The first matching rule decides, except that
 /// a rule can make an error a non-retryable client error only for 4xx statuses. Without a rule:
 /// 404 → not found, anything else → provider error.
-pub fn classify_http(status: u16, body_text: &str, rules: &[ErrorRule]) -> Classified {
+pub fn classify_http(status: u16, body_text: &str, rules: &ErrorRuleSet) -> Classified {
     let message = extract_error_message(body_text);
     let lower = message.to_lowercase();
-    let is_4xx = (400..500).contains(&status);
-    let rule = rules.iter().find(|r| {
-        r.matches(status, &lower) && (r.class != ErrorClass::NonRetryableClientError || is_4xx)
-    });
+    let rule = rules.first_match(status, &lower);
     if let Some(r) = rule {
         let status = r.override_status.filter(|s| valid_override_status(*s));
         let msg = r.override_message.clone().filter(|m| !m.trim().is_empty());
@@ -226,3 +387,30 @@ pub use rules::builtin_error_rules;
 #[cfg(test)]
 #[path = "failure_tests.rs"]
 mod tests;
+
+/// An error rule as stored and edited by admins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredErrorRule {
+    /// Database id (0 before insertion).
+    pub id: i64,
+    /// The rule itself.
+    pub rule: ErrorRule,
+    /// Free text for admins.
+    pub description: String,
+    /// Disabled rules are not applied.
+    pub enabled: bool,
+    /// Whether it is one of the shipped presets (restorable).
+    pub is_preset: bool,
+    /// Lower is tried first; ties by id. Presets use [`PRESET_PRIORITY`].
+    pub priority: i32,
+}
+
+/// The priority of the shipped presets (admin rules default to 0, so they are tried first).
+pub const PRESET_PRIORITY: i32 = 100;
+
+/// The enabled rules of `stored`, in matching order (priority, then id).
+pub fn active_rules(stored: &[StoredErrorRule]) -> Vec<ErrorRule> {
+    let mut v: Vec<&StoredErrorRule> = stored.iter().filter(|r| r.enabled).collect();
+    v.sort_by_key(|r| (r.priority, r.id));
+    v.into_iter().map(|r| r.rule.clone()).collect()
+}

@@ -1,7 +1,7 @@
 use super::*;
 
 fn c(status: u16, body: &str) -> Classified {
-    classify_http(status, body, &builtin_error_rules())
+    classify_http(status, body, &builtin_error_rules().into())
 }
 
 #[test]
@@ -103,7 +103,11 @@ fn custom_rules_with_overrides() {
             override_message: Some("  ".into()),
         },
     ];
-    let r = classify_http(429, r#"{"error":{"message":" quota exhausted "}}"#, &rules);
+    let r = classify_http(
+        429,
+        r#"{"error":{"message":" quota exhausted "}}"#,
+        &rules.clone().into(),
+    );
     assert_eq!(r.class, ErrorClass::NonRetryableClientError);
     assert_eq!(
         r.override_,
@@ -113,16 +117,16 @@ fn custom_rules_with_overrides() {
         })
     );
     assert_eq!(
-        classify_http(429, "quota exhausted now", &rules).rule_matched,
+        classify_http(429, "quota exhausted now", &rules.clone().into()).rule_matched,
         None,
         "exact"
     );
     assert_eq!(
-        classify_http(503, "quota exhausted", &rules).rule_matched,
+        classify_http(503, "quota exhausted", &rules.clone().into()).rule_matched,
         None,
         "status"
     );
-    let r = classify_http(500, "a Weird thing", &rules);
+    let r = classify_http(500, "a Weird thing", &rules.clone().into());
     assert_eq!(r.rule_matched.as_deref(), Some("weird"));
     assert_eq!(
         r.override_, None,
@@ -161,4 +165,85 @@ fn transport_and_breaker() {
         serde_json::to_value(ErrorClass::NotFound).unwrap(),
         "not_found"
     );
+}
+
+#[test]
+fn regex_rules_match_case_insensitively_once_compiled() {
+    let rule = ErrorRule {
+        pattern: r"quota \d+ (exceeded|gone)".into(),
+        match_kind: MatchKind::Regex,
+        status: None,
+        class: ErrorClass::NonRetryableClientError,
+        override_status: Some(429),
+        override_message: None,
+    };
+    assert!(rule.validate().is_ok());
+    let set = ErrorRuleSet::compile(vec![rule.clone()]);
+    let r = classify_http(403, "Quota 12 EXCEEDED today", &set);
+    assert_eq!(r.class, ErrorClass::NonRetryableClientError);
+    assert_eq!(r.override_.and_then(|o| o.status), Some(429));
+    assert_eq!(
+        classify_http(403, "quota x exceeded", &set).rule_matched,
+        None
+    );
+    // A bad regex is refused at write time and dropped (reported) when compiling.
+    let bad = ErrorRule {
+        pattern: "(unclosed".into(),
+        ..rule
+    };
+    assert_eq!(
+        bad.validate().map_err(|e| e.field),
+        Err("pattern".to_string())
+    );
+    let (set, dropped) = ErrorRuleSet::compile_reporting(vec![bad]);
+    assert!(set.is_empty());
+    assert_eq!(dropped, vec!["(unclosed".to_string()]);
+}
+
+#[test]
+fn rule_validation_names_the_field() {
+    let ok = ErrorRule {
+        pattern: "x".into(),
+        match_kind: MatchKind::Contains,
+        status: Some(400),
+        class: ErrorClass::ProviderError,
+        override_status: None,
+        override_message: None,
+    };
+    let field = |r: ErrorRule| r.validate().err().map(|e| e.field);
+    assert_eq!(field(ok.clone()), None);
+    assert_eq!(
+        field(ErrorRule {
+            pattern: " ".into(),
+            ..ok.clone()
+        })
+        .as_deref(),
+        Some("pattern")
+    );
+    assert_eq!(
+        field(ErrorRule {
+            status: Some(99),
+            ..ok.clone()
+        })
+        .as_deref(),
+        Some("status")
+    );
+    assert_eq!(
+        field(ErrorRule {
+            class: ErrorClass::NotFound,
+            ..ok.clone()
+        })
+        .as_deref(),
+        Some("class")
+    );
+    assert_eq!(
+        field(ErrorRule {
+            override_status: Some(302),
+            ..ok.clone()
+        })
+        .as_deref(),
+        Some("override_status")
+    );
+    assert_eq!(MatchKind::parse("regex").ok(), Some(MatchKind::Regex));
+    assert!(MatchKind::parse("glob").is_err());
 }

@@ -1,6 +1,7 @@
 //! Pure rules of the gateway: entities, validation, limits, keys. No I/O and no clock here.
 
 pub mod api_key;
+pub mod breaker;
 pub mod chain;
 pub mod client_error;
 pub mod convert;

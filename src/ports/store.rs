@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use crate::domain::api_key::ApiKey;
+use crate::domain::failure::StoredErrorRule;
 use crate::domain::price::ModelPrice;
 use crate::domain::provider::Provider;
 use crate::domain::request_log::{LogFilter, RequestLog};
@@ -83,6 +84,15 @@ pub trait ConfigStore: Send + Sync {
     async fn list_settings(&self) -> StoreResult<Vec<SystemSetting>>;
     /// Inserts or replaces a setting.
     async fn put_setting(&self, s: &SystemSetting) -> StoreResult<()>;
+
+    /// Lists the error rules, ordered by priority then id.
+    async fn list_error_rules(&self) -> StoreResult<Vec<StoredErrorRule>>;
+    /// Inserts an error rule and returns it with its id.
+    async fn insert_error_rule(&self, r: &StoredErrorRule) -> StoreResult<StoredErrorRule>;
+    /// Replaces an error rule (by id).
+    async fn update_error_rule(&self, r: &StoredErrorRule) -> StoreResult<StoredErrorRule>;
+    /// Deletes an error rule.
+    async fn delete_error_rule(&self, id: i64) -> StoreResult<()>;
 
     /// A cheap query proving the database answers.
     async fn ping(&self) -> StoreResult<()>;

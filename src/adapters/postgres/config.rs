@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::{PostgresStore, codec, keys, logs, prices, providers, settings, users};
+use super::{PostgresStore, codec, error_rules, keys, logs, prices, providers, settings, users};
 use crate::domain::api_key::ApiKey;
+use crate::domain::failure::StoredErrorRule;
 use crate::domain::price::ModelPrice;
 use crate::domain::provider::Provider;
 use crate::domain::request_log::{LogFilter, RequestLog};
@@ -79,6 +80,19 @@ impl ConfigStore for PostgresStore {
     }
     async fn put_setting(&self, s: &SystemSetting) -> StoreResult<()> {
         settings::put(&self.pool, s).await
+    }
+
+    async fn list_error_rules(&self) -> StoreResult<Vec<StoredErrorRule>> {
+        error_rules::list(&self.pool).await
+    }
+    async fn insert_error_rule(&self, r: &StoredErrorRule) -> StoreResult<StoredErrorRule> {
+        error_rules::insert(&self.pool, r).await
+    }
+    async fn update_error_rule(&self, r: &StoredErrorRule) -> StoreResult<StoredErrorRule> {
+        error_rules::update(&self.pool, r).await
+    }
+    async fn delete_error_rule(&self, id: i64) -> StoreResult<()> {
+        error_rules::delete(&self.pool, id).await
     }
 
     async fn ping(&self) -> StoreResult<()> {

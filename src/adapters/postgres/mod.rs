@@ -5,6 +5,7 @@
 
 mod codec;
 mod config;
+mod error_rules;
 mod keys;
 mod logs;
 mod prices;

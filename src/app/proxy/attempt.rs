@@ -90,7 +90,8 @@ impl ProxyService {
             )
             .await;
             let text = String::from_utf8_lossy(&bytes).to_string();
-            let c = classify_http(status, &text, &self.rules);
+            let rules = self.snapshot.get().error_rules.clone();
+            let c = classify_http(status, &text, &rules);
             if c.class == ErrorClass::NonRetryableClientError {
                 let override_ = c.override_.map(|o| (o.status, o.message));
                 return Ok(AttemptOk::ClientError {

@@ -4,6 +4,7 @@
 
 mod attempt;
 pub mod convert_io;
+pub mod diagnose;
 pub mod forward;
 pub mod record;
 pub mod stream;
@@ -17,7 +18,7 @@ use serde_json::Value;
 use crate::domain::api_key::hash_key;
 use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
 use crate::domain::client_error::{GatewayErrorKind, error_body};
-use crate::domain::failure::{ErrorClass, ErrorRule, builtin_error_rules};
+use crate::domain::failure::ErrorClass;
 use crate::domain::format::ClientFormat;
 use crate::domain::provider::Provider;
 use crate::domain::routing::{
@@ -124,7 +125,6 @@ pub struct ProxyService {
     logs: Arc<LogWriter>,
     clock: Arc<dyn Clock>,
     config: ProxyConfig,
-    rules: Vec<ErrorRule>,
     limiter: Arc<dyn Limiter>,
     breakers: Arc<dyn Breakers>,
 }
@@ -175,7 +175,6 @@ impl ProxyService {
             logs,
             clock,
             config,
-            rules: builtin_error_rules(),
             limiter: policies.limiter,
             breakers: policies.breakers,
         }

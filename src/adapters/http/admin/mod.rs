@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod error;
+pub mod error_rules;
 pub mod fields;
+pub mod health;
 pub mod json_body;
 pub mod keys;
 pub mod logs;
@@ -30,6 +32,10 @@ pub enum ApiTags {
     Logs,
     /// Model prices.
     Prices,
+    /// Circuit breakers, provider tests and routing diagnostics.
+    Health,
+    /// Error classification rules.
+    ErrorRules,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -40,6 +46,8 @@ pub type AdminService = OpenApiService<
         keys::KeysApi,
         logs::LogsApi,
         prices::PricesApi,
+        health::HealthApi,
+        error_rules::ErrorRulesApi,
     ),
     (),
 >;
@@ -53,6 +61,8 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             keys::KeysApi { ctx: Arc::clone(ctx) },
             logs::LogsApi { ctx: Arc::clone(ctx) },
             prices::PricesApi { ctx: Arc::clone(ctx) },
+            health::HealthApi { ctx: Arc::clone(ctx) },
+            error_rules::ErrorRulesApi { ctx: Arc::clone(ctx) },
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),

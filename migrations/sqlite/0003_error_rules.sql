@@ -1,0 +1,58 @@
+-- Admin-editable error rules: how an upstream error message (and optionally its status) is
+-- classified, with an optional override of what the client sees. First match wins, ordered by
+-- priority then id. Seeded with the built-in presets (domain::failure::builtin_error_rules, kept
+-- equal by a test); presets can be edited, disabled and restored.
+CREATE TABLE error_rules (
+    id                          INTEGER PRIMARY KEY AUTOINCREMENT,
+    pattern                     TEXT NOT NULL,
+    match_kind                  TEXT NOT NULL,
+    status                      INTEGER,
+    class                       TEXT NOT NULL,
+    override_status             INTEGER,
+    override_message            TEXT,
+    description                 TEXT NOT NULL DEFAULT '',
+    enabled                     INTEGER NOT NULL DEFAULT 1,
+    is_preset                   INTEGER NOT NULL DEFAULT 0,
+    priority                    INTEGER NOT NULL DEFAULT 0
+);
+
+INSERT INTO error_rules (pattern, match_kind, status, class, is_preset, priority) VALUES
+    ('prompt is too long', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('input is too long', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('context_length_exceeded', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('maximum context length', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('exceeds the context window', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('exceeds the maximum number of tokens', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('content filtering policy', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('content_policy_violation', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('content management policy', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('safety system', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('pdf pages', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('pdf has too many pages', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('image exceeds', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('image dimensions exceed', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('too many images', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('could not process image', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('media type', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('expected `thinking`', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('`thinking` block', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('thinking blocks', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('redacted_thinking', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('`tool_use` ids', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('tool_use_id', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('tool_use` blocks', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('tool call id', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('model not found', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('model_not_found', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('unknown model', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('does not exist or you do not have access', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('is not found for api version', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('invalid model', 'contains', NULL, 'non_retryable_client_error', 1, 100),
+    ('field required', 'contains', 400, 'non_retryable_client_error', 1, 100),
+    ('is required', 'contains', 400, 'non_retryable_client_error', 1, 100),
+    ('missing required parameter', 'contains', 400, 'non_retryable_client_error', 1, 100),
+    ('extra inputs are not permitted', 'contains', 400, 'non_retryable_client_error', 1, 100),
+    ('input should be', 'contains', 400, 'non_retryable_client_error', 1, 100),
+    ('invalid parameter', 'contains', 400, 'non_retryable_client_error', 1, 100),
+    ('unrecognized request argument', 'contains', 400, 'non_retryable_client_error', 1, 100),
+    ('unknown parameter', 'contains', 400, 'non_retryable_client_error', 1, 100);
