@@ -18,3 +18,4 @@ pub mod settings;
 pub mod sse;
 pub mod usage;
 pub mod user;
+pub mod windows;
