@@ -32,6 +32,8 @@ pub struct AppContext {
     pub proxy: super::proxy::ProxyService,
     /// The request log writer.
     pub log_writer: Arc<super::log_writer::LogWriter>,
+    /// Quotas and rate limits (`None` when `ENABLE_RATE_LIMIT=false`).
+    pub limits: Option<Arc<super::limits::LimitService>>,
     /// `sqlite` or `postgres`, for readiness output.
     pub database_backend: &'static str,
 }

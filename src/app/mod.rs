@@ -6,6 +6,7 @@ pub mod admin_token;
 pub mod config;
 pub mod context;
 pub mod fail_open;
+pub mod limits;
 pub mod log_writer;
 pub mod policy;
 pub mod proxy;

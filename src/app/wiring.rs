@@ -8,14 +8,15 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
 use crate::adapters::http;
-use crate::adapters::memory::MemoryCounters;
+use crate::adapters::memory::{MemoryCounters, MemoryLimits};
 use crate::adapters::postgres::PostgresStore;
-use crate::adapters::redis::RedisCounters;
+use crate::adapters::redis::{RedisCounters, RedisLimits};
 use crate::adapters::spool_file::FileSpool;
 use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::upstream::ReqwestUpstream;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
+use crate::ports::limits::LimitStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 
 use super::admin::AdminService;
@@ -23,6 +24,7 @@ use super::admin_token::{self, TokenSource};
 use super::config::{Database, LogFormat, Settings, redact_url};
 use super::context::AppContext;
 use super::fail_open::{FailOpenConfig, FailOpenCounters};
+use super::limits::LimitService;
 use super::log_writer::LogWriter;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
 use super::snapshot::SnapshotHolder;
@@ -127,6 +129,26 @@ pub async fn open_counters(settings: &Settings, key_prefix: &str) -> Arc<dyn Cou
     Arc::new(FailOpenCounters::start(redis, memory, config).await)
 }
 
+/// The limits store: memory alone, or Redis behind the fail-open wrapper.
+pub async fn open_limit_store(settings: &Settings, key_prefix: &str) -> Arc<dyn LimitStore> {
+    let memory: Arc<dyn LimitStore> = Arc::new(MemoryLimits::new());
+    let Some(url) = &settings.redis_url else {
+        return memory;
+    };
+    let redis: Arc<dyn LimitStore> = match RedisLimits::connect(url, key_prefix).await {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::error!(error = %e, url = %redact_url(url), "invalid Redis configuration; limits counted in memory");
+            return memory;
+        }
+    };
+    let config = FailOpenConfig {
+        probe_interval: std::time::Duration::from_secs(1),
+        ..FailOpenConfig::default()
+    };
+    Arc::new(super::limits::fail_open::FailOpenLimits::start(redis, memory, config).await)
+}
+
 /// `cch migrate`: applies migrations and exits.
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
     init_crypto();
@@ -215,6 +237,30 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         Arc::new(spool),
         std::time::Duration::from_secs(2),
     );
+    let limits = if settings.enable_rate_limit {
+        let store = open_limit_store(&settings, &settings.redis_key_prefix).await;
+        let service = Arc::new(LimitService::new(
+            store,
+            snapshot.clone(),
+            stores.config.clone(),
+            stores.logs.clone(),
+            settings.timezone,
+            settings.session_ttl,
+        ));
+        service.spawn_warm_up(
+            std::time::Duration::from_secs(30),
+            clock.clone(),
+            shutdown_rx.clone(),
+        );
+        Some(service)
+    } else {
+        tracing::info!("ENABLE_RATE_LIMIT=false: no quotas or rate limits");
+        None
+    };
+    let mut policies = ProxyPolicies::default();
+    if let Some(l) = &limits {
+        policies.limiter = l.clone();
+    }
     let proxy = ProxyService::new(
         snapshot.clone(),
         counters.clone(),
@@ -226,7 +272,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
             max_retry_default: settings.max_retry_attempts_default,
             max_attempts: settings.max_attempts_per_request,
         },
-        ProxyPolicies::default(),
+        policies,
     );
     let ctx = Arc::new(AppContext {
         proxy,
@@ -242,6 +288,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningApp> {
         log_store: stores.logs,
         counters,
         clock,
+        limits,
         database_backend: stores.backend,
         admin_token,
         settings: settings.clone(),

@@ -139,8 +139,7 @@ async fn probe_loop(state: Weak<State>, interval: Duration) {
             return;
         };
         if state.degraded.load(Ordering::Acquire)
-            && let Ok(Ok(())) =
-                tokio::time::timeout(state.call_timeout, state.primary.ping()).await
+            && let Ok(Ok(())) = tokio::time::timeout(state.call_timeout, state.primary.ping()).await
         {
             state.recover();
         }
@@ -160,8 +159,10 @@ impl LimitStore for FailOpenLimits {
         amount: i64,
         counters: &[Counter],
     ) -> CounterResult<()> {
-        self.route("limits_record", |s| s.record(at_ms, member, amount, counters))
-            .await
+        self.route("limits_record", |s| {
+            s.record(at_ms, member, amount, counters)
+        })
+        .await
     }
 
     async fn read(
