@@ -9,6 +9,7 @@ pub mod keys;
 pub mod logs;
 pub mod prices;
 pub mod providers;
+pub mod usage;
 pub mod users;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub enum ApiTags {
     Logs,
     /// Model prices.
     Prices,
+    /// Limit windows: usage, total reset, rebuild from the log.
+    Usage,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -40,6 +43,7 @@ pub type AdminService = OpenApiService<
         keys::KeysApi,
         logs::LogsApi,
         prices::PricesApi,
+        usage::UsageApi,
     ),
     (),
 >;
@@ -53,6 +57,7 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             keys::KeysApi { ctx: Arc::clone(ctx) },
             logs::LogsApi { ctx: Arc::clone(ctx) },
             prices::PricesApi { ctx: Arc::clone(ctx) },
+            usage::UsageApi { ctx: Arc::clone(ctx) },
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),
