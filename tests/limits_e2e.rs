@@ -380,6 +380,8 @@ async fn redis_cut_mid_load_fails_no_request_and_limits_apply_per_instance() {
     }
     let limits = a.app.ctx.limits.clone().unwrap();
     assert_eq!(limits.store().mode(), CounterMode::Degraded);
+    let (_, ready) = a.get("/ready").await;
+    assert_eq!(ready["limits"], "degraded", "{ready}");
 
     // During the outage each instance enforces RPM on its own.
     let (_uid, key2) = setup(&a, &up, json!({"rpm_limit": 3})).await;
