@@ -19,3 +19,4 @@ pub mod settings;
 pub mod sse;
 pub mod usage;
 pub mod user;
+pub mod windows;

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod counters;
 pub mod notifier;
+pub mod limits;
 pub mod spool;
 pub mod store;
 pub mod upstream;

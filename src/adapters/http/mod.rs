@@ -4,6 +4,7 @@ pub mod admin;
 pub mod listener;
 pub mod probes;
 pub mod proxy;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
             poem::post(proxy::claude_messages),
         )
         .at("/v1/models", get(proxy::list_models))
+        .at("/v1/usage", get(usage::key_usage))
         .at("/", get(proxy::root).head(proxy::root))
         .data(ctx)
         .with(CatchPanic::new())
