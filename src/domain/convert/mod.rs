@@ -55,12 +55,18 @@ pub struct OutEvent {
 impl OutEvent {
     /// A named event with a JSON payload.
     pub fn named(event: &str, data: &Value) -> Self {
-        Self { event: Some(event.to_string()), data: data.to_string() }
+        Self {
+            event: Some(event.to_string()),
+            data: data.to_string(),
+        }
     }
 
     /// An unnamed event with a JSON payload.
     pub fn data(data: &Value) -> Self {
-        Self { event: None, data: data.to_string() }
+        Self {
+            event: None,
+            data: data.to_string(),
+        }
     }
 
     /// The event serialised as SSE bytes (`event: …\ndata: …\n\n`).
