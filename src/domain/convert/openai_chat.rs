@@ -8,11 +8,9 @@
 //! `cache_write_tokens`; the reverse adds them back. Output counts include reasoning on both
 //! sides.
 
-#[allow(dead_code)] // parts serve the `responses` module (next commit)
 mod claude_stream;
 mod request;
 mod response;
-#[allow(dead_code)]
 pub(super) mod shared;
 mod stream;
 
@@ -22,7 +20,17 @@ mod stream_tests;
 pub(super) mod test_util;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(super) use stream_tests::{
+    CLAUDE_STREAM as CLAUDE_STREAM_FIXTURE, random_json as random_json_for_tests,
+};
+#[cfg(test)]
+pub(super) use test_util::PassThrough;
 
+pub(super) use claude_stream::{
+    ClaudeEv, ClaudeWriter, claude_error_type, openai_error_from_claude, read_claude,
+};
+pub(super) use request::tools_from_claude;
 pub use request::{request_from_claude, request_to_claude};
 pub use response::{
     error_from_claude, response_from_claude, response_from_claude_at, response_to_claude,

@@ -242,11 +242,6 @@ impl ClaudeWriter {
         );
     }
 
-    /// Whether a tool block is open.
-    pub fn tool_open(&self) -> bool {
-        self.open == Some(Open::Tool)
-    }
-
     /// Closes the open block, if any.
     pub fn close(&mut self, out: &mut Vec<OutEvent>) {
         if self.open.take().is_some() {

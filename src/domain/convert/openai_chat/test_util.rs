@@ -127,3 +127,24 @@ pub(crate) fn assert_split_invariant<C: StreamConverter, F: Fn() -> C>(make: F, 
     }
     assert_eq!(run_split(make(), sse, &[1]), whole, "1-byte chunks");
 }
+
+/// Re-emits every non-empty event unchanged (the "no conversion" baseline).
+pub(crate) struct PassThrough;
+
+impl StreamConverter for PassThrough {
+    fn push(
+        &mut self,
+        event: &crate::domain::sse::SseEvent,
+    ) -> Result<Vec<OutEvent>, crate::domain::convert::ConvertError> {
+        Ok(vec![OutEvent {
+            event: event.event.clone(),
+            data: event.data.clone(),
+        }])
+    }
+    fn finish(&mut self) -> Vec<OutEvent> {
+        Vec::new()
+    }
+    fn error(&mut self, _message: &str) -> Vec<OutEvent> {
+        Vec::new()
+    }
+}
