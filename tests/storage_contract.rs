@@ -106,6 +106,7 @@ contract_tests!(
     log_insert_is_idempotent,
     log_filters,
     log_cursor_pagination,
+    log_cost_buckets,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -871,6 +872,56 @@ async fn log_filters(s: &dyn Backend) {
         )
         .await,
         v(&["r6", "r5"])
+    );
+}
+
+async fn log_cost_buckets(s: &dyn Backend) {
+    use claude_code_hub::ports::store::{CostBucket, CostQuery, CostScope};
+    let row = |id: &str, secs: i64, user: Option<i64>, cost: &str| RequestLog {
+        created_at: ts(secs, 0),
+        user_id: user,
+        key_id: Some(7),
+        cost_usd: dec(cost),
+        ..log(id)
+    };
+    let t0 = 1_700_000_000;
+    let rows = vec![
+        row("c1", t0, Some(1), "0.100000000001"),
+        row("c2", t0 + 59, Some(1), "0.2"),
+        row("c3", t0 + 60, Some(1), "1"),
+        row("c4", t0 + 61, Some(2), "5"),
+        row("c5", t0 + 120, Some(1), "9"), // at `until`: excluded
+        row("c6", t0 - 1, Some(1), "9"),   // before `since`: excluded
+        row("c7", t0 + 10, None, "9"),     // no user
+    ];
+    assert_eq!(s.insert_logs(&rows).await.unwrap(), 7);
+    let q = |id: Option<i64>, bucket_ms: i64| CostQuery {
+        scope: CostScope::User,
+        id,
+        since: ts(t0, 0),
+        until: ts(t0 + 120, 0),
+        bucket_ms,
+    };
+    let b = |entity_id: i64, bucket: i64, cost: &str| CostBucket {
+        entity_id,
+        bucket,
+        cost_usd: dec(cost),
+    };
+    assert_eq!(
+        s.cost_buckets(&q(None, 60_000)).await.unwrap(),
+        [b(1, 0, "0.300000000001"), b(1, 1, "1"), b(2, 1, "5")]
+    );
+    assert_eq!(
+        s.cost_buckets(&q(Some(1), i64::MAX)).await.unwrap(),
+        [b(1, 0, "1.300000000001")]
+    );
+    let keys = CostQuery {
+        scope: CostScope::Key,
+        ..q(None, i64::MAX)
+    };
+    assert_eq!(
+        s.cost_buckets(&keys).await.unwrap(),
+        [b(7, 0, "15.300000000001")]
     );
 }
 

@@ -36,6 +36,8 @@ pub struct AppContext {
     pub breakers: Arc<super::breakers::BreakerService>,
     /// The upstream client (provider tests).
     pub upstream: Arc<dyn crate::ports::upstream::UpstreamClient>,
+    /// Quotas and rate limits (`None` when `ENABLE_RATE_LIMIT=false`).
+    pub limits: Option<Arc<super::limits::LimitService>>,
     /// `sqlite` or `postgres`, for readiness output.
     pub database_backend: &'static str,
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod context;
 pub mod error_rules;
 pub mod fail_open;
+pub mod limits;
 pub mod log_writer;
 pub mod policy;
 pub mod probe;

@@ -9,14 +9,15 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 
 use crate::adapters::http;
 use crate::adapters::log_notifier::LogNotifier;
-use crate::adapters::memory::MemoryCounters;
+use crate::adapters::memory::{MemoryCounters, MemoryLimits};
 use crate::adapters::postgres::PostgresStore;
-use crate::adapters::redis::RedisCounters;
+use crate::adapters::redis::{RedisCounters, RedisLimits};
 use crate::adapters::spool_file::FileSpool;
 use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::upstream::ReqwestUpstream;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
+use crate::ports::limits::LimitStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
 
@@ -26,6 +27,7 @@ use super::breakers::BreakerService;
 use super::config::{Database, LogFormat, Settings, redact_url};
 use super::context::AppContext;
 use super::fail_open::{FailOpenConfig, FailOpenCounters};
+use super::limits::LimitService;
 use super::log_writer::LogWriter;
 use super::probe::Prober;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
@@ -131,6 +133,26 @@ pub async fn open_counters(settings: &Settings, key_prefix: &str) -> Arc<dyn Cou
     Arc::new(FailOpenCounters::start(redis, memory, config).await)
 }
 
+/// The limits store: memory alone, or Redis behind the fail-open wrapper.
+pub async fn open_limit_store(settings: &Settings, key_prefix: &str) -> Arc<dyn LimitStore> {
+    let memory: Arc<dyn LimitStore> = Arc::new(MemoryLimits::new());
+    let Some(url) = &settings.redis_url else {
+        return memory;
+    };
+    let redis: Arc<dyn LimitStore> = match RedisLimits::connect(url, key_prefix).await {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::error!(error = %e, url = %redact_url(url), "invalid Redis configuration; limits counted in memory");
+            return memory;
+        }
+    };
+    let config = FailOpenConfig {
+        probe_interval: std::time::Duration::from_secs(1),
+        ..FailOpenConfig::default()
+    };
+    Arc::new(super::limits::fail_open::FailOpenLimits::start(redis, memory, config).await)
+}
+
 /// `cch migrate`: applies migrations and exits.
 pub async fn migrate(settings: Settings) -> anyhow::Result<()> {
     init_crypto();
@@ -231,11 +253,34 @@ pub async fn start_with_clock(
         Arc::new(LogNotifier),
         settings.breaker_on_network_errors,
     ));
-    let policies = ProxyPolicies {
+    let upstream: Arc<dyn UpstreamClient> = Arc::new(ReqwestUpstream::new());
+    let limits = if settings.enable_rate_limit {
+        let store = open_limit_store(&settings, &settings.redis_key_prefix).await;
+        let service = Arc::new(LimitService::new(
+            store,
+            snapshot.clone(),
+            stores.config.clone(),
+            stores.logs.clone(),
+            settings.timezone,
+            settings.session_ttl,
+        ));
+        service.spawn_warm_up(
+            std::time::Duration::from_secs(30),
+            clock.clone(),
+            shutdown_rx.clone(),
+        );
+        Some(service)
+    } else {
+        tracing::info!("ENABLE_RATE_LIMIT=false: no quotas or rate limits");
+        None
+    };
+    let mut policies = ProxyPolicies {
         breakers: breakers.clone(),
         ..ProxyPolicies::default()
     };
-    let upstream: Arc<dyn UpstreamClient> = Arc::new(ReqwestUpstream::new());
+    if let Some(l) = &limits {
+        policies.limiter = l.clone();
+    }
     let proxy = ProxyService::new(
         snapshot.clone(),
         counters.clone(),
@@ -276,6 +321,7 @@ pub async fn start_with_clock(
         clock,
         breakers,
         upstream,
+        limits,
         database_backend: stores.backend,
         admin_token,
         settings: settings.clone(),

@@ -141,4 +141,24 @@ mod tests {
         let ev = claude_stream_error_event("api_error", "broken");
         assert!(ev.starts_with("event: error\ndata: {") && ev.ends_with("\n\n"));
     }
+
+    #[test]
+    fn rate_limit_bodies_in_every_shape() {
+        let kind = GatewayErrorKind::RateLimit;
+        let msg = "user alice: requests per minute limit reached (50 of 50)";
+        assert_eq!(
+            error_body(ClientFormat::Claude, kind.status(), kind.claude_type(), msg),
+            json!({"type": "error", "error": {"type": "rate_limit_error", "message": msg}})
+        );
+        for f in [ClientFormat::OpenAi, ClientFormat::Response] {
+            assert_eq!(
+                error_body(f, 429, kind.claude_type(), msg),
+                json!({"error": {"message": msg, "type": "rate_limit_error", "code": 429}})
+            );
+        }
+        assert_eq!(
+            error_body(ClientFormat::Gemini, 429, kind.claude_type(), msg),
+            json!({"error": {"code": 429, "message": msg, "status": "RESOURCE_EXHAUSTED"}})
+        );
+    }
 }

@@ -20,3 +20,4 @@ pub mod sse;
 pub mod token_estimate;
 pub mod usage;
 pub mod user;
+pub mod windows;

@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod counters;
+pub mod limits;
 pub mod notifier;
 pub mod spool;
 pub mod store;

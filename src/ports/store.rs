@@ -109,4 +109,56 @@ pub trait RequestLogStore: Send + Sync {
     async fn list_logs(&self, filter: &LogFilter) -> StoreResult<Vec<RequestLog>>;
     /// One row.
     async fn get_log(&self, id: i64) -> StoreResult<RequestLog>;
+    /// Cost of the logged requests of each user, key or provider with
+    /// `since <= created_at < until`, summed per entity and per bucket of `bucket_ms` counted
+    /// from `since` (a bucket as wide as the range gives one sum per entity since an instant).
+    async fn cost_buckets(&self, query: &CostQuery) -> StoreResult<Vec<CostBucket>>;
+}
+
+/// Whose cost `RequestLogStore::cost_buckets` sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CostScope {
+    /// Per user.
+    User,
+    /// Per key.
+    Key,
+    /// Per (final) provider.
+    Provider,
+}
+
+impl CostScope {
+    /// The log column holding the entity id.
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::User => "user_id",
+            Self::Key => "key_id",
+            Self::Provider => "provider_id",
+        }
+    }
+}
+
+/// A cost query over the request log.
+#[derive(Debug, Clone)]
+pub struct CostQuery {
+    /// Group by user, key or provider.
+    pub scope: CostScope,
+    /// Only this entity, or all.
+    pub id: Option<i64>,
+    /// First instant counted.
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// First instant not counted.
+    pub until: chrono::DateTime<chrono::Utc>,
+    /// Bucket width (≥ 1).
+    pub bucket_ms: i64,
+}
+
+/// Cost of one entity in one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostBucket {
+    /// The user, key or provider id.
+    pub entity_id: i64,
+    /// Bucket number: it covers `since + n·bucket_ms .. since + (n+1)·bucket_ms`.
+    pub bucket: i64,
+    /// Sum of `cost_usd`.
+    pub cost_usd: rust_decimal::Decimal,
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod listener;
 pub mod probes;
 pub mod proxy;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
         .at("/v1/responses", poem::post(proxy::responses))
         .at("/v1beta/models/*rest", poem::post(proxy::gemini))
         .at("/v1/models/*rest", poem::post(proxy::gemini))
+        .at("/v1/usage", get(usage::key_usage))
         .at("/", get(proxy::root).head(proxy::root))
         .data(ctx)
         .with(CatchPanic::new())

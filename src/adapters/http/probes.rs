@@ -41,6 +41,7 @@ pub async fn ready(ctx: Data<&Arc<AppContext>>) -> Response {
         "database_backend": ctx.database_backend,
         "redis": redis,
         "counters": ctx.counters.mode().as_str(),
+        "limits": ctx.limits.as_ref().map_or("disabled", |l| l.store().mode().as_str()),
         "version": env!("CARGO_PKG_VERSION"),
     });
     let code = if db_ok {

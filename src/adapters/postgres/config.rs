@@ -115,4 +115,10 @@ impl RequestLogStore for PostgresStore {
     async fn get_log(&self, id: i64) -> StoreResult<RequestLog> {
         logs::get(&self.pool, id).await
     }
+    async fn cost_buckets(
+        &self,
+        query: &crate::ports::store::CostQuery,
+    ) -> StoreResult<Vec<crate::ports::store::CostBucket>> {
+        logs::cost_buckets(&self.pool, query).await
+    }
 }

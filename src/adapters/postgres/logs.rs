@@ -191,3 +191,41 @@ pub(super) async fn get(pool: &PgPool, id: i64) -> StoreResult<RequestLog> {
         .map_err(map_err)?;
     row.try_into()
 }
+
+/// Cost per entity and bucket, summed exactly by PostgreSQL (`numeric`).
+pub(super) async fn cost_buckets(
+    pool: &PgPool,
+    q: &crate::ports::store::CostQuery,
+) -> StoreResult<Vec<crate::ports::store::CostBucket>> {
+    let col = q.scope.column();
+    let since_ms = q.since.timestamp_millis();
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {col} AS entity_id, \
+         floor((extract(epoch FROM created_at) * 1000 - "
+    ));
+    qb.push_bind(since_ms)
+        .push(") / ")
+        .push_bind(q.bucket_ms.max(1))
+        .push(")::bigint AS bucket, SUM(cost_usd) AS cost FROM request_logs WHERE ")
+        .push(col)
+        .push(" IS NOT NULL AND created_at >= ")
+        .push_bind(q.since)
+        .push(" AND created_at < ")
+        .push_bind(q.until);
+    if let Some(id) = q.id {
+        qb.push(" AND ").push(col).push(" = ").push_bind(id);
+    }
+    qb.push(" GROUP BY 1, 2 ORDER BY 1, 2");
+    let rows: Vec<(i64, i64, Option<Decimal>)> =
+        qb.build_query_as().fetch_all(pool).await.map_err(map_err)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(entity_id, bucket, cost)| crate::ports::store::CostBucket {
+                entity_id,
+                bucket,
+                cost_usd: norm(cost.unwrap_or_default()),
+            },
+        )
+        .collect())
+}

@@ -61,7 +61,7 @@ impl RedisCounters {
     }
 
     /// The namespaced Redis key.
-    fn key(&self, key: &str) -> String {
+    pub(super) fn key(&self, key: &str) -> String {
         let mut k = String::with_capacity(self.prefix.len() + key.len());
         k.push_str(&self.prefix);
         k.push_str(key);
@@ -70,7 +70,7 @@ impl RedisCounters {
 
     /// Runs one call on the current connection within the operation timeout; a connection-level
     /// failure or a timeout replaces the connection so the next call reconnects.
-    async fn run<T, F, Fut>(&self, op: &'static str, call: F) -> CounterResult<T>
+    pub(super) async fn run<T, F, Fut>(&self, op: &'static str, call: F) -> CounterResult<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = RedisResult<T>>,

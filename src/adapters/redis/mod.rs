@@ -1,9 +1,12 @@
 //! Redis adapters: state shared by every cch instance. `RedisCounters` implements the counters
-//! port; wrap it in `app::fail_open::FailOpenCounters` so an outage never fails a request.
+//! port and `RedisLimits` the limits port; wrap them in the fail-open wrappers of `app` so an
+//! outage never fails a request.
 
 mod connection;
 mod counters;
+mod limits;
 mod scripts;
 
 pub use connection::RedisTimeouts;
 pub use counters::RedisCounters;
+pub use limits::RedisLimits;

@@ -189,3 +189,43 @@ pub(super) async fn get(pool: &SqlitePool, id: i64) -> StoreResult<RequestLog> {
         .map_err(map_err)?;
     row.try_into()
 }
+
+/// Cost per entity and bucket. SQLite stores money as text, so rows are summed here with
+/// `Decimal` (exact) rather than by SQLite's floating-point `SUM`.
+pub(super) async fn cost_buckets(
+    pool: &SqlitePool,
+    q: &crate::ports::store::CostQuery,
+) -> StoreResult<Vec<crate::ports::store::CostBucket>> {
+    let col = q.scope.column();
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+        "SELECT {col}, created_at, cost_usd FROM request_logs WHERE {col} IS NOT NULL \
+         AND created_at >= "
+    ));
+    qb.push_bind(ts_to_text(&q.since))
+        .push(" AND created_at < ")
+        .push_bind(ts_to_text(&q.until));
+    if let Some(id) = q.id {
+        qb.push(" AND ").push(col).push(" = ").push_bind(id);
+    }
+    let rows: Vec<(i64, String, String)> =
+        qb.build_query_as().fetch_all(pool).await.map_err(map_err)?;
+    let since_ms = q.since.timestamp_millis();
+    let width = q.bucket_ms.max(1);
+    let mut sums: std::collections::BTreeMap<(i64, i64), rust_decimal::Decimal> =
+        std::collections::BTreeMap::new();
+    for (entity_id, created_at, cost) in rows {
+        let at = text_to_ts(&created_at)?.timestamp_millis();
+        let bucket = (at - since_ms).div_euclid(width);
+        *sums.entry((entity_id, bucket)).or_default() += text_to_dec(&cost)?;
+    }
+    Ok(sums
+        .into_iter()
+        .map(
+            |((entity_id, bucket), cost_usd)| crate::ports::store::CostBucket {
+                entity_id,
+                bucket,
+                cost_usd,
+            },
+        )
+        .collect())
+}

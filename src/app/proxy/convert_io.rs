@@ -95,6 +95,9 @@ pub fn prepare(
         o.insert("stream".into(), Value::Bool(is_stream));
     }
     let count = is_count_tokens(&req.path);
+    if target == ClientFormat::Claude {
+        dispatch::strip_foreign_thinking(&mut claude);
+    }
     let mut out = dispatch::request_from_claude(target, &claude)?;
     let (path, query) = match target {
         ClientFormat::Claude if count => ("/v1/messages/count_tokens".to_string(), None),
@@ -147,6 +150,7 @@ pub fn convert_full(
     client: ClientFormat,
     provider_format: ClientFormat,
     body: &Bytes,
+    ctx: &dispatch::ClientContext<'_>,
 ) -> Result<(Bytes, Usage), ConvertError> {
     let parsed: Value = serde_json::from_slice(body).map_err(|e| ConvertError::Invalid {
         format: provider_format.as_str(),
@@ -157,7 +161,7 @@ pub fn convert_full(
     if client == provider_format {
         return Ok((body.clone(), usage));
     }
-    let out = dispatch::response_from_claude(client, &claude)?;
+    let out = dispatch::response_from_claude(client, &claude, ctx)?;
     let bytes = serde_json::to_vec(&out).map_err(|e| ConvertError::Invalid {
         format: client.as_str(),
         message: e.to_string(),

@@ -497,6 +497,7 @@ impl ProxyService {
                         };
                         return self
                             .finish_ok(
+                                &body,
                                 &prepared,
                                 ok,
                                 entry,
@@ -654,6 +655,7 @@ impl ProxyService {
     #[allow(clippy::too_many_arguments)]
     async fn finish_ok(
         &self,
+        client_body: &Value,
         prepared: &convert_io::Prepared,
         ok: AttemptOk,
         mut entry: ChainEntry,
@@ -666,6 +668,12 @@ impl ProxyService {
         session_id: &str,
     ) -> ProxyResponse {
         let ttfb_ms = Some(i64::try_from(facts.started.elapsed().as_millis()).unwrap_or(i64::MAX));
+        let requested_model = facts.requested_model.clone().unwrap_or_default();
+        let client_ctx = dispatch::ClientContext {
+            request: client_body,
+            model: &requested_model,
+            created_at: facts.created_at.timestamp(),
+        };
         match ok {
             AttemptOk::Full {
                 status,
@@ -678,24 +686,28 @@ impl ProxyService {
                 self.breakers
                     .record(provider, ProviderOutcome::Success, self.clock.now())
                     .await;
-                let (body, usage) =
-                    match convert_io::convert_full(facts.format, prepared.provider_format, &body) {
-                        Ok(v) => v,
-                        Err(e) if !prepared.converted => {
-                            tracing::debug!(error = %e, "no usage in the upstream answer");
-                            (body, Usage::default())
-                        }
-                        Err(e) => {
-                            let msg = format!("cannot convert the upstream answer: {e}");
-                            return self.fail(
-                                &facts,
-                                &recorder,
-                                &chain,
-                                GatewayErrorKind::UpstreamFailed,
-                                &msg,
-                            );
-                        }
-                    };
+                let (body, usage) = match convert_io::convert_full(
+                    facts.format,
+                    prepared.provider_format,
+                    &body,
+                    &client_ctx,
+                ) {
+                    Ok(v) => v,
+                    Err(e) if !prepared.converted => {
+                        tracing::debug!(error = %e, "no usage in the upstream answer");
+                        (body, Usage::default())
+                    }
+                    Err(e) => {
+                        let msg = format!("cannot convert the upstream answer: {e}");
+                        return self.fail(
+                            &facts,
+                            &recorder,
+                            &chain,
+                            GatewayErrorKind::UpstreamFailed,
+                            &msg,
+                        );
+                    }
+                };
                 let mut headers = forward::client_response_headers(&headers);
                 if prepared.converted {
                     headers.retain(|(k, _)| k != "content-type" && k != "content-encoding");
@@ -745,7 +757,7 @@ impl ProxyService {
                 let pipeline = Pipeline {
                     to_claude: dispatch::stream_to_claude(prepared.provider_format),
                     from_claude: if prepared.converted {
-                        dispatch::stream_from_claude(facts_format)
+                        dispatch::stream_from_claude(facts_format, &client_ctx)
                     } else {
                         None
                     },

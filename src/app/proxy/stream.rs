@@ -258,7 +258,13 @@ impl TappedStream {
             out.push_str("\n\n");
         }
         let client = self.finish.as_ref().map(|f| f.facts.format);
-        let mut fresh = client.and_then(dispatch::stream_from_claude);
+        let empty = serde_json::Value::Null;
+        let ctx = dispatch::ClientContext {
+            request: &empty,
+            model: "",
+            created_at: 0,
+        };
+        let mut fresh = client.and_then(|c| dispatch::stream_from_claude(c, &ctx));
         let conv = if self.pipeline.passthrough {
             fresh.as_mut()
         } else {

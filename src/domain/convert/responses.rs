@@ -1,55 +1,30 @@
-//! Conversion between this format and Claude Messages (see `convert` for the contract).
-use super::{ConvertError, OutEvent, StreamConverter};
-use crate::domain::sse::SseEvent;
-use serde_json::Value;
-fn no() -> ConvertError {
-    ConvertError::Unsupported {
-        feature: "x".into(),
-    }
-}
-pub fn request_to_claude(_b: &Value) -> Result<Value, ConvertError> {
-    Err(no())
-}
-pub fn request_from_claude(_b: &Value) -> Result<Value, ConvertError> {
-    Err(no())
-}
-pub fn response_to_claude(_b: &Value) -> Result<Value, ConvertError> {
-    Err(no())
-}
-pub fn response_from_claude(_b: &Value) -> Result<Value, ConvertError> {
-    Err(no())
-}
-pub struct StreamToClaude;
-impl StreamToClaude {
-    pub fn new() -> Self {
-        Self
-    }
-}
-pub struct StreamFromClaude;
-impl StreamFromClaude {
-    pub fn new() -> Self {
-        Self
-    }
-}
-impl StreamConverter for StreamToClaude {
-    fn push(&mut self, _e: &SseEvent) -> Result<Vec<OutEvent>, ConvertError> {
-        Err(no())
-    }
-    fn finish(&mut self) -> Vec<OutEvent> {
-        vec![]
-    }
-    fn error(&mut self, _m: &str) -> Vec<OutEvent> {
-        vec![]
-    }
-}
-impl StreamConverter for StreamFromClaude {
-    fn push(&mut self, _e: &SseEvent) -> Result<Vec<OutEvent>, ConvertError> {
-        Err(no())
-    }
-    fn finish(&mut self) -> Vec<OutEvent> {
-        vec![]
-    }
-    fn error(&mut self, _m: &str) -> Vec<OutEvent> {
-        vec![]
-    }
-}
+//! Conversion between the OpenAI Responses API and Claude Messages (see `convert` for the
+//! contract).
+//!
+//! Usage mapping: Responses `input_tokens` counts all input, cached included; Claude's
+//! `input_tokens` excludes cache reads and writes. So Claude `input_tokens` = `input_tokens` −
+//! `input_tokens_details.cached_tokens` − `input_tokens_details.cache_write_tokens` (not
+//! below 0); the reverse adds them back, and `output_tokens_details.reasoning_tokens` comes
+//! from Claude's `output_tokens_details.thinking_tokens` (0 when Claude did not report it).
+//!
+//! Reasoning replay: Claude thinking shown to a Responses client travels in the reasoning
+//! item's `encrypted_content` as a cch envelope (`cch1.anthropic.<base64url JSON>`) and comes
+//! back as the original thinking block; OpenAI reasoning shown to a Claude client travels in
+//! the thinking `signature` (`cch1.openai.…`, with the item id and `encrypted_content`).
+//! Foreign or bare reasoning is dropped when converting requests.
+
+mod request;
+mod response;
+mod stream;
+
+#[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
+mod tests;
+
+pub use request::{ResponsesContext, request_from_claude, request_to_claude};
+pub use response::{
+    error_from_claude, response_from_claude, response_from_claude_with, response_to_claude,
+    usage_from_claude, usage_to_claude,
+};
+pub use stream::{StreamFromClaude, StreamToClaude};

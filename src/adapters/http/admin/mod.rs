@@ -11,6 +11,7 @@ pub mod keys;
 pub mod logs;
 pub mod prices;
 pub mod providers;
+pub mod usage;
 pub mod users;
 
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub enum ApiTags {
     Health,
     /// Error classification rules.
     ErrorRules,
+    /// Limit windows: usage, total reset, rebuild from the log.
+    Usage,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -48,6 +51,7 @@ pub type AdminService = OpenApiService<
         prices::PricesApi,
         health::HealthApi,
         error_rules::ErrorRulesApi,
+        usage::UsageApi,
     ),
     (),
 >;
@@ -63,6 +67,7 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             prices::PricesApi { ctx: Arc::clone(ctx) },
             health::HealthApi { ctx: Arc::clone(ctx) },
             error_rules::ErrorRulesApi { ctx: Arc::clone(ctx) },
+            usage::UsageApi { ctx: Arc::clone(ctx) },
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),

@@ -1,0 +1,505 @@
+//! `LimitService`: RPM, spend and concurrency limits of users, keys and providers, on top of
+//! the limits store. A request must pass every limit of its key **and** its user (checked in
+//! one atomic round trip); over-limit providers are skipped by selection; spend is added to
+//! every window of key, user and provider when the request ends. Counters can be rebuilt from
+//! the request log (admin recompute, startup warm-up).
+
+pub mod fail_open;
+mod plan;
+mod rebuild;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::limits::Limits;
+use crate::domain::provider::Provider;
+use crate::domain::windows::{LimitKind, micros_to_usd};
+use crate::ports::limits::{Check, CheckOutcome, CheckRequest, LimitStore};
+use crate::ports::store::{ConfigStore, RequestLogStore};
+
+use super::policy::{AdmitRequest, LimitRejection, Limiter, ProviderLimitState, SpendRecord};
+use super::snapshot::SnapshotHolder;
+pub use plan::{Scope, counter_for, spend_counters};
+
+/// Everything the service needs.
+pub struct LimitService {
+    store: Arc<dyn LimitStore>,
+    snapshot: Arc<SnapshotHolder>,
+    config: Arc<dyn ConfigStore>,
+    logs: Arc<dyn RequestLogStore>,
+    tz: Tz,
+    session_ttl_ms: i64,
+}
+
+/// One window of an entity as shown by the usage API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowUsage {
+    /// Which limit.
+    pub kind: LimitKind,
+    /// Configured limit (requests, sessions or micro-USD); `None` = unlimited.
+    pub limit: Option<i64>,
+    /// Current value in the same unit.
+    pub used: i64,
+    /// When the window resets (fixed windows), or when its oldest entry leaves it (rolling,
+    /// unknown here: `None`); `None` for totals.
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// Why a usage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    /// No such user, key or provider.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The limits store or the database failed.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+fn random_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 12];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl LimitService {
+    /// Builds the service. `tz` bounds the calendar windows; `session_ttl` is how long an idle
+    /// session keeps its concurrency slot.
+    pub fn new(
+        store: Arc<dyn LimitStore>,
+        snapshot: Arc<SnapshotHolder>,
+        config: Arc<dyn ConfigStore>,
+        logs: Arc<dyn RequestLogStore>,
+        tz: Tz,
+        session_ttl: std::time::Duration,
+    ) -> Self {
+        Self {
+            store,
+            snapshot,
+            config,
+            logs,
+            tz,
+            session_ttl_ms: i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The limits store (for health output).
+    pub fn store(&self) -> &Arc<dyn LimitStore> {
+        &self.store
+    }
+
+    /// The limits of an entity from the current snapshot.
+    pub fn limits_of(&self, scope: Scope, id: i64) -> Result<Limits, LimitError> {
+        let snap = self.snapshot.get();
+        let found = match scope {
+            Scope::User => snap.users.get(&id).map(|u| u.limits.clone()),
+            Scope::Key => snap
+                .keys_by_hash
+                .values()
+                .find(|k| k.id == id)
+                .map(|k| k.limits.clone()),
+            Scope::Provider => snap.provider(id).map(|p| p.limits.clone()),
+        };
+        found.ok_or(LimitError::NotFound(scope.name()))
+    }
+
+    /// Every window of an entity: limit, current value and reset instant.
+    pub async fn usage(
+        &self,
+        scope: Scope,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WindowUsage>, LimitError> {
+        let limits = self.limits_of(scope, id)?;
+        let kinds: Vec<LimitKind> = LimitKind::ALL
+            .into_iter()
+            .filter(|k| scope != Scope::Provider || *k != LimitKind::Rpm)
+            .collect();
+        let counters: Vec<_> = kinds
+            .iter()
+            .map(|k| counter_for(scope, id, *k, &limits, now, self.tz, self.session_ttl_ms))
+            .collect();
+        let values = self
+            .store
+            .read(now.timestamp_millis(), &counters, None)
+            .await
+            .map_err(|e| LimitError::Unavailable(e.to_string()))?;
+        Ok(kinds
+            .iter()
+            .zip(values)
+            .map(|(kind, used)| WindowUsage {
+                kind: *kind,
+                limit: crate::domain::windows::limit_value(&limits, *kind),
+                used,
+                resets_at: plan::fixed_reset(*kind, &limits, now, self.tz),
+            })
+            .collect())
+    }
+
+    /// Clears an entity's total-spend counter and remembers the instant, so a later recompute
+    /// from the log starts there.
+    pub async fn reset_total(
+        &self,
+        scope: Scope,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), LimitError> {
+        let limits = self.limits_of(scope, id)?;
+        rebuild::save_total_reset(self.config.as_ref(), scope, id, now)
+            .await
+            .map_err(|e| LimitError::Unavailable(e.to_string()))?;
+        let total = counter_for(
+            scope,
+            id,
+            LimitKind::Total,
+            &limits,
+            now,
+            self.tz,
+            self.session_ttl_ms,
+        );
+        self.store
+            .clear(&[total])
+            .await
+            .map_err(|e| LimitError::Unavailable(e.to_string()))
+    }
+
+    /// Rebuilds an entity's spend windows from the request log.
+    pub async fn recompute(
+        &self,
+        scope: Scope,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), LimitError> {
+        self.limits_of(scope, id)?;
+        self.rebuild_scope(scope, Some(id), now).await.map(|_| ())
+    }
+
+    /// Rebuilds the spend windows of every user, key and provider from the log when the
+    /// store is empty (its warm-up marker is absent); returns whether it ran.
+    pub async fn warm_up_if_empty(&self, now: DateTime<Utc>) -> Result<bool, LimitError> {
+        let fresh = self
+            .store
+            .mark(rebuild::WARM_MARKER, &now.to_rfc3339())
+            .await
+            .map_err(|e| LimitError::Unavailable(e.to_string()))?;
+        if !fresh {
+            return Ok(false);
+        }
+        for scope in [Scope::User, Scope::Key, Scope::Provider] {
+            if let Err(e) = self.rebuild_scope(scope, None, now).await {
+                let _ = self.store.unmark(rebuild::WARM_MARKER).await;
+                return Err(e);
+            }
+        }
+        tracing::info!("limit counters rebuilt from the request log (store was empty)");
+        Ok(true)
+    }
+
+    /// Checks for an empty store every `interval` (Redis restarted without its data) and
+    /// rebuilds the counters from the log, until `shutdown` fires.
+    pub fn spawn_warm_up(
+        self: &Arc<Self>,
+        interval: std::time::Duration,
+        clock: Arc<dyn crate::ports::clock::Clock>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = service.warm_up_if_empty(clock.now()).await {
+                    tracing::warn!(error = %e, "limit counters warm-up failed; will retry");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rejection(
+        &self,
+        scope: Scope,
+        name: &str,
+        kind: LimitKind,
+        limit: i64,
+        current: i64,
+        oldest_ms: Option<i64>,
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> LimitRejection {
+        let reset = plan::reset_instant(kind, limits, now, self.tz, oldest_ms, self.session_ttl_ms);
+        let (limit_s, current_s, remaining_s) = if kind.is_spend() {
+            (
+                format!("{}", micros_to_usd(limit).round_dp(6).normalize()),
+                format!("${}", micros_to_usd(current).round_dp(4)),
+                format!(
+                    "{}",
+                    micros_to_usd((limit - current).max(0))
+                        .round_dp(6)
+                        .normalize()
+                ),
+            )
+        } else {
+            (
+                limit.to_string(),
+                current.to_string(),
+                (limit - current).max(0).to_string(),
+            )
+        };
+        let shown_limit = if kind.is_spend() {
+            format!("${limit_s}")
+        } else {
+            limit_s.clone()
+        };
+        let when = match reset {
+            Some(t) => format!(
+                "resets at {}",
+                t.with_timezone(&self.tz)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            ),
+            None => "does not reset by itself (an admin can reset it)".into(),
+        };
+        let message = format!(
+            "{} {name}: {} limit reached ({current_s} of {shown_limit}); {when}",
+            scope.name(),
+            kind.label()
+        );
+        let mut headers = vec![
+            ("x-rate-limit-limit".to_string(), limit_s),
+            ("x-rate-limit-remaining".to_string(), remaining_s),
+        ];
+        if let Some(t) = reset {
+            headers.push(("x-rate-limit-reset".into(), t.timestamp().to_string()));
+            if kind == LimitKind::Rpm {
+                let secs = ((t - now).num_milliseconds() + 999) / 1000;
+                headers.push(("retry-after".into(), secs.max(1).to_string()));
+            }
+        }
+        LimitRejection { message, headers }
+    }
+}
+
+#[async_trait]
+impl Limiter for LimitService {
+    async fn admit(&self, req: &AdmitRequest<'_>) -> Result<(), LimitRejection> {
+        let now_ms = req.now.timestamp_millis();
+        let entities = [
+            (
+                Scope::Key,
+                req.key.id,
+                &req.key.limits,
+                req.key.name.as_str(),
+            ),
+            (
+                Scope::User,
+                req.user.id,
+                &req.user.limits,
+                req.user.name.as_str(),
+            ),
+        ];
+        let mut checks: Vec<Check> = Vec::with_capacity(14);
+        let mut meta = Vec::with_capacity(14);
+        for kind in LimitKind::ALL {
+            for (scope, id, limits, name) in entities {
+                let limit = crate::domain::windows::limit_value(limits, kind);
+                // RPM and sessions are always counted (so usage shows them and a limit set
+                // later applies at once); spend windows only need checking when limited.
+                let limit = match (limit, kind) {
+                    (Some(l), _) => l,
+                    (None, LimitKind::Rpm | LimitKind::Concurrency) => i64::MAX,
+                    (None, _) => continue,
+                };
+                let counter = counter_for(
+                    scope,
+                    id,
+                    kind,
+                    limits,
+                    req.now,
+                    self.tz,
+                    self.session_ttl_ms,
+                );
+                checks.push(Check { counter, limit });
+                meta.push((scope, name, kind, limits));
+            }
+        }
+        let request_id = random_id();
+        let outcome = self
+            .store
+            .check(CheckRequest {
+                now_ms,
+                request_id: &request_id,
+                session_id: req.session_id,
+                checks: &checks,
+            })
+            .await;
+        match outcome {
+            Ok(CheckOutcome::Admitted) => Ok(()),
+            Ok(CheckOutcome::Rejected {
+                index,
+                current,
+                oldest_ms,
+            }) => {
+                let (Some((scope, name, kind, limits)), Some(check)) =
+                    (meta.get(index), checks.get(index))
+                else {
+                    return Ok(());
+                };
+                Err(self.rejection(
+                    *scope,
+                    name,
+                    *kind,
+                    check.limit,
+                    current,
+                    oldest_ms,
+                    limits,
+                    req.now,
+                ))
+            }
+            Err(e) => {
+                // Only reachable without the fail-open wrapper: never fail a request on it.
+                tracing::warn!(error = %e, "limit check failed; admitting (fail-open)");
+                Ok(())
+            }
+        }
+    }
+
+    async fn provider_state(
+        &self,
+        providers: &[Provider],
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> ProviderLimitState {
+        let mut counters = Vec::new();
+        let mut meta = Vec::new();
+        for p in providers.iter().filter(|p| p.enabled) {
+            for kind in LimitKind::ALL {
+                if kind == LimitKind::Rpm {
+                    continue;
+                }
+                if let Some(limit) = crate::domain::windows::limit_value(&p.limits, kind) {
+                    counters.push(counter_for(
+                        Scope::Provider,
+                        p.id,
+                        kind,
+                        &p.limits,
+                        now,
+                        self.tz,
+                        self.session_ttl_ms,
+                    ));
+                    meta.push((p.id, kind, limit));
+                }
+            }
+        }
+        let mut state = ProviderLimitState::default();
+        if counters.is_empty() {
+            return state;
+        }
+        let values = match self
+            .store
+            .read(now.timestamp_millis(), &counters, Some(session_id))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "provider limits unreadable; not excluding any");
+                return state;
+            }
+        };
+        for ((id, kind, limit), value) in meta.into_iter().zip(values) {
+            if value < limit {
+                continue;
+            }
+            if kind == LimitKind::Concurrency {
+                state.concurrency_full.insert(id);
+            } else {
+                state
+                    .over_limit
+                    .entry(id)
+                    .or_insert_with(|| format!("{} limit reached", kind.label()));
+            }
+        }
+        state
+    }
+
+    async fn provider_chosen(&self, provider: &Provider, session_id: &str, now: DateTime<Utc>) {
+        let limit = crate::domain::windows::limit_value(&provider.limits, LimitKind::Concurrency)
+            .unwrap_or(i64::MAX);
+        let counter = counter_for(
+            Scope::Provider,
+            provider.id,
+            LimitKind::Concurrency,
+            &provider.limits,
+            now,
+            self.tz,
+            self.session_ttl_ms,
+        );
+        let request_id = random_id();
+        let checks = [Check { counter, limit }];
+        let outcome = self
+            .store
+            .check(CheckRequest {
+                now_ms: now.timestamp_millis(),
+                request_id: &request_id,
+                session_id,
+                checks: &checks,
+            })
+            .await;
+        if let Ok(CheckOutcome::Rejected { .. }) = outcome {
+            tracing::debug!(provider = %provider.name, "provider slots filled by another instance meanwhile");
+        }
+    }
+
+    async fn record_spend(&self, spend: SpendRecord) {
+        let amount = crate::domain::windows::usd_to_micros(spend.cost_usd);
+        if amount <= 0 {
+            return;
+        }
+        let snap = self.snapshot.get();
+        let default = Limits::default();
+        let mut counters = Vec::with_capacity(18);
+        let user_limits = snap.users.get(&spend.user_id).map(|u| &u.limits);
+        counters.extend(spend_counters(
+            Scope::User,
+            spend.user_id,
+            user_limits.unwrap_or(&default),
+            spend.at,
+            self.tz,
+        ));
+        let key_limits = snap
+            .keys_by_hash
+            .values()
+            .find(|k| k.id == spend.key_id)
+            .map(|k| &k.limits);
+        counters.extend(spend_counters(
+            Scope::Key,
+            spend.key_id,
+            key_limits.unwrap_or(&default),
+            spend.at,
+            self.tz,
+        ));
+        if let Some(pid) = spend.provider_id {
+            let limits = snap.provider(pid).map(|p| &p.limits);
+            counters.extend(spend_counters(
+                Scope::Provider,
+                pid,
+                limits.unwrap_or(&default),
+                spend.at,
+                self.tz,
+            ));
+        }
+        let member = random_id();
+        if let Err(e) = self
+            .store
+            .record(spend.at.timestamp_millis(), &member, amount, &counters)
+            .await
+        {
+            tracing::warn!(error = %e, "spend not recorded in the limit counters");
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Store keys and counters of each window of a user, key or provider.
+//!
+//! Keys: `lim:{u|k|p}:{id}:{window}` with `rpm`, `sessions`, `5h`, `daily_r` (rolling 24 h),
+//! `daily:{start}`, `weekly:{start}`, `monthly:{start}` (start = epoch seconds of the period)
+//! and `total`.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::limits::{DailyResetMode, Limits};
+use crate::domain::windows::{
+    DAY_MS, FIVE_HOURS_MS, LimitKind, RPM_WINDOW_MS, Span, daily_window, monthly_window,
+    spend_span, weekly_window,
+};
+use crate::ports::limits::Counter;
+
+/// Whose limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A user.
+    User,
+    /// An API key.
+    Key,
+    /// A provider.
+    Provider,
+}
+
+impl Scope {
+    /// Key segment.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::User => "u",
+            Self::Key => "k",
+            Self::Provider => "p",
+        }
+    }
+
+    /// Name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Key => "key",
+            Self::Provider => "provider",
+        }
+    }
+}
+
+fn key(scope: Scope, id: i64, window: &str) -> String {
+    format!("lim:{}:{id}:{window}", scope.code())
+}
+
+/// The counter of one spend span.
+fn span_counter(scope: Scope, id: i64, name: &str, span: Span) -> Counter {
+    match span {
+        Span::Rolling { window_ms } => Counter::RollingSpend {
+            key: key(scope, id, name),
+            window_ms,
+        },
+        Span::Fixed(w) => Counter::PeriodSpend {
+            key: key(scope, id, &format!("{name}:{}", w.period_key())),
+            expires_at_ms: w.end.timestamp_millis(),
+        },
+        Span::Total => Counter::TotalSpend {
+            key: key(scope, id, name),
+        },
+    }
+}
+
+/// The counter checked for `kind` of an entity at `now`.
+pub fn counter_for(
+    scope: Scope,
+    id: i64,
+    kind: LimitKind,
+    limits: &Limits,
+    now: DateTime<Utc>,
+    tz: Tz,
+    session_ttl_ms: i64,
+) -> Counter {
+    match kind {
+        LimitKind::Rpm => Counter::Requests {
+            key: key(scope, id, "rpm"),
+            window_ms: RPM_WINDOW_MS,
+        },
+        LimitKind::Concurrency => Counter::Sessions {
+            key: key(scope, id, "sessions"),
+            ttl_ms: session_ttl_ms,
+        },
+        LimitKind::Daily if limits.daily_reset_mode == DailyResetMode::Rolling => {
+            span_counter(scope, id, "daily_r", Span::Rolling { window_ms: DAY_MS })
+        }
+        _ => {
+            let span = spend_span(kind, limits, now, tz).unwrap_or(Span::Total);
+            span_counter(scope, id, kind.as_str(), span)
+        }
+    }
+}
+
+/// Every spend counter a request's cost goes to at `at`: 5 h, both daily flavours (so a mode
+/// change finds its counter filled), weekly, monthly and total.
+pub fn spend_counters(
+    scope: Scope,
+    id: i64,
+    limits: &Limits,
+    at: DateTime<Utc>,
+    tz: Tz,
+) -> Vec<Counter> {
+    vec![
+        span_counter(
+            scope,
+            id,
+            "5h",
+            Span::Rolling {
+                window_ms: FIVE_HOURS_MS,
+            },
+        ),
+        span_counter(scope, id, "daily_r", Span::Rolling { window_ms: DAY_MS }),
+        span_counter(
+            scope,
+            id,
+            "daily",
+            Span::Fixed(daily_window(at, tz, limits.daily_reset_time)),
+        ),
+        span_counter(scope, id, "weekly", Span::Fixed(weekly_window(at, tz))),
+        span_counter(scope, id, "monthly", Span::Fixed(monthly_window(at, tz))),
+        span_counter(scope, id, "total", Span::Total),
+    ]
+}
+
+/// When a fixed window resets (`None` for rolling windows, totals, RPM and sessions).
+pub fn fixed_reset(
+    kind: LimitKind,
+    limits: &Limits,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Option<DateTime<Utc>> {
+    match spend_span(kind, limits, now, tz) {
+        Some(Span::Fixed(w)) => Some(w.end),
+        _ => None,
+    }
+}
+
+/// When room frees up in a window that was hit: the period end for fixed windows, the moment
+/// the oldest entry leaves a sliding window, `None` for totals.
+pub fn reset_instant(
+    kind: LimitKind,
+    limits: &Limits,
+    now: DateTime<Utc>,
+    tz: Tz,
+    oldest_ms: Option<i64>,
+    session_ttl_ms: i64,
+) -> Option<DateTime<Utc>> {
+    let after = |window_ms: i64| {
+        let base = oldest_ms.unwrap_or(now.timestamp_millis());
+        DateTime::<Utc>::from_timestamp_millis(base.saturating_add(window_ms))
+    };
+    match kind {
+        LimitKind::Rpm => after(RPM_WINDOW_MS),
+        LimitKind::Concurrency => after(session_ttl_ms),
+        LimitKind::Total => None,
+        _ => match spend_span(kind, limits, now, tz)? {
+            Span::Rolling { window_ms } => after(window_ms),
+            Span::Fixed(w) => Some(w.end),
+            Span::Total => None,
+        },
+    }
+}

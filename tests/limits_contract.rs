@@ -1,0 +1,417 @@
+//! One contract for every `LimitStore` (memory, Redis, Redis behind the fail-open wrapper), with
+//! an explicit clock: each window kind, the atomic all-or-nothing check, session slots, spend
+//! recording, reads, rebuilds and resets.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use claude_code_hub::adapters::memory::MemoryLimits;
+use claude_code_hub::adapters::redis::RedisLimits;
+use claude_code_hub::app::fail_open::FailOpenConfig;
+use claude_code_hub::app::limits::fail_open::FailOpenLimits;
+use claude_code_hub::ports::counters::CounterMode;
+use claude_code_hub::ports::limits::{Check, CheckOutcome, CheckRequest, Counter, LimitStore};
+
+type Store = Arc<dyn LimitStore>;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn rpm(key: &str) -> Counter {
+    Counter::Requests {
+        key: key.into(),
+        window_ms: 60_000,
+    }
+}
+fn rolling(key: &str, window_ms: i64) -> Counter {
+    Counter::RollingSpend {
+        key: key.into(),
+        window_ms,
+    }
+}
+fn period(key: &str) -> Counter {
+    Counter::PeriodSpend {
+        key: key.into(),
+        expires_at_ms: T0 + 86_400_000,
+    }
+}
+fn total(key: &str) -> Counter {
+    Counter::TotalSpend { key: key.into() }
+}
+fn sessions(key: &str, ttl_ms: i64) -> Counter {
+    Counter::Sessions {
+        key: key.into(),
+        ttl_ms,
+    }
+}
+
+async fn check(s: &Store, now_ms: i64, req: &str, session: &str, checks: &[Check]) -> CheckOutcome {
+    s.check(CheckRequest {
+        now_ms,
+        request_id: req,
+        session_id: session,
+        checks,
+    })
+    .await
+    .unwrap()
+}
+
+async fn rpm_window_slides_exactly_at_the_edge(s: Store) {
+    let c = [Check {
+        counter: rpm("rpm"),
+        limit: 2,
+    }];
+    assert_eq!(check(&s, T0, "r1", "s", &c).await, CheckOutcome::Admitted);
+    assert_eq!(
+        check(&s, T0 + 10_000, "r2", "s", &c).await,
+        CheckOutcome::Admitted
+    );
+    assert_eq!(
+        check(&s, T0 + 59_999, "r3", "s", &c).await,
+        CheckOutcome::Rejected {
+            index: 0,
+            current: 2,
+            oldest_ms: Some(T0)
+        }
+    );
+    // At T0 + 60 s the first request leaves the window.
+    assert_eq!(
+        check(&s, T0 + 60_000, "r4", "s", &c).await,
+        CheckOutcome::Admitted
+    );
+    assert_eq!(s.read(T0 + 60_000, &[rpm("rpm")], None).await.unwrap(), [2]);
+}
+
+async fn rejection_counts_nothing_and_reports_the_first_failing_check(s: Store) {
+    s.record(T0, "m1", 500, &[total("tot")]).await.unwrap();
+    let c = [
+        Check {
+            counter: rpm("rpm"),
+            limit: 10,
+        },
+        Check {
+            counter: total("tot"),
+            limit: 500,
+        },
+        Check {
+            counter: sessions("ses", 300_000),
+            limit: 5,
+        },
+    ];
+    assert_eq!(
+        check(&s, T0, "r1", "s1", &c).await,
+        CheckOutcome::Rejected {
+            index: 1,
+            current: 500,
+            oldest_ms: None
+        }
+    );
+    // Nothing was counted: no request, no session.
+    let read = s
+        .read(T0, &[rpm("rpm"), sessions("ses", 300_000)], None)
+        .await
+        .unwrap();
+    assert_eq!(read, [0, 0]);
+}
+
+async fn rolling_spend_sums_and_expires_entries(s: Store) {
+    let w = 5 * 3_600_000;
+    let r = rolling("r5h", w);
+    s.record(T0, "a", 1_000, std::slice::from_ref(&r))
+        .await
+        .unwrap();
+    s.record(T0 + 1_000, "b", 2_500, std::slice::from_ref(&r))
+        .await
+        .unwrap();
+    // Recording the same member twice does not count twice.
+    s.record(T0 + 1_000, "b", 2_500, std::slice::from_ref(&r))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read(T0 + 2_000, std::slice::from_ref(&r), None)
+            .await
+            .unwrap(),
+        [3_500]
+    );
+    let c = [Check {
+        counter: r.clone(),
+        limit: 3_500,
+    }];
+    assert_eq!(
+        check(&s, T0 + 2_000, "q", "s", &c).await,
+        CheckOutcome::Rejected {
+            index: 0,
+            current: 3_500,
+            oldest_ms: Some(T0)
+        }
+    );
+    // Exactly 5 h after the first entry it is gone.
+    assert_eq!(
+        s.read(T0 + w, std::slice::from_ref(&r), None)
+            .await
+            .unwrap(),
+        [2_500]
+    );
+    assert_eq!(
+        check(&s, T0 + w, "q2", "s", &c).await,
+        CheckOutcome::Admitted
+    );
+    assert_eq!(
+        s.read(T0 + w + 1_000, std::slice::from_ref(&r), None)
+            .await
+            .unwrap(),
+        [0]
+    );
+    // After emptying, new entries count from zero (the running sum resynchronises).
+    s.record(T0 + w + 2_000, "c", 7, std::slice::from_ref(&r))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read(T0 + w + 2_000, std::slice::from_ref(&r), None)
+            .await
+            .unwrap(),
+        [7]
+    );
+}
+
+async fn period_and_total_counters_add_up(s: Store) {
+    let (d1, d2, t) = (period("daily:1"), period("daily:2"), total("total"));
+    let all = [d1.clone(), t.clone(), rpm("ignored")];
+    s.record(T0, "a", 100, &all).await.unwrap();
+    s.record(T0 + 1, "b", 250, &all).await.unwrap();
+    // A new period has its own key and starts at zero.
+    s.record(T0 + 2, "c", 1, &[d2.clone(), t.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read(T0 + 3, &[d1.clone(), d2, t.clone(), rpm("ignored")], None)
+            .await
+            .unwrap(),
+        [350, 1, 351, 0]
+    );
+    let c = [Check {
+        counter: d1.clone(),
+        limit: 351,
+    }];
+    assert_eq!(
+        check(&s, T0 + 3, "q", "s", &c).await,
+        CheckOutcome::Admitted
+    );
+    let c = [Check {
+        counter: d1,
+        limit: 350,
+    }];
+    assert!(matches!(
+        check(&s, T0 + 3, "q", "s", &c).await,
+        CheckOutcome::Rejected { current: 350, .. }
+    ));
+    s.clear(std::slice::from_ref(&t)).await.unwrap();
+    assert_eq!(s.read(T0 + 4, &[t], None).await.unwrap(), [0]);
+}
+
+async fn sessions_take_one_slot_each_and_expire_after_ttl(s: Store) {
+    let ttl = 300_000;
+    let c = [Check {
+        counter: sessions("ses", ttl),
+        limit: 2,
+    }];
+    assert_eq!(check(&s, T0, "r1", "A", &c).await, CheckOutcome::Admitted);
+    assert_eq!(
+        check(&s, T0 + 1, "r2", "B", &c).await,
+        CheckOutcome::Admitted
+    );
+    // A second request of an active session takes no new slot.
+    assert_eq!(
+        check(&s, T0 + 100_000, "r3", "A", &c).await,
+        CheckOutcome::Admitted
+    );
+    assert_eq!(
+        check(&s, T0 + 100_001, "r4", "C", &c).await,
+        CheckOutcome::Rejected {
+            index: 0,
+            current: 2,
+            oldest_ms: Some(T0 + 1)
+        }
+    );
+    // Read excludes the asking session.
+    assert_eq!(
+        s.read(T0 + 100_002, &[sessions("ses", ttl)], Some("A"))
+            .await
+            .unwrap(),
+        [1]
+    );
+    // B was last seen at T0+1: it stops counting SESSION_TTL later; A was refreshed.
+    assert_eq!(
+        check(&s, T0 + 1 + ttl, "r5", "C", &c).await,
+        CheckOutcome::Admitted
+    );
+    assert_eq!(
+        s.read(T0 + 1 + ttl, &[sessions("ses", ttl)], None)
+            .await
+            .unwrap(),
+        [2]
+    );
+}
+
+async fn replace_rebuilds_counters(s: Store) {
+    let w = 60_000;
+    let r = rolling("rb", w);
+    s.record(T0, "old", 999, std::slice::from_ref(&r))
+        .await
+        .unwrap();
+    s.replace(
+        T0 + 30_000,
+        &r,
+        &[(T0 - 40_000, 5), (T0 + 10_000, 7), (T0 + 20_000, 11)],
+    )
+    .await
+    .unwrap();
+    // The entry older than the window is dropped; the old content is gone.
+    assert_eq!(
+        s.read(T0 + 30_000, std::slice::from_ref(&r), None)
+            .await
+            .unwrap(),
+        [18]
+    );
+    assert_eq!(
+        s.read(T0 + 70_000, std::slice::from_ref(&r), None)
+            .await
+            .unwrap(),
+        [11]
+    );
+    let (p, t) = (period("p"), total("t"));
+    s.record(T0, "x", 3, &[p.clone(), t.clone()]).await.unwrap();
+    s.replace(T0, &p, &[(T0, 40), (T0, 2)]).await.unwrap();
+    s.replace(T0, &t, &[(T0, 1_000)]).await.unwrap();
+    assert_eq!(s.read(T0, &[p, t], None).await.unwrap(), [42, 1_000]);
+}
+
+async fn markers_are_set_once(s: Store) {
+    assert!(s.mark("warm", "1").await.unwrap());
+    assert!(!s.mark("warm", "2").await.unwrap());
+    s.unmark("warm").await.unwrap();
+    assert!(s.mark("warm", "3").await.unwrap());
+}
+
+async fn parallel_checks_admit_exactly_the_limit(s: Store) {
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = [
+                Check {
+                    counter: rpm("prpm"),
+                    limit: 50,
+                },
+                Check {
+                    counter: sessions("pses", 300_000),
+                    limit: i64::MAX,
+                },
+            ];
+            check(&s, T0 + i, &format!("r{i}"), &format!("s{i}"), &c).await
+        }));
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        if t.await.unwrap() == CheckOutcome::Admitted {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 50);
+}
+
+/// Rough cost of one admission checking 14 windows (printed; `--nocapture` to see it).
+async fn check_round_trip_cost(s: Store) {
+    let checks: Vec<Check> = (0..7)
+        .flat_map(|i| {
+            [
+                Check {
+                    counter: rpm(&format!("bench:rpm{i}")),
+                    limit: i64::MAX,
+                },
+                Check {
+                    counter: rolling(&format!("bench:roll{i}"), 18_000_000),
+                    limit: i64::MAX,
+                },
+            ]
+        })
+        .collect();
+    for i in 0..20 {
+        check(&s, T0 + i, &format!("w{i}"), "s", &checks).await;
+    }
+    let n = 200;
+    let started = Instant::now();
+    for i in 0..n {
+        check(&s, T0 + 100 + i, &format!("b{i}"), "s", &checks).await;
+    }
+    let per = started.elapsed() / u32::try_from(n).unwrap();
+    eprintln!("limit check (14 windows, one round trip): {per:?} per admission");
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let store = std::sync::Arc::new(super::MemoryLimits::new());
+                    assert_eq!(store.mode(), super::CounterMode::Local);
+                    super::$case(store).await;
+                }
+            )*
+            use super::LimitStore as _;
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(r) = super::support::redis::test_redis(stringify!($case)).await else {
+                        return;
+                    };
+                    let store = super::RedisLimits::connect(&r.url, &r.prefix).await.unwrap();
+                    assert_eq!(store.mode(), super::CounterMode::Shared);
+                    super::$case(std::sync::Arc::new(store)).await;
+                    r.cleanup().await;
+                }
+            )*
+            use super::LimitStore as _;
+        }
+        mod fail_open_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(r) = super::support::redis::test_redis(stringify!($case)).await else {
+                        return;
+                    };
+                    let redis = super::RedisLimits::connect(&r.url, &r.prefix).await.unwrap();
+                    let store = std::sync::Arc::new(
+                        super::FailOpenLimits::start(
+                            std::sync::Arc::new(redis),
+                            std::sync::Arc::new(super::MemoryLimits::new()),
+                            super::FailOpenConfig::default(),
+                        )
+                        .await,
+                    );
+                    super::$case(store.clone()).await;
+                    let status = store.status();
+                    assert_eq!(status.mode, super::CounterMode::Shared);
+                    assert_eq!((status.outages, status.fallback_calls), (0, 0));
+                    r.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    rpm_window_slides_exactly_at_the_edge,
+    rejection_counts_nothing_and_reports_the_first_failing_check,
+    rolling_spend_sums_and_expires_entries,
+    period_and_total_counters_add_up,
+    sessions_take_one_slot_each_and_expire_after_ttl,
+    replace_rebuilds_counters,
+    markers_are_set_once,
+    parallel_checks_admit_exactly_the_limit,
+    check_round_trip_cost,
+);

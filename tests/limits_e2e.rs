@@ -1,0 +1,419 @@
+//! Quotas end to end: 429s in Claude shape with rate-limit headers, spend budgets, the usage
+//! APIs, and two cch instances sharing one Postgres and one Redis (RPM exact under 200
+//! concurrent requests, concurrency across instances, a Redis cut mid-load).
+
+mod support;
+
+use std::time::Duration;
+
+use claude_code_hub::ports::counters::CounterMode;
+use serde_json::{Value, json};
+use support::app::{TestApp, spawn_app};
+use support::fake_upstream::{FakeUpstream, Reply};
+use support::postgres::TestDatabase;
+use support::tcp_proxy::TcpProxy;
+
+const MODEL: &str = "claude-sonnet-4-5";
+
+/// Creates a provider for `up`, a user with `limits` and a key; returns (user id, key).
+async fn setup(t: &TestApp, up: &FakeUpstream, limits: Value) -> (i64, String) {
+    let (s, p) = t
+        .post(
+            "/api/v1/providers",
+            json!({"name": "p", "provider_type": "claude", "base_url": up.url(), "api_key": "sk-up"}),
+        )
+        .await;
+    assert!(s == 201 || s == 409, "{p}");
+    let mut user = json!({"name": format!("u{}", support::unique_suffix())});
+    if let Value::Object(m) = limits {
+        for (k, v) in m {
+            user[k] = v;
+        }
+    }
+    let (s, u) = t.post("/api/v1/users", user).await;
+    assert_eq!(s, 201, "{u}");
+    let uid = u["id"].as_i64().unwrap();
+    let (s, k) = t
+        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    (uid, k["key"].as_str().unwrap().to_string())
+}
+
+fn body(session: &str) -> Value {
+    json!({"model": MODEL, "max_tokens": 10,
+           "metadata": {"session_id": session},
+           "messages": [{"role": "user", "content": "hi"}]})
+}
+
+async fn send(t: &TestApp, key: &str, session: &str) -> reqwest::Response {
+    t.http
+        .post(t.url("/v1/messages"))
+        .header("x-api-key", key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body(session))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn window<'a>(usage: &'a Value, name: &str) -> &'a Value {
+    usage["windows"]
+        .as_array()
+        .and_then(|ws| ws.iter().find(|w| w["window"] == name))
+        .unwrap_or_else(|| panic!("no {name} window in {usage}"))
+}
+
+/// A JSON number or decimal string as text.
+fn val(v: &Value) -> String {
+    v.to_string().trim_matches('"').to_string()
+}
+
+/// Waits until the user's `window` shows `used` (spend is recorded after the response).
+async fn wait_used(t: &TestApp, uid: i64, name: &str, used: &str) -> Value {
+    for _ in 0..100 {
+        let (_, u) = t.get(&format!("/api/v1/users/{uid}/usage")).await;
+        if val(&window(&u, name)["used"]) == used {
+            return u;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let (_, u) = t.get(&format!("/api/v1/users/{uid}/usage")).await;
+    panic!("{name} never reached {used}: {u}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpm_limit_answers_429_in_claude_shape_with_headers() {
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::message("ok").usage(10, 5, 0, 0));
+    let t = spawn_app(&[]).await;
+    let (uid, key) = setup(&t, &up, json!({"rpm_limit": 2})).await;
+    assert_eq!(send(&t, &key, "s1").await.status(), 200);
+    assert_eq!(send(&t, &key, "s1").await.status(), 200);
+    let r = send(&t, &key, "s1").await;
+    assert_eq!(r.status(), 429);
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(h("x-rate-limit-limit").as_deref(), Some("2"));
+    assert_eq!(h("x-rate-limit-remaining").as_deref(), Some("0"));
+    let reset: i64 = h("x-rate-limit-reset").unwrap().parse().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(reset > now - 1 && reset <= now + 61, "{reset} vs {now}");
+    let retry: i64 = h("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["type"], "error");
+    assert_eq!(b["error"]["type"], "rate_limit_error");
+    let msg = b["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("requests per minute") && msg.contains("2 of 2") && msg.contains("resets at"),
+        "{msg}"
+    );
+    assert_eq!(
+        up.request_count(),
+        2,
+        "the rejected request never reached upstream"
+    );
+    // Usage: admin view and the key holder's own view.
+    let (s, u) = t.get(&format!("/api/v1/users/{uid}/usage")).await;
+    assert_eq!(s, 200, "{u}");
+    assert_eq!(val(&window(&u, "rpm")["used"]), "2");
+    assert_eq!(val(&window(&u, "rpm")["remaining"]), "0");
+    let mine: Value = t
+        .http
+        .get(t.url("/v1/usage"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(val(&window(&mine["user"], "rpm")["limit"]), "2");
+    assert_eq!(
+        val(&window(&mine["user"], "concurrent_sessions")["used"]),
+        "1"
+    );
+    let s = t
+        .http
+        .get(t.url("/v1/usage"))
+        .bearer_auth("cch_nope")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(s, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_budget_blocks_once_reached_then_recompute_and_reset() {
+    // 1M input tokens of claude-sonnet-4-5 cost $3.
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::message("ok").usage(1_000_000, 0, 0, 0));
+    let t = spawn_app(&[]).await;
+    let (uid, key) = setup(
+        &t,
+        &up,
+        json!({"limit_daily_usd": "5", "limit_total_usd": "100"}),
+    )
+    .await;
+    assert_eq!(send(&t, &key, "a").await.status(), 200);
+    wait_used(&t, uid, "daily", "3").await;
+    assert_eq!(send(&t, &key, "a").await.status(), 200);
+    let u = wait_used(&t, uid, "daily", "6").await;
+    assert_eq!(val(&window(&u, "daily")["remaining"]), "0");
+    assert!(window(&u, "daily")["resets_at"].is_string());
+    let r = send(&t, &key, "a").await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(
+        r.headers()["x-rate-limit-limit"].to_str().unwrap(),
+        "5",
+        "limit in USD"
+    );
+    let b: Value = r.json().await.unwrap();
+    let msg = b["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("daily spend") && msg.contains("$6"), "{msg}");
+
+    // Recompute from the log gives the same figures once the rows are written.
+    for _ in 0..200 {
+        let filter = claude_code_hub::domain::request_log::LogFilter {
+            limit: 100,
+            ..Default::default()
+        };
+        if t.app.ctx.log_store.list_logs(&filter).await.unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, u) = t
+        .post(&format!("/api/v1/users/{uid}/usage/recompute"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{u}");
+    assert_eq!(val(&window(&u, "daily")["used"]), "6");
+    assert_eq!(val(&window(&u, "5h")["used"]), "6");
+    assert_eq!(val(&window(&u, "total")["used"]), "6");
+    // Reset the total: it reads 0 and a recompute does not bring it back.
+    let (s, u) = t
+        .post(&format!("/api/v1/users/{uid}/usage/reset-total"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{u}");
+    assert_eq!(val(&window(&u, "total")["used"]), "0");
+    let (_, u) = t
+        .post(&format!("/api/v1/users/{uid}/usage/recompute"), json!({}))
+        .await;
+    assert_eq!(val(&window(&u, "total")["used"]), "0");
+    assert_eq!(val(&window(&u, "daily")["used"]), "6");
+    let (s, _) = t.get("/api/v1/users/999999/usage").await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_rate_limiting_admits_everything() {
+    let up = FakeUpstream::start().await;
+    let t = spawn_app(&[("ENABLE_RATE_LIMIT", "false")]).await;
+    let (uid, key) = setup(&t, &up, json!({"rpm_limit": 1})).await;
+    for _ in 0..3 {
+        assert_eq!(send(&t, &key, "s").await.status(), 200);
+    }
+    let (s, _) = t.get(&format!("/api/v1/users/{uid}/usage")).await;
+    assert_eq!(s, 400);
+}
+
+/// Two instances on one Postgres and one Redis (optionally through a proxy).
+async fn two_instances(
+    test: &str,
+    via_proxy: bool,
+) -> Option<(TestApp, TestApp, TcpProxy, TestDatabase)> {
+    let db = TestDatabase::create(test).await?;
+    let redis = support::redis::test_redis(test).await?;
+    let proxy = TcpProxy::start(redis.host_port()).await.unwrap();
+    let url = if via_proxy {
+        redis.url_via(proxy.addr())
+    } else {
+        redis.url.clone()
+    };
+    let vars = [
+        ("DSN", db.url.as_str()),
+        ("REDIS_URL", url.as_str()),
+        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
+    ];
+    let a = spawn_app(&vars).await;
+    let b = spawn_app(&vars).await;
+    Some((a, b, proxy, db))
+}
+
+async fn reload(t: &TestApp) {
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_let_exactly_the_rpm_through() {
+    let Some((a, b, _proxy, _db)) = two_instances("two_instances_rpm", false).await else {
+        return;
+    };
+    let up = FakeUpstream::start().await;
+    up.set_recording(false);
+    let (_uid, key) = setup(&a, &up, json!({"rpm_limit": 50})).await;
+    reload(&b).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (http, url, key) = (
+            a.http.clone(),
+            if i % 2 == 0 {
+                a.url("/v1/messages")
+            } else {
+                b.url("/v1/messages")
+            },
+            key.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .header("x-api-key", key)
+                .json(&body(&format!("s{i}")))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tasks {
+        *counts.entry(t.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(counts.get(&200), Some(&50), "{counts:?}");
+    assert_eq!(counts.get(&429), Some(&150), "{counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_budget_and_concurrency() {
+    let Some((a, b, _proxy, _db)) = two_instances("two_instances_budget", false).await else {
+        return;
+    };
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::message("ok").usage(1_000_000, 0, 0, 0)); // $3 each
+    let (uid, key) = setup(
+        &a,
+        &up,
+        json!({"limit_total_usd": "10", "limit_concurrent_sessions": 2}),
+    )
+    .await;
+    reload(&b).await;
+    // Concurrency 2 across instances: sessions s1 (A) and s2 (B) hold the slots.
+    assert_eq!(send(&a, &key, "s1").await.status(), 200);
+    wait_used(&a, uid, "total", "3").await;
+    assert_eq!(send(&b, &key, "s2").await.status(), 200);
+    wait_used(&a, uid, "total", "6").await;
+    let r = send(&a, &key, "s3").await;
+    assert_eq!(r.status(), 429);
+    let msg: Value = r.json().await.unwrap();
+    assert!(
+        msg["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent sessions")
+    );
+    // An active session keeps its slot on the other instance.
+    assert_eq!(send(&b, &key, "s1").await.status(), 200);
+    wait_used(&a, uid, "total", "9").await;
+    // $9 < $10: one more passes; at $12 the budget is closed on both instances.
+    assert_eq!(send(&a, &key, "s2").await.status(), 200);
+    wait_used(&b, uid, "total", "12").await;
+    for t in [&a, &b] {
+        let r = send(t, &key, "s1").await;
+        assert_eq!(r.status(), 429);
+        let m: Value = r.json().await.unwrap();
+        assert!(
+            m["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("total spend")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cut_mid_load_fails_no_request_and_limits_apply_per_instance() {
+    let Some((a, b, proxy, _db)) = two_instances("redis_cut_limits", true).await else {
+        return;
+    };
+    let up = FakeUpstream::start().await;
+    up.set_recording(false);
+    let (_uid, key) = setup(&a, &up, json!({})).await;
+    reload(&b).await;
+    // Load across both instances while Redis is cut halfway through.
+    let mut tasks = Vec::new();
+    for i in 0..120 {
+        let (http, url, key) = (
+            a.http.clone(),
+            if i % 2 == 0 {
+                a.url("/v1/messages")
+            } else {
+                b.url("/v1/messages")
+            },
+            key.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 10)).await;
+            http.post(url)
+                .header("x-api-key", key)
+                .json(&body(&format!("s{i}")))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut();
+    for t in tasks {
+        assert_eq!(
+            t.await.unwrap(),
+            200,
+            "a request failed because Redis went away"
+        );
+    }
+    let limits = a.app.ctx.limits.clone().unwrap();
+    assert_eq!(limits.store().mode(), CounterMode::Degraded);
+    let (_, ready) = a.get("/ready").await;
+    assert_eq!(ready["limits"], "degraded", "{ready}");
+
+    // During the outage each instance enforces RPM on its own.
+    let (_uid, key2) = setup(&a, &up, json!({"rpm_limit": 3})).await;
+    reload(&b).await;
+    for t in [&a, &b] {
+        let mut ok = 0;
+        for _ in 0..5 {
+            if send(t, &key2, "x").await.status() == 200 {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 3, "per-instance RPM during the outage");
+    }
+
+    // Recovery: shared counting resumes across both instances.
+    proxy.restore();
+    for t in [&a, &b] {
+        let limits = t.app.ctx.limits.clone().unwrap();
+        let started = std::time::Instant::now();
+        while limits.store().mode() != CounterMode::Shared {
+            assert!(started.elapsed() < Duration::from_secs(10), "no recovery");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (_uid, key3) = setup(&a, &up, json!({"rpm_limit": 3})).await;
+    reload(&b).await;
+    let mut ok = 0;
+    for i in 0..6 {
+        let t = if i % 2 == 0 { &a } else { &b };
+        if send(t, &key3, "y").await.status() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 3, "shared RPM after recovery");
+}
