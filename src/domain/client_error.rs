@@ -153,7 +153,7 @@ mod tests {
         for f in [ClientFormat::OpenAi, ClientFormat::Response] {
             assert_eq!(
                 error_body(f, 429, kind.claude_type(), msg),
-                json!({"error": {"message": msg, "type": "rate_limit_error", "code": 429}})
+                json!({"error": {"message": msg, "type": "rate_limit_error", "param": null, "code": "rate_limit_exceeded"}})
             );
         }
         assert_eq!(
