@@ -10,6 +10,7 @@ use crate::domain::provider::Provider;
 use crate::domain::usage::{Usage, usage_from_claude_response};
 
 use super::ClientRequest;
+use super::body::RequestBody;
 
 /// The upstream side of one attempt.
 #[derive(Debug, Clone)]
@@ -45,7 +46,7 @@ fn gemini_path(model: &str, stream: bool) -> (String, Option<String>) {
 /// Builds what `provider` receives for this request, converting when its format differs.
 pub fn prepare(
     req: &ClientRequest,
-    body: &Value,
+    body: &RequestBody,
     provider: &Provider,
     requested_model: &str,
     forwarded_model: &str,
@@ -72,7 +73,7 @@ pub fn prepare(
             _ => (req.path.clone(), req.query.clone()),
         };
         let body = if target != ClientFormat::Gemini && requested_model != forwarded_model {
-            let mut v = body.clone();
+            let mut v = body.value().clone();
             if let Some(o) = v.as_object_mut() {
                 o.insert("model".into(), Value::String(forwarded_model.to_string()));
             }
@@ -89,7 +90,7 @@ pub fn prepare(
         });
     }
 
-    let mut claude = dispatch::request_to_claude(req.format, body)?;
+    let mut claude = dispatch::request_to_claude(req.format, body.value())?;
     if let Some(o) = claude.as_object_mut() {
         o.insert("model".into(), Value::String(forwarded_model.to_string()));
         o.insert("stream".into(), Value::Bool(is_stream));

@@ -16,6 +16,7 @@ use crate::domain::provider::Provider;
 use crate::domain::usage::Usage;
 
 use super::attempt::AttemptOk;
+use super::body::RequestBody;
 use super::record::{Ending, Recorder, RequestFacts, Served};
 use super::stream::{Pipeline, StreamFinish, TappedStream};
 use super::{ProxyBody, ProxyResponse, ProxyService, convert_io, forward};
@@ -24,7 +25,7 @@ impl ProxyService {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn finish_ok(
         &self,
-        client_body: &Value,
+        client_body: &RequestBody,
         prepared: &convert_io::Prepared,
         ok: AttemptOk,
         mut entry: ChainEntry,
@@ -38,8 +39,13 @@ impl ProxyService {
     ) -> ProxyResponse {
         let ttfb_ms = Some(i64::try_from(facts.started.elapsed().as_millis()).unwrap_or(i64::MAX));
         let requested_model = facts.requested_model.clone().unwrap_or_default();
+        let null = Value::Null;
         let client_ctx = dispatch::ClientContext {
-            request: client_body,
+            request: if prepared.converted {
+                client_body.value()
+            } else {
+                &null
+            },
             model: &requested_model,
             created_at: facts.created_at.timestamp(),
         };

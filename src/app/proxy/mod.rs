@@ -3,6 +3,7 @@
 //! the SQL database.
 
 mod attempt;
+pub mod body;
 pub mod convert_io;
 pub mod diagnose;
 mod finish;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use crate::domain::api_key::hash_key;
 use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
@@ -25,7 +25,7 @@ use crate::domain::routing::{
     RouteRequest, RouteState, forwarded_model, select_provider, session_provider_still_eligible,
 };
 use crate::domain::session::{
-    claude_session_id, derived_session_id, has_history, openai_session_id,
+    SessionSource, claude_session_id, derived_session_id, openai_session_id,
 };
 use crate::domain::usage::Usage;
 use crate::ports::clock::Clock;
@@ -36,6 +36,7 @@ use super::log_writer::LogWriter;
 use super::policy::{AdmitRequest, Breakers, Limiter, NoBreakers, NoLimits, ProviderOutcome};
 use super::snapshot::{ConfigSnapshot, SnapshotHolder};
 use crate::domain::convert::dispatch;
+use body::RequestBody;
 use record::{Ending, Recorder, RequestFacts, Served};
 
 /// Pause between two tries on the same provider.
@@ -291,41 +292,43 @@ impl ProxyService {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        let body: Value = match serde_json::from_slice(&req.body) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                return ProxyResponse::error(
-                    format,
-                    GatewayErrorKind::InvalidRequest,
-                    "request body must be a JSON object",
-                );
-            }
-            Err(e) => {
-                let msg = format!("request body is not valid JSON: {e}");
+        let body = match RequestBody::parse(req.body.clone()) {
+            Ok(b) => b,
+            Err(msg) => {
                 return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
             }
         };
-        let Some(model) = req.path_model.clone().or_else(|| {
-            body.get("model")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        }) else {
+        let Some(model) = req.path_model.clone().or_else(|| body.head.model.clone()) else {
             return ProxyResponse::error(
                 format,
                 GatewayErrorKind::InvalidRequest,
                 "model: a model name (string) is required",
             );
         };
-        let is_stream =
-            req.path_stream || body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+        let is_stream = req.path_stream || body.head.stream.unwrap_or(false);
+        // Session ids come from headers and small fields; only the derived fallback needs the
+        // whole conversation, so only then is the full body parsed.
+        let small = body.session_fields();
         let session = match format {
             ClientFormat::Claude => {
-                claude_session_id(&body, req.header("x-claude-code-session-id"), key.id)
+                let header = req.header("x-claude-code-session-id");
+                let s = claude_session_id(&small, header, key.id);
+                if s.source == SessionSource::Derived {
+                    claude_session_id(body.value(), header, key.id)
+                } else {
+                    s
+                }
             }
             ClientFormat::OpenAi | ClientFormat::Response => {
-                openai_session_id(&body, req.header("session-id"), key.id)
+                let header = req.header("session-id");
+                let s = openai_session_id(&small, header, key.id);
+                if s.source == SessionSource::Derived {
+                    openai_session_id(body.value(), header, key.id)
+                } else {
+                    s
+                }
             }
-            ClientFormat::Gemini => derived_session_id(key.id, &body),
+            ClientFormat::Gemini => derived_session_id(key.id, body.value()),
         };
         let facts = RequestFacts {
             request_id: new_request_id(),
@@ -384,7 +387,7 @@ impl ProxyService {
         let mut chain = ProviderChain::default();
         let mut attempts = 0u32;
         let mut last_error: Option<(GatewayErrorKind, String)> = None;
-        let mut bound = if has_history(&body) {
+        let mut bound = if body.message_count() > 1 {
             self.bound_provider(&session.id).await
         } else {
             None
@@ -590,8 +593,9 @@ impl ProxyService {
         &self,
         facts: &RequestFacts,
         recorder: &Recorder,
-        body: &Value,
+        body: &RequestBody,
     ) -> ProxyResponse {
+        let body = body.value();
         let claude =
             dispatch::request_to_claude(facts.format, body).unwrap_or_else(|_| body.clone());
         let n = crate::domain::token_estimate::estimate_input_tokens(&claude);
