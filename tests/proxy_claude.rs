@@ -140,6 +140,25 @@ async fn streaming_passes_through_byte_identical_and_is_accounted() {
     );
     assert!(row.ttfb_ms.is_some());
     assert_eq!(row.provider_chain[0]["reason"], "initial_selection");
+    let metrics = t
+        .http
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("cch_requests_total{outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("cch_streams_total 1"));
+    assert!(metrics.contains("cch_counters_mode{mode=\"local\"} 1"));
+    assert!(
+        metrics.contains("cch_cost_micro_usd_total 2775"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

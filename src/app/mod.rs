@@ -10,6 +10,7 @@ pub mod error_rules;
 pub mod fail_open;
 pub mod limits;
 pub mod log_writer;
+pub mod metrics;
 pub mod policy;
 pub mod probe;
 pub mod provider_test;

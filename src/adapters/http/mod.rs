@@ -30,6 +30,7 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
         .nest("/docs", docs)
         .at("/health", get(probes::health).head(probes::health))
         .at("/ready", get(probes::ready))
+        .at("/metrics", get(probes::metrics))
         .at("/v1/messages", poem::post(proxy::claude_messages))
         .at(
             "/v1/messages/count_tokens",

@@ -51,3 +51,11 @@ pub async fn ready(ctx: Data<&Arc<AppContext>>) -> Response {
     };
     Json(body).with_status(code).into_response()
 }
+
+/// Prometheus metrics (no secrets: counts and states only).
+#[handler]
+pub fn metrics(ctx: Data<&Arc<AppContext>>) -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::app::metrics::render(ctx.0))
+}

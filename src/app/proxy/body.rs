@@ -89,7 +89,9 @@ pub struct RequestBody {
 
 impl fmt::Debug for RequestBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestBody").field("bytes", &self.raw.len()).finish_non_exhaustive()
+        f.debug_struct("RequestBody")
+            .field("bytes", &self.raw.len())
+            .finish_non_exhaustive()
     }
 }
 

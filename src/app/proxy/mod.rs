@@ -126,6 +126,7 @@ pub struct ProxyService {
     config: ProxyConfig,
     limiter: Arc<dyn Limiter>,
     breakers: Arc<dyn Breakers>,
+    metrics: Arc<crate::app::metrics::ProxyMetrics>,
 }
 
 /// The policies the proxy consults (limits and breakers).
@@ -176,7 +177,13 @@ impl ProxyService {
             config,
             limiter: policies.limiter,
             breakers: policies.breakers,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Request counters for `/metrics`.
+    pub fn metrics(&self) -> &crate::app::metrics::ProxyMetrics {
+        &self.metrics
     }
 
     /// The models a key may use (for `GET /v1/models`), or an auth error.
@@ -349,6 +356,7 @@ impl ProxyService {
             logs: self.logs.clone(),
             prices: snap.prices.clone(),
             limiter: self.limiter.clone(),
+            metrics: self.metrics.clone(),
         });
         let now = facts.created_at;
         let admit = AdmitRequest {

@@ -62,6 +62,8 @@ pub struct Recorder {
     pub prices: Arc<Vec<ModelPrice>>,
     /// Spend is added to the limit windows when a request ends.
     pub limiter: Arc<dyn Limiter>,
+    /// Process-wide request counters.
+    pub metrics: Arc<crate::app::metrics::ProxyMetrics>,
 }
 
 /// How the request ended.
@@ -129,6 +131,12 @@ impl Recorder {
             user_agent: facts.user_agent.clone(),
             error_message: end.error,
         };
+        let micro = (cost_usd * Decimal::from(1_000_000)).round();
+        self.metrics.observe(
+            end.status,
+            facts.is_stream,
+            u64::try_from(micro).unwrap_or(0),
+        );
         self.logs.submit(row);
         if let (Some(user_id), Some(key_id)) = (facts.user_id, facts.key_id)
             && !cost_usd.is_zero()
