@@ -11,7 +11,7 @@ use claude_code_hub::adapters::memory::MemoryCounters;
 use claude_code_hub::adapters::redis::RedisCounters;
 use claude_code_hub::app::breakers::BreakerService;
 use claude_code_hub::app::policy::{Breakers, ProviderOutcome};
-use claude_code_hub::domain::breaker::{BreakerEvent, BreakerEventKind, BreakerState};
+use claude_code_hub::domain::breaker::{Admission, BreakerEvent, BreakerEventKind, BreakerState};
 use claude_code_hub::domain::failure::ErrorClass;
 use claude_code_hub::domain::provider::{BreakerSettings, Provider, ProviderType, Timeouts};
 use claude_code_hub::ports::counters::CounterStore;
@@ -65,7 +65,9 @@ fn provider(id: i64) -> Provider {
     }
 }
 
-const FAIL: ProviderOutcome = ProviderOutcome::Failure(ErrorClass::ProviderError);
+fn fail() -> ProviderOutcome {
+    ProviderOutcome::failure(ErrorClass::ProviderError, "upstream exploded")
+}
 
 /// Two "instances" sharing one store, each with its own notifier.
 struct Pair {
@@ -90,11 +92,11 @@ async fn full_cycle_and_sharing(s: Pair) {
     let p = provider(1);
     let all = [p.clone(), provider(2)];
     for _ in 0..4 {
-        s.a.record(&p, FAIL, t0()).await;
+        s.a.record(&p, fail(), t0()).await;
     }
     assert!(s.b.open_providers(&all, t0()).await.is_empty());
     // The fifth failure, recorded by the other instance, opens it for both.
-    s.b.record(&p, FAIL, t0()).await;
+    s.b.record(&p, fail(), t0()).await;
     let until = t0() + Duration::minutes(30);
     let open = s.a.open_providers(&all, t0() + Duration::minutes(29)).await;
     assert_eq!(open.get(&1), Some(&Some(until)));
@@ -103,10 +105,12 @@ async fn full_cycle_and_sharing(s: Pair) {
     let opened = s.ev_b.0.lock().unwrap()[0].clone();
     assert_eq!(opened.failure_count, 5);
     assert_eq!(opened.expected_recovery, Some(until));
+    assert_eq!(opened.last_error.as_deref(), Some("upstream exploded"));
     let view = s.a.view(&p, t0()).await;
     assert_eq!(view.state, BreakerState::Open);
     assert_eq!(view.next_try_at, Some(until));
     assert_eq!(view.opened_at, Some(t0()));
+    assert_eq!(view.last_error.as_deref(), Some("upstream exploded"));
     // Time is up: both instances look at once; exactly one performs the half-open transition.
     let (oa, ob) = tokio::join!(
         s.a.open_providers(&all, until),
@@ -132,11 +136,11 @@ async fn full_cycle_and_sharing(s: Pair) {
 async fn half_open_failure_reopens_and_reset_closes(s: Pair) {
     let p = provider(3);
     for _ in 0..5 {
-        s.a.record(&p, FAIL, t0()).await;
+        s.a.record(&p, fail(), t0()).await;
     }
     let later = t0() + Duration::minutes(31);
     s.a.record(&p, ProviderOutcome::Success, later).await;
-    s.b.record(&p, FAIL, later).await;
+    s.b.record(&p, fail(), later).await;
     let open = s.a.open_providers(std::slice::from_ref(&p), later).await;
     assert_eq!(open.get(&3), Some(&Some(later + Duration::minutes(30))));
     s.b.reset(&p, later).await;
@@ -152,13 +156,21 @@ async fn half_open_failure_reopens_and_reset_closes(s: Pair) {
 async fn network_errors_do_not_count_by_default(s: Pair) {
     let p = provider(4);
     for _ in 0..10 {
-        s.a.record(&p, ProviderOutcome::Failure(ErrorClass::SystemError), t0())
-            .await;
-        s.a.record(&p, ProviderOutcome::Failure(ErrorClass::NotFound), t0())
-            .await;
         s.a.record(
             &p,
-            ProviderOutcome::Failure(ErrorClass::NonRetryableClientError),
+            ProviderOutcome::failure(ErrorClass::SystemError, "x"),
+            t0(),
+        )
+        .await;
+        s.a.record(
+            &p,
+            ProviderOutcome::failure(ErrorClass::NotFound, "x"),
+            t0(),
+        )
+        .await;
+        s.a.record(
+            &p,
+            ProviderOutcome::failure(ErrorClass::NonRetryableClientError, "x"),
             t0(),
         )
         .await;
@@ -174,8 +186,12 @@ async fn network_errors_do_not_count_by_default(s: Pair) {
 async fn network_errors_count_when_enabled(s: Pair) {
     let p = provider(5);
     for _ in 0..5 {
-        s.a.record(&p, ProviderOutcome::Failure(ErrorClass::SystemError), t0())
-            .await;
+        s.a.record(
+            &p,
+            ProviderOutcome::failure(ErrorClass::SystemError, "x"),
+            t0(),
+        )
+        .await;
     }
     assert!(
         s.b.open_providers(std::slice::from_ref(&p), t0())
@@ -189,7 +205,7 @@ async fn concurrent_failures_are_all_counted(s: Pair) {
     let mut futs = Vec::new();
     for i in 0..4 {
         let svc = if i % 2 == 0 { &s.a } else { &s.b };
-        futs.push(svc.record(&p, FAIL, t0()));
+        futs.push(svc.record(&p, fail(), t0()));
     }
     futures_util::future::join_all(futs).await;
     assert_eq!(s.a.view(&p, t0()).await.failure_count, 4);
@@ -198,7 +214,7 @@ async fn concurrent_failures_are_all_counted(s: Pair) {
 async fn probe_success_half_opens_early(s: Pair) {
     let p = provider(7);
     for _ in 0..5 {
-        s.a.record(&p, FAIL, t0()).await;
+        s.a.record(&p, fail(), t0()).await;
     }
     s.b.probe_succeeded(&p, t0() + Duration::minutes(1)).await;
     assert!(
@@ -207,6 +223,134 @@ async fn probe_success_half_opens_early(s: Pair) {
             .is_empty()
     );
     assert_eq!(s.ev_b.kinds(), vec![BreakerEventKind::HalfOpened]);
+}
+
+/// Opens `p`'s breaker at t0 and returns the instant it half-opens.
+async fn opened(s: &Pair, p: &Provider) -> DateTime<Utc> {
+    for _ in 0..5 {
+        s.a.record(p, fail(), t0()).await;
+    }
+    t0() + Duration::minutes(30)
+}
+
+async fn half_open_admits_limited_trials_across_instances(s: Pair) {
+    let p = provider(8);
+    let now = opened(&s, &p).await;
+    // Ten requests at once on two instances: exactly two trials (the success threshold).
+    let admissions = futures_util::future::join_all(
+        (0..10).map(|i| if i % 2 == 0 { &s.a } else { &s.b }.admit(&p, now)),
+    )
+    .await;
+    let trials = admissions
+        .iter()
+        .filter(|a| **a == Admission::Trial)
+        .count();
+    assert_eq!(trials, 2, "{admissions:?}");
+    assert!(
+        admissions
+            .iter()
+            .all(|a| matches!(a, Admission::Trial | Admission::Refused { until: None }))
+    );
+    let half: usize = [s.ev_a.kinds(), s.ev_b.kinds()]
+        .iter()
+        .flatten()
+        .filter(|k| **k == BreakerEventKind::HalfOpened)
+        .count();
+    assert_eq!(half, 1);
+    // While both slots are taken, selection skips it (no retry instant).
+    let open = s.b.open_providers(std::slice::from_ref(&p), now).await;
+    assert_eq!(open.get(&8), Some(&None));
+    assert_eq!(s.a.view(&p, now).await.trials_in_flight, 2);
+    // The first success frees a slot, the second closes the breaker; then traffic flows.
+    s.a.record(&p, ProviderOutcome::Success, now).await;
+    assert!(
+        s.b.open_providers(std::slice::from_ref(&p), now)
+            .await
+            .is_empty()
+    );
+    assert_eq!(s.b.view(&p, now).await.state, BreakerState::HalfOpen);
+    s.b.record(&p, ProviderOutcome::Success, now).await;
+    assert_eq!(s.a.view(&p, now).await.state, BreakerState::Closed);
+    let admissions = futures_util::future::join_all((0..10).map(|_| s.a.admit(&p, now))).await;
+    assert!(
+        admissions.iter().all(|a| *a == Admission::Pass),
+        "{admissions:?}"
+    );
+}
+
+async fn a_failed_trial_reopens_and_refuses_until_the_new_end(s: Pair) {
+    let p = provider(9);
+    let now = opened(&s, &p).await;
+    assert_eq!(s.a.admit(&p, now).await, Admission::Trial);
+    assert_eq!(s.b.admit(&p, now).await, Admission::Trial);
+    s.b.record(
+        &p,
+        ProviderOutcome::failure(ErrorClass::ProviderError, "overloaded"),
+        now,
+    )
+    .await;
+    let until = now + Duration::minutes(30);
+    assert_eq!(
+        s.a.admit(&p, now).await,
+        Admission::Refused { until: Some(until) }
+    );
+    let v = s.a.view(&p, now).await;
+    assert_eq!((v.state, v.trials_in_flight), (BreakerState::Open, 0));
+    assert_eq!(v.last_error.as_deref(), Some("overloaded"));
+    // The late outcome of the other trial changes nothing.
+    s.a.record(&p, ProviderOutcome::Success, now).await;
+    assert_eq!(s.b.view(&p, now).await.state, BreakerState::Open);
+}
+
+async fn lost_and_uncounted_trials_free_their_slot(s: Pair) {
+    let p = provider(10);
+    let now = opened(&s, &p).await;
+    assert_eq!(s.a.admit(&p, now).await, Admission::Trial);
+    assert_eq!(s.a.admit(&p, now).await, Admission::Trial);
+    assert_eq!(s.b.admit(&p, now).await, Admission::Refused { until: None });
+    // A client abort does not count, but gives its slot back.
+    s.a.record(
+        &p,
+        ProviderOutcome::failure(ErrorClass::ClientAbort, "client closed the connection"),
+        now,
+    )
+    .await;
+    assert_eq!(s.b.admit(&p, now).await, Admission::Trial);
+    // Trials never released lapse after the provider's request timeout (120 s by default).
+    let almost = now + Duration::seconds(119);
+    assert_eq!(
+        s.b.admit(&p, almost).await,
+        Admission::Refused { until: None }
+    );
+    let lapsed = now + Duration::seconds(120);
+    assert_eq!(s.b.admit(&p, lapsed).await, Admission::Trial);
+    let v = s.a.view(&p, lapsed).await;
+    assert_eq!(
+        (v.state, v.failure_count, v.trials_in_flight),
+        (BreakerState::HalfOpen, 5, 1)
+    );
+}
+
+async fn the_last_error_keeps_the_message_without_the_key(s: Pair) {
+    let mut p = provider(11);
+    p.api_key = "sk-ant-secret-0123456789".into();
+    p.breaker.failure_threshold = 1;
+    let msg = "invalid x-api-key: sk-ant-secret-0123456789 was rejected";
+    s.a.record(
+        &p,
+        ProviderOutcome::failure(ErrorClass::ProviderError, msg),
+        t0(),
+    )
+    .await;
+    let v = s.b.view(&p, t0()).await;
+    assert_eq!(v.state, BreakerState::Open);
+    let want = "invalid x-api-key: [redacted] was rejected";
+    assert_eq!(v.last_error.as_deref(), Some(want));
+    let ev = s.ev_a.0.lock().unwrap()[0].clone();
+    assert_eq!(
+        (ev.kind, ev.last_error.as_deref()),
+        (BreakerEventKind::Opened, Some(want))
+    );
 }
 
 macro_rules! contract {
@@ -253,4 +397,8 @@ contract!(
     network_errors_count_when_enabled: true,
     concurrent_failures_are_all_counted,
     probe_success_half_opens_early,
+    half_open_admits_limited_trials_across_instances,
+    a_failed_trial_reopens_and_refuses_until_the_new_end,
+    lost_and_uncounted_trials_free_their_slot,
+    the_last_error_keeps_the_message_without_the_key,
 );

@@ -162,6 +162,102 @@ async fn five_failures_open_the_breaker_then_half_open_and_close_after_two_succe
 }
 
 #[tokio::test]
+async fn half_open_lets_only_a_few_trials_through_then_closes_or_reopens() {
+    let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+    let t = start_with(tempfile::tempdir().unwrap(), &[], clock.clone()).await;
+    let bad = FakeUpstream::start().await;
+    let good = FakeUpstream::start().await;
+    bad.set_default(Reply::error(500, "api_error", "upstream exploded"));
+    let a = add_provider(
+        &t,
+        "a",
+        &bad.url(),
+        json!({"priority": 0, "failure_threshold": 2, "half_open_success_threshold": 2}),
+    )
+    .await;
+    add_provider(&t, "b", &good.url(), json!({"priority": 1})).await;
+    let (_, key) = add_user_key(&t).await;
+    for _ in 0..2 {
+        assert_eq!(send(&t, &key).await.0, 200);
+    }
+    let view = breaker(&t, a).await;
+    assert_eq!(view["state"], "open", "{view}");
+    assert_eq!(view["last_error"], "upstream exploded", "{view}");
+
+    // Half-open, a answers slowly: of ten requests at once, two try a, the rest go to b.
+    clock.advance(chrono::Duration::minutes(30));
+    bad.set_default(Reply::default().delay_first_byte(Duration::from_millis(500)));
+    let (a0, b0) = (bad.request_count(), good.request_count());
+    let burst = || futures_util::future::join_all((0..10).map(|_| send(&t, &key)));
+    let answers = burst().await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    assert_eq!(bad.request_count() - a0, 2, "only the trials reach a");
+    assert_eq!(good.request_count() - b0, 8);
+    // Two successful trials closed it: everything flows to a again.
+    let view = breaker(&t, a).await;
+    assert_eq!(view["state"], "closed", "{view}");
+    assert_eq!(view["trials_in_flight"], 0);
+    bad.set_default(Reply::default());
+    let (a0, b0) = (bad.request_count(), good.request_count());
+    let answers = burst().await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    assert_eq!(
+        (bad.request_count() - a0, good.request_count() - b0),
+        (10, 0)
+    );
+
+    // Open it again; a failing trial in half-open re-opens it at once.
+    bad.set_default(Reply::error(529, "overloaded_error", "Overloaded"));
+    for _ in 0..2 {
+        send(&t, &key).await;
+    }
+    assert_eq!(breaker(&t, a).await["state"], "open");
+    clock.advance(chrono::Duration::minutes(30));
+    let a0 = bad.request_count();
+    assert_eq!(send(&t, &key).await.0, 200, "failover to b");
+    assert_eq!(bad.request_count() - a0, 1, "one trial");
+    let view = breaker(&t, a).await;
+    assert_eq!(view["state"], "open", "{view}");
+    assert_eq!(view["last_error"], "Overloaded", "{view}");
+    t.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_breaking_mid_way_opens_with_a_clear_last_error() {
+    let t = spawn_app(&[]).await;
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::stream("abcdefgh").drop_after_events(2));
+    let a = add_provider(&t, "a", &up.url(), json!({"failure_threshold": 1})).await;
+    let (_, key) = add_user_key(&t).await;
+    let r = t
+        .http
+        .post(t.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": MODEL, "max_tokens": 10, "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let _ = r.bytes().await;
+    // The stream's outcome is recorded in the background.
+    let started = std::time::Instant::now();
+    let view = loop {
+        let v = breaker(&t, a).await;
+        if v["state"] == "open" || started.elapsed() > Duration::from_secs(3) {
+            break v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(view["state"], "open", "{view}");
+    let last = view["last_error"].as_str().unwrap_or_default();
+    assert!(last.starts_with("stream broke mid-way"), "{view}");
+    assert!(!last.contains("abcdefgh"), "no stream content: {view}");
+    t.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn admin_reset_and_why_no_provider_names_every_exclusion() {
     let t = spawn_app(&[]).await;
     let bad = FakeUpstream::start().await;

@@ -4,6 +4,11 @@
 //! down through the fail-open wrapper). Every transition is a compare-and-swap on that record,
 //! retried on conflict, so two instances never both perform the same transition (one
 //! `HalfOpened`, one `Opened` event). Transitions go to the notifier.
+//!
+//! HALF-OPEN trials are slots in the same record: [`Breakers::admit`] takes one by CAS (so at most
+//! `half_open_success_threshold` requests across all instances try a half-open provider at once),
+//! [`Breakers::record`] gives it back, and an unreleased slot lapses after the provider's request
+//! timeout. When the store fails, requests are admitted (fail open).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde::Serialize;
 
-use crate::domain::breaker::{BreakerRecord, BreakerState, Observation, Step};
+use crate::domain::breaker::{Admission, BreakerRecord, BreakerState, Observation, Step};
 use crate::domain::provider::Provider;
 use crate::ports::counters::CounterStore;
 use crate::ports::notifier::Notifier;
@@ -50,6 +55,8 @@ pub struct BreakerView {
     pub next_try_at: Option<DateTime<Utc>>,
     /// The last counted failure's message.
     pub last_error: Option<String>,
+    /// Half-open trial requests in flight now.
+    pub trials_in_flight: u32,
 }
 
 /// The breaker service the proxy, the probe job and the admin API use.
@@ -107,15 +114,28 @@ impl BreakerService {
         now: DateTime<Utc>,
         step: impl Fn(&BreakerRecord) -> Step,
     ) -> Option<BreakerRecord> {
+        self.transition_with(p, now, |r| (step(r), ()))
+            .await
+            .map(|(r, ())| r)
+    }
+
+    /// [`Self::transition`] for a step that also decides something (returned with the record
+    /// from the attempt that was saved).
+    async fn transition_with<T>(
+        &self,
+        p: &Provider,
+        now: DateTime<Utc>,
+        step: impl Fn(&BreakerRecord) -> (Step, T),
+    ) -> Option<(BreakerRecord, T)> {
         let key = breaker_key(p.id);
         for _ in 0..MAX_CAS_TRIES {
             let (raw, cur) = self.load(p.id).await?;
-            let (next, event) = step(&cur);
+            let ((next, event), decision) = step(&cur);
             if next == cur && event.is_none() {
-                return Some(cur);
+                return Some((cur, decision));
             }
             let Ok(json) = serde_json::to_string(&next) else {
-                return Some(cur);
+                return Some((cur, decision));
             };
             let ttl = Self::ttl(&next, now);
             match self
@@ -128,7 +148,7 @@ impl BreakerService {
                         let ev = next.event(kind, p.id, &p.name, now);
                         self.notifier.breaker_event(&ev).await;
                     }
-                    return Some(next);
+                    return Some((next, decision));
                 }
                 Ok(false) => continue,
                 Err(e) => {
@@ -168,8 +188,14 @@ impl BreakerService {
             next_try_at: (r.state == BreakerState::Open)
                 .then_some(r.open_until)
                 .flatten(),
+            trials_in_flight: u32::try_from(r.live_trials(now)).unwrap_or(u32::MAX),
             last_error: r.last_error,
         }
+    }
+
+    /// How long a half-open trial of `p` may stay unreleased: its request timeout (at least 1 s).
+    fn trial_ttl(p: &Provider) -> chrono::Duration {
+        chrono::Duration::milliseconds(p.timeouts.request_timeout_ms.max(1000))
     }
 
     /// Applies an outcome with its message (kept as the breaker's last error).
@@ -216,23 +242,54 @@ impl Breakers for BreakerService {
                 .map(|p| async move { (p.id, self.current(p, now).await) }),
         )
         .await;
+        let by_id: HashMap<i64, &Provider> = providers.iter().map(|p| (p.id, p)).collect();
         states
             .into_iter()
-            .filter(|(_, r)| r.state == BreakerState::Open)
-            .map(|(id, r)| (id, r.open_until))
+            .filter_map(|(id, r)| {
+                let p = by_id.get(&id)?;
+                r.unavailable(&p.breaker, now).map(|until| (id, until))
+            })
             .collect()
     }
 
+    async fn admit(&self, provider: &Provider, now: DateTime<Utc>) -> Admission {
+        let ttl = Self::trial_ttl(provider);
+        let decided = self
+            .transition_with(provider, now, |r| r.admit(&provider.breaker, ttl, now))
+            .await;
+        match decided {
+            Some((_, admission)) => admission,
+            // The store failed (the fail-open wrapper already fell back): let the request go.
+            None => Admission::Pass,
+        }
+    }
+
     async fn record(&self, provider: &Provider, outcome: ProviderOutcome, now: DateTime<Utc>) {
+        let message;
         let obs = match outcome {
             ProviderOutcome::Success => Observation::Success,
-            ProviderOutcome::Failure(class) => Observation::Failure {
-                class,
-                message: class_message(class),
-            },
+            ProviderOutcome::Failure { class, message: m } => {
+                message = redact_key(&m, &provider.api_key);
+                Observation::Failure {
+                    class,
+                    message: if message.trim().is_empty() {
+                        class_message(class)
+                    } else {
+                        &message
+                    },
+                }
+            }
         };
         self.observe(provider, &obs, now).await;
     }
+}
+
+/// `message` with the provider's API key masked, should an upstream echo it back.
+fn redact_key(message: &str, api_key: &str) -> String {
+    if api_key.len() < 8 {
+        return message.to_string();
+    }
+    message.replace(api_key, "[redacted]")
 }
 
 fn class_message(class: crate::domain::failure::ErrorClass) -> &'static str {

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::api_key::ApiKey;
+use crate::domain::breaker::Admission;
 use crate::domain::failure::ErrorClass;
 use crate::domain::format::ClientFormat;
 use crate::domain::provider::Provider;
@@ -104,12 +105,29 @@ impl Limiter for NoLimits {
 }
 
 /// How one provider did for one request (recorded once, after its retries).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderOutcome {
     /// It answered successfully.
     Success,
-    /// It failed with this class (the breaker decides whether that counts).
-    Failure(ErrorClass),
+    /// It failed (the breaker decides whether that counts). Also recorded for outcomes that never
+    /// count (client errors, aborts), so a half-open trial the request held is released.
+    Failure {
+        /// The failure class.
+        class: ErrorClass,
+        /// The upstream's own error text (already capped by the proxy), or the proxy's description
+        /// of a broken stream; kept as the breaker's last error. Never request or answer content.
+        message: String,
+    },
+}
+
+impl ProviderOutcome {
+    /// A failure of `class` with `message`.
+    pub fn failure(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self::Failure {
+            class,
+            message: message.into(),
+        }
+    }
 }
 
 /// Per-provider circuit breakers.
@@ -122,6 +140,11 @@ pub trait Breakers: Send + Sync {
         providers: &[Provider],
         now: DateTime<Utc>,
     ) -> HashMap<i64, Option<DateTime<Utc>>>;
+    /// Asks to send one request to `provider` (called after selection chose it, before anything
+    /// is sent). A HALF-OPEN breaker admits a limited number of concurrent trials, shared between
+    /// instances; the trial is released by the [`Breakers::record`] of that request's outcome or
+    /// lapses after the provider's request timeout. On `Refused`, selection must skip it.
+    async fn admit(&self, provider: &Provider, now: DateTime<Utc>) -> Admission;
     /// Records how a provider did.
     async fn record(&self, provider: &Provider, outcome: ProviderOutcome, now: DateTime<Utc>);
 }
@@ -137,6 +160,9 @@ impl Breakers for NoBreakers {
         _now: DateTime<Utc>,
     ) -> HashMap<i64, Option<DateTime<Utc>>> {
         HashMap::new()
+    }
+    async fn admit(&self, _p: &Provider, _now: DateTime<Utc>) -> Admission {
+        Admission::Pass
     }
     async fn record(&self, _p: &Provider, _o: ProviderOutcome, _now: DateTime<Utc>) {}
 }

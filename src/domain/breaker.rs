@@ -5,9 +5,12 @@
 //! CLOSED: consecutive counted failures are tallied and a success resets the tally; reaching the
 //! provider's failure threshold opens the breaker. OPEN: selection skips the provider until
 //! `open_until` (inclusive boundary: at exactly `opened_at + open_duration` it is no longer
-//! open). HALF-OPEN: requests may try it; `half_open_success_threshold` consecutive successes
-//! close it, any counted failure opens it again for a full duration. A failure while OPEN does not
-//! extend `open_until`. A threshold of 0 or less disables the breaker (always CLOSED).
+//! open). HALF-OPEN: at most `half_open_success_threshold` trial requests may be in flight at
+//! once ([`BreakerRecord::admit`]); each trial is released by the outcome of its request or lapses
+//! after a caller-chosen time, so a lost trial cannot wedge the breaker. That many consecutive
+//! successes close it, any counted failure opens it again for a full duration. A failure while
+//! OPEN does not extend `open_until`. A threshold of 0 or less disables the breaker (always
+//! CLOSED).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,6 +60,25 @@ pub struct BreakerRecord {
     pub last_failure_at: Option<DateTime<Utc>>,
     /// The message of the last counted failure.
     pub last_error: Option<String>,
+    /// HALF-OPEN trial requests in flight, each as the instant it lapses (absent in records
+    /// written before trials existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trials: Vec<DateTime<Utc>>,
+}
+
+/// Whether one request may go to the provider now (see [`BreakerRecord::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// CLOSED (or disabled): traffic flows, nothing to release.
+    Pass,
+    /// HALF-OPEN: the request took a trial slot, released by its recorded outcome.
+    Trial,
+    /// Not now: OPEN (with the instant it may be tried again) or HALF-OPEN with every trial slot
+    /// taken (`until: None`).
+    Refused {
+        /// When an OPEN breaker half-opens; `None` while half-open trials are full.
+        until: Option<DateTime<Utc>>,
+    },
 }
 
 /// What a transition did.
@@ -115,6 +137,13 @@ fn open_duration(s: &BreakerSettings) -> Duration {
     Duration::milliseconds(s.open_duration_ms.max(0))
 }
 
+fn success_threshold(s: &BreakerSettings) -> u32 {
+    u32::try_from(s.half_open_success_threshold.max(1)).unwrap_or(1)
+}
+
+/// Longest `last_error` kept (in characters).
+pub const MAX_LAST_ERROR_CHARS: usize = 500;
+
 impl BreakerRecord {
     /// The record as it is at `now`: an OPEN breaker whose time is up becomes HALF-OPEN (with the
     /// `HalfOpened` event); a disabled breaker is CLOSED.
@@ -130,6 +159,7 @@ impl BreakerRecord {
                 BreakerRecord {
                     state: BreakerState::HalfOpen,
                     half_open_successes: 0,
+                    trials: Vec::new(),
                     ..self.clone()
                 },
                 Some(BreakerEventKind::HalfOpened),
@@ -138,6 +168,7 @@ impl BreakerRecord {
                 BreakerRecord {
                     state: BreakerState::HalfOpen,
                     half_open_successes: 0,
+                    trials: Vec::new(),
                     ..self.clone()
                 },
                 Some(BreakerEventKind::HalfOpened),
@@ -152,6 +183,74 @@ impl BreakerRecord {
         (eff.state == BreakerState::Open)
             .then_some(eff.open_until)
             .flatten()
+    }
+
+    /// The trials still in flight at `now` (lapsed ones are gone).
+    pub fn live_trials(&self, now: DateTime<Utc>) -> usize {
+        self.trials.iter().filter(|t| **t > now).count()
+    }
+
+    /// Whether selection must skip the provider at `now`, without taking anything:
+    /// `Some(until)` when OPEN (`until` = when it half-opens) or HALF-OPEN with every trial slot
+    /// taken (`until` = `None`); `None` when a request could go.
+    pub fn unavailable(
+        &self,
+        settings: &BreakerSettings,
+        now: DateTime<Utc>,
+    ) -> Option<Option<DateTime<Utc>>> {
+        let (eff, _) = self.effective(settings, now);
+        match eff.state {
+            BreakerState::Closed => None,
+            BreakerState::Open => Some(eff.open_until),
+            BreakerState::HalfOpen => {
+                let full = eff.live_trials(now) >= success_threshold(settings) as usize;
+                full.then_some(None)
+            }
+        }
+    }
+
+    /// Asks to send one request at `now`. CLOSED passes; OPEN refuses; HALF-OPEN takes a trial
+    /// slot lapsing at `now + trial_ttl` while fewer than `half_open_success_threshold` are live,
+    /// else refuses. The step holds the record to store (with the trial taken and lapsed trials
+    /// dropped) and the OPEN → HALF-OPEN expiry event, if any.
+    pub fn admit(
+        &self,
+        settings: &BreakerSettings,
+        trial_ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> (Step, Admission) {
+        let (mut cur, expired) = self.effective(settings, now);
+        let admission = match cur.state {
+            BreakerState::Closed => Admission::Pass,
+            BreakerState::Open => Admission::Refused {
+                until: cur.open_until,
+            },
+            BreakerState::HalfOpen => {
+                cur.trials.retain(|t| *t > now);
+                if cur.trials.len() < success_threshold(settings) as usize {
+                    cur.trials.push(now + trial_ttl.max(Duration::zero()));
+                    Admission::Trial
+                } else {
+                    Admission::Refused { until: None }
+                }
+            }
+        };
+        ((cur, expired), admission)
+    }
+
+    /// Gives back one trial slot (the oldest; lapsed ones are dropped first).
+    fn release_trial(mut self, now: DateTime<Utc>) -> Self {
+        self.trials.retain(|t| *t > now);
+        if let Some(i) = self
+            .trials
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, t)| **t)
+            .map(|(i, _)| i)
+        {
+            self.trials.remove(i);
+        }
+        self
     }
 
     /// Applies an outcome at `now`. `network_errors_count` is
@@ -169,10 +268,11 @@ impl BreakerRecord {
             return (cur, expired);
         }
         let (next, event) = match obs {
-            Observation::Success => cur.on_success(settings),
+            Observation::Success => cur.release_trial(now).on_success(settings),
             Observation::Failure { class, message } => {
                 if !counts_for_breaker(*class, network_errors_count) {
-                    (cur, None)
+                    // Does not count, but a trial it held is free again.
+                    (cur.release_trial(now), None)
                 } else {
                     cur.on_failure(settings, message, now)
                 }
@@ -192,9 +292,7 @@ impl BreakerRecord {
             ),
             BreakerState::HalfOpen => {
                 let successes = self.half_open_successes.saturating_add(1);
-                let needed =
-                    u32::try_from(settings.half_open_success_threshold.max(1)).unwrap_or(1);
-                if successes >= needed {
+                if successes >= success_threshold(settings) {
                     (BreakerRecord::default(), Some(BreakerEventKind::Closed))
                 } else {
                     (
@@ -216,7 +314,7 @@ impl BreakerRecord {
         let base = BreakerRecord {
             failure_count,
             last_failure_at: Some(now),
-            last_error: Some(message.chars().take(500).collect()),
+            last_error: Some(message.chars().take(MAX_LAST_ERROR_CHARS).collect()),
             ..self
         };
         let open = |r: BreakerRecord| {
@@ -224,6 +322,7 @@ impl BreakerRecord {
                 BreakerRecord {
                     state: BreakerState::Open,
                     half_open_successes: 0,
+                    trials: Vec::new(),
                     opened_at: Some(now),
                     open_until: Some(now + open_duration(settings)),
                     ..r
@@ -254,6 +353,7 @@ impl BreakerRecord {
                 BreakerRecord {
                     state: BreakerState::HalfOpen,
                     half_open_successes: 0,
+                    trials: Vec::new(),
                     ..cur
                 },
                 Some(BreakerEventKind::HalfOpened),

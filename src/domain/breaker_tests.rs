@@ -210,3 +210,137 @@ fn records_round_trip_through_json() {
     let back: BreakerRecord = serde_json::from_str(&json).unwrap_or_default();
     assert_eq!(back, r);
 }
+
+fn ttl() -> Duration {
+    Duration::seconds(120)
+}
+
+/// A record half-open at `t0() + 31 min`.
+fn half_open() -> (BreakerRecord, DateTime<Utc>) {
+    let (r, _) = failed_n(5, t0());
+    let later = t0() + Duration::minutes(31);
+    let ((r, e), adm) = r.admit(&settings(), ttl(), later);
+    assert_eq!(e, Some(BreakerEventKind::HalfOpened));
+    assert_eq!(adm, Admission::Trial);
+    let r = BreakerRecord {
+        trials: vec![],
+        ..r
+    };
+    (r, later)
+}
+
+#[test]
+fn closed_admits_without_a_trial_and_open_refuses_until_its_end() {
+    let ((r, e), adm) = BreakerRecord::default().admit(&settings(), ttl(), t0());
+    assert_eq!((adm, e), (Admission::Pass, None));
+    assert_eq!(r, BreakerRecord::default());
+    let (open, _) = failed_n(5, t0());
+    let until = t0() + Duration::minutes(30);
+    let ((_, e), adm) = open.admit(&settings(), ttl(), t0() + Duration::minutes(29));
+    assert_eq!((adm, e), (Admission::Refused { until: Some(until) }, None));
+    assert_eq!(open.unavailable(&settings(), t0()), Some(Some(until)));
+}
+
+#[test]
+fn half_open_admits_at_most_the_success_threshold_of_trials() {
+    let (r, now) = half_open();
+    assert_eq!(r.unavailable(&settings(), now), None);
+    let ((r, _), a1) = r.admit(&settings(), ttl(), now);
+    let ((r, _), a2) = r.admit(&settings(), ttl(), now);
+    let ((r3, e3), a3) = r.admit(&settings(), ttl(), now);
+    assert_eq!((a1, a2), (Admission::Trial, Admission::Trial));
+    assert_eq!(a3, Admission::Refused { until: None });
+    assert_eq!(
+        (r3.clone(), e3),
+        (r.clone(), None),
+        "a refusal changes nothing"
+    );
+    assert_eq!(r.live_trials(now), 2);
+    assert_eq!(r.unavailable(&settings(), now), Some(None));
+    // A success releases its slot; the second success closes the breaker.
+    let (r, e) = ok(&r, now);
+    assert_eq!(
+        (r.state, r.live_trials(now), e),
+        (BreakerState::HalfOpen, 1, None)
+    );
+    assert_eq!(r.unavailable(&settings(), now), None);
+    let (r, e) = ok(&r, now);
+    assert_eq!(e, Some(BreakerEventKind::Closed));
+    assert_eq!(r, BreakerRecord::default());
+}
+
+#[test]
+fn a_half_open_failure_reopens_and_drops_every_trial() {
+    let (r, now) = half_open();
+    let ((r, _), _) = r.admit(&settings(), ttl(), now);
+    let ((r, _), _) = r.admit(&settings(), ttl(), now);
+    let (r, e) = fail(&r, now);
+    assert_eq!(e, Some(BreakerEventKind::Opened));
+    assert!(r.trials.is_empty());
+    assert_eq!(r.unavailable(&settings(), now), Some(r.open_until));
+}
+
+#[test]
+fn uncounted_outcomes_release_a_trial_without_counting() {
+    let (r, now) = half_open();
+    let ((r, _), _) = r.admit(&settings(), ttl(), now);
+    let ((r, _), _) = r.admit(&settings(), ttl(), now);
+    let obs = Observation::Failure {
+        class: ErrorClass::ClientAbort,
+        message: "client closed the connection",
+    };
+    let (r, e) = r.observe(&obs, &settings(), false, now);
+    assert_eq!(e, None);
+    assert_eq!(
+        (r.state, r.live_trials(now), r.half_open_successes),
+        (BreakerState::HalfOpen, 1, 0)
+    );
+}
+
+#[test]
+fn lost_trials_lapse_after_their_ttl() {
+    let (r, now) = half_open();
+    let ((r, _), _) = r.admit(&settings(), ttl(), now);
+    let ((r, _), _) = r.admit(&settings(), ttl(), now);
+    assert_eq!(
+        r.unavailable(&settings(), now + ttl() - Duration::milliseconds(1)),
+        Some(None)
+    );
+    let at = now + ttl();
+    assert_eq!(
+        r.unavailable(&settings(), at),
+        None,
+        "lapsed at exactly the ttl"
+    );
+    let ((r, _), adm) = r.admit(&settings(), ttl(), at);
+    assert_eq!(adm, Admission::Trial);
+    assert_eq!(
+        r.trials,
+        vec![at + ttl()],
+        "lapsed trials are dropped when one is taken"
+    );
+}
+
+#[test]
+fn trial_slots_follow_the_success_threshold() {
+    let s = BreakerSettings {
+        half_open_success_threshold: 1,
+        ..settings()
+    };
+    let (r, now) = half_open();
+    let ((r, _), a1) = r.admit(&s, ttl(), now);
+    let (_, a2) = r.admit(&s, ttl(), now);
+    assert_eq!(
+        (a1, a2),
+        (Admission::Trial, Admission::Refused { until: None })
+    );
+}
+
+#[test]
+fn records_without_trials_still_parse() {
+    let (r, _) = failed_n(5, t0());
+    let json = serde_json::to_string(&r).unwrap_or_default();
+    assert!(!json.contains("trials"), "{json}");
+    let back: BreakerRecord = serde_json::from_str(&json).unwrap_or_default();
+    assert_eq!(back, r);
+}

@@ -162,6 +162,17 @@ impl ProxyService {
                 entry.error_class = Some(ErrorClass::NonRetryableClientError);
                 entry.error = Some(message.clone());
                 chain.push(entry);
+                // Never counted, but releases a half-open trial this request held.
+                self.breakers
+                    .record(
+                        provider,
+                        ProviderOutcome::failure(
+                            ErrorClass::NonRetryableClientError,
+                            message.clone(),
+                        ),
+                        self.clock.now(),
+                    )
+                    .await;
                 let (out_status, out_body) = match override_ {
                     Some((st, msg)) => {
                         let st = st.unwrap_or(status);

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::domain::api_key::hash_key;
+use crate::domain::breaker::Admission;
 use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
 use crate::domain::client_error::{GatewayErrorKind, error_body};
 use crate::domain::failure::ErrorClass;
@@ -459,12 +460,21 @@ impl ProxyService {
             {
                 return self.estimate_tokens(&facts, &recorder, &body);
             }
+            // A half-open breaker admits a limited number of trials: when they are all taken,
+            // this provider is skipped like an open one and selection picks again.
+            if let Admission::Refused { until } =
+                self.breakers.admit(provider, self.clock.now()).await
+            {
+                tracing::debug!(provider = %provider.name, "breaker refused the request; selecting again");
+                state.open_breakers.insert(provider.id, until);
+                continue;
+            }
             let tries = provider
                 .max_retry_attempts
                 .map_or(self.config.max_retry_default, |n| n.max(1) as u32);
             let mut use_proxy = provider.proxy_url.is_some();
             let mut try_no = 0u32;
-            let mut last_class: Option<ErrorClass> = None;
+            let mut last_failure: Option<(ErrorClass, String)> = None;
             self.limiter
                 .provider_chosen(provider, &session.id, now)
                 .await;
@@ -526,7 +536,7 @@ impl ProxyService {
                         entry.error_class = Some(err.class);
                         entry.error = Some(err.message.clone());
                         chain.push(entry);
-                        last_class = Some(err.class);
+                        last_failure = Some((err.class, err.message.clone()));
                         tracing::info!(provider = %provider.name, class = ?err.class, status = ?err.status, "upstream attempt failed");
                         let kind = if err.timeout {
                             GatewayErrorKind::Timeout
@@ -552,10 +562,14 @@ impl ProxyService {
                 }
             }
             state.tried.insert(provider.id);
-            if let Some(class) = last_class {
+            if let Some((class, message)) = last_failure {
                 // Counted once per request, after this provider's retries are spent.
                 self.breakers
-                    .record(provider, ProviderOutcome::Failure(class), self.clock.now())
+                    .record(
+                        provider,
+                        ProviderOutcome::failure(class, message),
+                        self.clock.now(),
+                    )
                     .await;
             }
             if attempts >= self.config.max_attempts {

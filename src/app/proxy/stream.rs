@@ -78,6 +78,15 @@ pub struct TappedStream {
     done: bool,
 }
 
+/// The breaker's last error for a stream that broke mid-way: the proxy's own description of the
+/// break (transport error, idle timeout, early end, unreadable event), never stream content.
+fn stream_break_message(error: Option<&str>) -> String {
+    match error {
+        Some(e) if !e.trim().is_empty() => format!("stream broke mid-way: {e}"),
+        _ => "stream broke mid-way".to_string(),
+    }
+}
+
 fn as_sse_event(e: &OutEvent) -> SseEvent {
     SseEvent {
         event: e.event.clone(),
@@ -221,19 +230,22 @@ impl TappedStream {
             f.status
         };
         // A stream that completes is a success; one that breaks mid-way is a provider failure;
-        // a client abort is nobody's failure.
+        // a client abort is nobody's failure (recorded only to release a half-open trial).
         let verdict = match outcome {
-            ChainOutcome::Success => Some(ProviderOutcome::Success),
-            ChainOutcome::Failure => Some(ProviderOutcome::Failure(ErrorClass::ProviderError)),
-            ChainOutcome::ClientAbort => None,
+            ChainOutcome::Success => ProviderOutcome::Success,
+            ChainOutcome::Failure => ProviderOutcome::failure(
+                ErrorClass::ProviderError,
+                stream_break_message(error.as_deref()),
+            ),
+            ChainOutcome::ClientAbort => {
+                ProviderOutcome::failure(ErrorClass::ClientAbort, "client closed the connection")
+            }
         };
-        if let Some(v) = verdict
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let (breakers, provider) = (f.breakers.clone(), f.provider.clone());
             let elapsed = i64::try_from(f.facts.started.elapsed().as_millis()).unwrap_or(0);
             let now = f.facts.created_at + chrono::Duration::milliseconds(elapsed);
-            handle.spawn(async move { breakers.record(&provider, v, now).await });
+            handle.spawn(async move { breakers.record(&provider, verdict, now).await });
         }
         let error = error.or_else(|| self.tap.error_message().map(str::to_string));
         f.recorder.record(

@@ -32,8 +32,10 @@ pub struct BreakerStateView {
     pub opened_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When an open breaker lets requests try again.
     pub next_try_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Last counted failure.
+    /// Last counted failure: the upstream's error message (provider key masked).
     pub last_error: Option<String>,
+    /// Half-open trial requests in flight now (at most the success threshold).
+    pub trials_in_flight: u32,
 }
 
 impl From<BreakerView> for BreakerStateView {
@@ -47,6 +49,7 @@ impl From<BreakerView> for BreakerStateView {
             opened_at: v.opened_at,
             next_try_at: v.next_try_at,
             last_error: v.last_error,
+            trials_in_flight: v.trials_in_flight,
         }
     }
 }
