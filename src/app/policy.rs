@@ -78,8 +78,18 @@ pub trait Limiter: Send + Sync {
         session_id: &str,
         now: DateTime<Utc>,
     ) -> ProviderLimitState;
-    /// Called when a provider is about to serve a session (takes its concurrency slot).
-    async fn provider_chosen(&self, provider: &Provider, session_id: &str, now: DateTime<Utc>);
+    /// Takes (or refreshes) the session's concurrent-session slot on `provider`, called after
+    /// selection chose it and before anything is sent. Checked and taken atomically in one step,
+    /// shared between instances: a session that already holds a slot keeps it; a new session is
+    /// refused (`false`) when `limit_concurrent_sessions` other sessions are active, and selection
+    /// must then skip the provider. A slot stops counting `SESSION_TTL` after the session's last
+    /// request. When the limits store fails, the slot is granted (fail-open).
+    async fn take_provider_slot(
+        &self,
+        provider: &Provider,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> bool;
     /// Adds a finished request's cost to every window of its key, user and provider.
     async fn record_spend(&self, spend: SpendRecord);
 }
@@ -100,7 +110,9 @@ impl Limiter for NoLimits {
     ) -> ProviderLimitState {
         ProviderLimitState::default()
     }
-    async fn provider_chosen(&self, _p: &Provider, _s: &str, _now: DateTime<Utc>) {}
+    async fn take_provider_slot(&self, _p: &Provider, _s: &str, _now: DateTime<Utc>) -> bool {
+        true
+    }
     async fn record_spend(&self, _spend: SpendRecord) {}
 }
 

@@ -427,7 +427,14 @@ impl Limiter for LimitService {
         state
     }
 
-    async fn provider_chosen(&self, provider: &Provider, session_id: &str, now: DateTime<Utc>) {
+    async fn take_provider_slot(
+        &self,
+        provider: &Provider,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        // Without a limit the session is still counted, so usage shows the provider's sessions
+        // and a limit set later applies at once.
         let limit = crate::domain::windows::limit_value(&provider.limits, LimitKind::Concurrency)
             .unwrap_or(i64::MAX);
         let counter = counter_for(
@@ -441,6 +448,7 @@ impl Limiter for LimitService {
         );
         let request_id = random_id();
         let checks = [Check { counter, limit }];
+        // One atomic check-and-take (one Lua script on Redis, one lock in memory).
         let outcome = self
             .store
             .check(CheckRequest {
@@ -450,8 +458,22 @@ impl Limiter for LimitService {
                 checks: &checks,
             })
             .await;
-        if let Ok(CheckOutcome::Rejected { .. }) = outcome {
-            tracing::debug!(provider = %provider.name, "provider slots filled by another instance meanwhile");
+        match outcome {
+            Ok(CheckOutcome::Admitted) => true,
+            Ok(CheckOutcome::Rejected { current, .. }) => {
+                tracing::debug!(
+                    provider = %provider.name,
+                    active = current,
+                    limit,
+                    "provider concurrent sessions full; session refused"
+                );
+                false
+            }
+            Err(e) => {
+                // Only reachable without the fail-open wrapper: never fail a request on it.
+                tracing::warn!(error = %e, "provider slot not checked; granting it (fail-open)");
+                true
+            }
         }
     }
 

@@ -462,11 +462,35 @@ impl ProxyService {
             }
             // A half-open breaker admits a limited number of trials: when they are all taken,
             // this provider is skipped like an open one and selection picks again.
-            if let Admission::Refused { until } =
-                self.breakers.admit(provider, self.clock.now()).await
-            {
+            let admission = self.breakers.admit(provider, self.clock.now()).await;
+            if let Admission::Refused { until } = admission {
                 tracing::debug!(provider = %provider.name, "breaker refused the request; selecting again");
                 state.open_breakers.insert(provider.id, until);
+                continue;
+            }
+            // The provider's concurrent-session slot, checked and taken in one atomic step: when
+            // every slot is held by other sessions it is skipped like a full one and selection
+            // picks again.
+            if !self
+                .limiter
+                .take_provider_slot(provider, &session.id, now)
+                .await
+            {
+                tracing::debug!(provider = %provider.name, "provider concurrent sessions full; selecting again");
+                if admission == Admission::Trial {
+                    // Free the half-open trial this request took without counting an outcome.
+                    self.breakers
+                        .record(
+                            provider,
+                            ProviderOutcome::failure(
+                                ErrorClass::ClientAbort,
+                                "not sent: concurrent sessions full",
+                            ),
+                            self.clock.now(),
+                        )
+                        .await;
+                }
+                state.concurrency_full.insert(provider.id);
                 continue;
             }
             let tries = provider
@@ -475,9 +499,6 @@ impl ProxyService {
             let mut use_proxy = provider.proxy_url.is_some();
             let mut try_no = 0u32;
             let mut last_failure: Option<(ErrorClass, String)> = None;
-            self.limiter
-                .provider_chosen(provider, &session.id, now)
-                .await;
             let mut excluded = Some(excluded);
             while try_no < tries {
                 if attempts >= self.config.max_attempts {
