@@ -1,6 +1,6 @@
 //! One contract for every `LimitStore` (memory, Redis, Redis behind the fail-open wrapper), with
 //! an explicit clock: each window kind, the atomic all-or-nothing check, session slots, spend
-//! recording, reads, rebuilds and resets.
+//! recording, reads, rebuilds and resets; and `LimitService::take_provider_slot` on each store.
 
 mod support;
 
@@ -10,7 +10,9 @@ use std::time::Instant;
 use claude_code_hub::adapters::memory::MemoryLimits;
 use claude_code_hub::adapters::redis::RedisLimits;
 use claude_code_hub::app::fail_open::FailOpenConfig;
+use claude_code_hub::app::limits::LimitService;
 use claude_code_hub::app::limits::fail_open::FailOpenLimits;
+use claude_code_hub::app::policy::Limiter;
 use claude_code_hub::ports::counters::CounterMode;
 use claude_code_hub::ports::limits::{Check, CheckOutcome, CheckRequest, Counter, LimitStore};
 
@@ -321,6 +323,147 @@ async fn parallel_checks_admit_exactly_the_limit(s: Store) {
     assert_eq!(admitted, 50);
 }
 
+/// Parallel takes of one session counter for distinct sessions: exactly the limit succeed; the
+/// winners may take again (their slot is theirs), the losers stay refused.
+async fn parallel_session_takes_admit_exactly_the_limit(s: Store) {
+    let ttl = 300_000;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = [Check {
+                counter: sessions("slots", ttl),
+                limit: 2,
+            }];
+            let session = format!("s{i}");
+            let outcome = check(&s, T0 + i, &format!("r{i}"), &session, &c).await;
+            (session, outcome)
+        }));
+    }
+    let (mut won, mut lost) = (Vec::new(), Vec::new());
+    for t in tasks {
+        let (session, outcome) = t.await.unwrap();
+        match outcome {
+            CheckOutcome::Admitted => won.push(session),
+            CheckOutcome::Rejected { current, .. } => {
+                assert_eq!(current, 2);
+                lost.push(session);
+            }
+        }
+    }
+    assert_eq!(won.len(), 2, "winners: {won:?}");
+    let c = [Check {
+        counter: sessions("slots", ttl),
+        limit: 2,
+    }];
+    for (i, session) in won.iter().enumerate() {
+        assert_eq!(
+            check(&s, T0 + 100 + i as i64, "again", session, &c).await,
+            CheckOutcome::Admitted,
+            "a session holding a slot keeps it"
+        );
+    }
+    assert!(matches!(
+        check(&s, T0 + 200, "late", &lost[0], &c).await,
+        CheckOutcome::Rejected { current: 2, .. }
+    ));
+}
+
+fn provider(id: i64, concurrent: Option<i32>) -> claude_code_hub::domain::provider::Provider {
+    use claude_code_hub::domain::provider::{BreakerSettings, Provider, ProviderType, Timeouts};
+    Provider {
+        id,
+        name: format!("p{id}"),
+        description: String::new(),
+        provider_type: ProviderType::Claude,
+        base_url: "http://127.0.0.1:9".into(),
+        api_key: "sk-test".into(),
+        enabled: true,
+        priority: 0,
+        weight: 1,
+        cost_multiplier: rust_decimal::Decimal::ONE,
+        group_tag: String::new(),
+        allowed_models: Vec::new(),
+        model_redirects: Default::default(),
+        extra_client_formats: Vec::new(),
+        proxy_url: None,
+        proxy_fallback_to_direct: false,
+        limits: claude_code_hub::domain::limits::Limits {
+            limit_concurrent_sessions: concurrent,
+            ..Default::default()
+        },
+        timeouts: Timeouts::default(),
+        breaker: BreakerSettings::default(),
+        max_retry_attempts: None,
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+    }
+}
+
+/// `LimitService::take_provider_slot` over the store: parallel takes of distinct sessions on a
+/// provider limited to 2 → exactly 2 hold a slot; a holder re-takes; an unlimited provider
+/// always grants; the slot frees `SESSION_TTL` after the holder's last request.
+async fn provider_slots_are_taken_atomically(s: Store) {
+    use claude_code_hub::adapters::sqlite::SqliteStore;
+    let db = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+    db.migrate().await.unwrap();
+    let now = chrono::DateTime::from_timestamp_millis(T0).unwrap();
+    let snapshot = claude_code_hub::app::snapshot::SnapshotHolder::load(db.clone(), now)
+        .await
+        .unwrap();
+    let ttl = std::time::Duration::from_secs(300);
+    let service = Arc::new(LimitService::new(
+        s,
+        snapshot,
+        db.clone(),
+        db,
+        chrono_tz::UTC,
+        ttl,
+    ));
+    let limited = Arc::new(provider(7001, Some(2)));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (service, limited) = (service.clone(), limited.clone());
+        tasks.push(tokio::spawn(async move {
+            let session = format!("ses{i}");
+            let took = service.take_provider_slot(&limited, &session, now).await;
+            (session, took)
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        let (session, took) = t.await.unwrap();
+        if took {
+            won.push(session);
+        }
+    }
+    assert_eq!(won.len(), 2, "winners: {won:?}");
+    let later = now + chrono::Duration::seconds(60);
+    for session in &won {
+        assert!(service.take_provider_slot(&limited, session, later).await);
+    }
+    assert!(
+        !service
+            .take_provider_slot(&limited, "newcomer", later)
+            .await
+    );
+    let unlimited = provider(7002, None);
+    for i in 0..5 {
+        assert!(
+            service
+                .take_provider_slot(&unlimited, &format!("u{i}"), now)
+                .await
+        );
+    }
+    // The holders were last seen at `later`: their slots free SESSION_TTL after it.
+    let expired = later + chrono::Duration::from_std(ttl).unwrap();
+    assert!(
+        service
+            .take_provider_slot(&limited, "newcomer", expired)
+            .await
+    );
+}
+
 /// Rough cost of one admission checking 14 windows (printed; `--nocapture` to see it).
 async fn check_round_trip_cost(s: Store) {
     let checks: Vec<Check> = (0..7)
@@ -413,5 +556,7 @@ contract!(
     replace_rebuilds_counters,
     markers_are_set_once,
     parallel_checks_admit_exactly_the_limit,
+    parallel_session_takes_admit_exactly_the_limit,
+    provider_slots_are_taken_atomically,
     check_round_trip_cost,
 );

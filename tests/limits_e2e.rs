@@ -417,3 +417,164 @@ async fn redis_cut_mid_load_fails_no_request_and_limits_apply_per_instance() {
     }
     assert_eq!(ok, 3, "shared RPM after recovery");
 }
+
+/// Creates a provider for `up` with extra fields; returns its id.
+async fn add_provider(t: &TestApp, name: &str, up: &FakeUpstream, extra: Value) -> i64 {
+    let mut p = json!({"name": name, "provider_type": "claude", "base_url": up.url(),
+                       "api_key": "sk-up"});
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            p[k] = v;
+        }
+    }
+    let (s, p) = t.post("/api/v1/providers", p).await;
+    assert_eq!(s, 201, "{p}");
+    p["id"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_concurrency_slot_is_taken_atomically_across_instances() {
+    let Some((a, b, _proxy, _db)) = two_instances("provider_slots", false).await else {
+        return;
+    };
+    // Slow answers keep the requests of each round in flight together.
+    let (up_limited, up_other) = (FakeUpstream::start().await, FakeUpstream::start().await);
+    for up in [&up_limited, &up_other] {
+        up.set_default(Reply::message("ok").delay_first_byte(Duration::from_millis(300)));
+    }
+    // The limited provider is preferred (better priority): without an atomic take both instances
+    // would send their session to it.
+    let limited = add_provider(
+        &a,
+        "limited",
+        &up_limited,
+        json!({"priority": 0, "limit_concurrent_sessions": 1}),
+    )
+    .await;
+    let other = add_provider(&a, "other", &up_other, json!({"priority": 1})).await;
+    let (uid, key) = setup_user(&a).await;
+    reload(&b).await;
+
+    // Round 1: two sessions at once, one through each instance → one on each provider.
+    let send_all = |sessions: Vec<(bool, String)>| {
+        let (a_url, b_url, http, key) = (
+            a.url("/v1/messages"),
+            b.url("/v1/messages"),
+            a.http.clone(),
+            key.clone(),
+        );
+        async move {
+            let tasks: Vec<_> = sessions
+                .into_iter()
+                .map(|(on_a, session)| {
+                    let url = if on_a { a_url.clone() } else { b_url.clone() };
+                    let (http, key) = (http.clone(), key.clone());
+                    tokio::spawn(async move {
+                        http.post(url)
+                            .header("x-api-key", key)
+                            .json(&body(&session))
+                            .send()
+                            .await
+                            .unwrap()
+                            .status()
+                            .as_u16()
+                    })
+                })
+                .collect();
+            for t in tasks {
+                assert_eq!(t.await.unwrap(), 200);
+            }
+        }
+    };
+    send_all(vec![(true, "s1".into()), (false, "s2".into())]).await;
+    assert_eq!(
+        up_limited.request_count(),
+        1,
+        "one session on the limited provider"
+    );
+    assert_eq!(
+        up_other.request_count(),
+        1,
+        "the other session on the second"
+    );
+
+    // Round 2: both sessions again plus new ones, spread over both instances: the limited
+    // provider still serves one session only.
+    let mut round = vec![(false, "s1".to_string()), (true, "s2".to_string())];
+    round.extend((3..9).map(|i| (i % 2 == 0, format!("s{i}"))));
+    send_all(round).await;
+
+    // The request log (shared Postgres) tells which session each provider served.
+    let logs = loop_logs(&a, uid, 10).await;
+    let sessions_on = |pid: i64| {
+        logs.iter()
+            .filter(|l| l.provider_id == Some(pid))
+            .filter_map(|l| l.session_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(
+        sessions_on(limited).len(),
+        1,
+        "never two sessions on the limited provider: {:?}",
+        sessions_on(limited)
+    );
+    assert_eq!(sessions_on(other).len(), 7, "{:?}", sessions_on(other));
+    // Requests that found the limited provider full say so in their decision chain.
+    let full = logs
+        .iter()
+        .filter(|l| l.provider_id == Some(other))
+        .filter(|l| {
+            l.provider_chain.as_array().is_some_and(|entries| {
+                entries.iter().any(|e| {
+                    e["excluded"].as_array().is_some_and(|ex| {
+                        ex.iter().any(|x| {
+                            x["provider_id"] == limited && x["reason"]["type"] == "concurrency_full"
+                        })
+                    })
+                })
+            })
+        })
+        .count();
+    assert_eq!(
+        full, 8,
+        "every request on the second provider names the full one"
+    );
+}
+
+/// A user without limits and a key; returns (user id, key).
+async fn setup_user(t: &TestApp) -> (i64, String) {
+    let (s, u) = t
+        .post(
+            "/api/v1/users",
+            json!({"name": format!("u{}", support::unique_suffix())}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    let uid = u["id"].as_i64().unwrap();
+    let (s, k) = t
+        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    (uid, k["key"].as_str().unwrap().to_string())
+}
+
+/// Waits until `n` log rows of the user are written; returns them.
+async fn loop_logs(
+    t: &TestApp,
+    uid: i64,
+    n: usize,
+) -> Vec<claude_code_hub::domain::request_log::RequestLog> {
+    let filter = claude_code_hub::domain::request_log::LogFilter {
+        user_id: Some(uid),
+        limit: 100,
+        ..Default::default()
+    };
+    for _ in 0..200 {
+        let logs = t.app.ctx.log_store.list_logs(&filter).await.unwrap();
+        if logs.len() >= n {
+            return logs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("request log rows never reached {n}");
+}
