@@ -57,10 +57,11 @@ impl ProxyService {
             } => {
                 entry.status = Some(status);
                 chain.push(entry);
-                self.bind_session(session_id, provider.id, reason).await;
-                self.breakers
-                    .record(provider, ProviderOutcome::Success, self.clock.now())
-                    .await;
+                tokio::join!(
+                    self.bind_session(session_id, provider.id, reason),
+                    self.breakers
+                        .record(provider, ProviderOutcome::Success, self.clock.now()),
+                );
                 let (body, usage) = match convert_io::convert_full(
                     facts.format,
                     prepared.provider_format,

@@ -367,7 +367,22 @@ impl ProxyService {
             format,
             now,
         };
-        if let Err(rejection) = self.limiter.admit(&admit).await {
+        // Independent reads of the shared store run concurrently: one round trip, not four.
+        let has_history = body.message_count() > 1;
+        let (admitted, provider_limits, open_breakers, bound) = tokio::join!(
+            self.limiter.admit(&admit),
+            self.limiter
+                .provider_state(&snap.providers, &session.id, now),
+            self.breakers.open_providers(&snap.providers, now),
+            async {
+                if has_history {
+                    self.bound_provider(&session.id).await
+                } else {
+                    None
+                }
+            },
+        );
+        if let Err(rejection) = admitted {
             let mut resp = self.fail(
                 &facts,
                 &recorder,
@@ -383,12 +398,8 @@ impl ProxyService {
             model: &model,
             user_groups: &user.provider_group,
         };
-        let provider_limits = self
-            .limiter
-            .provider_state(&snap.providers, &session.id, now)
-            .await;
         let mut state = RouteState {
-            open_breakers: self.breakers.open_providers(&snap.providers, now).await,
+            open_breakers,
             over_limit: provider_limits.over_limit,
             concurrency_full: provider_limits.concurrency_full,
             ..RouteState::default()
@@ -396,11 +407,7 @@ impl ProxyService {
         let mut chain = ProviderChain::default();
         let mut attempts = 0u32;
         let mut last_error: Option<(GatewayErrorKind, String)> = None;
-        let mut bound = if body.message_count() > 1 {
-            self.bound_provider(&session.id).await
-        } else {
-            None
-        };
+        let mut bound = bound;
 
         loop {
             // Pick a provider: the session's, if still eligible, else by the routing rules.
