@@ -467,22 +467,21 @@ impl ProxyService {
             {
                 return self.estimate_tokens(&facts, &recorder, &body);
             }
-            // A half-open breaker admits a limited number of trials: when they are all taken,
-            // this provider is skipped like an open one and selection picks again.
-            let admission = self.breakers.admit(provider, self.clock.now()).await;
+            // Two admissions, asked concurrently (one round trip with Redis): the breaker (a
+            // half-open one admits a limited number of trials) and the provider's
+            // concurrent-session slot (checked and taken atomically). Either refusal skips the
+            // provider and selection picks again. A slot taken while the breaker refuses (rare:
+            // the breaker changed since the pre-routing read) idles out after SESSION_TTL.
+            let (admission, slot) = tokio::join!(
+                self.breakers.admit(provider, self.clock.now()),
+                self.limiter.take_provider_slot(provider, &session.id, now),
+            );
             if let Admission::Refused { until } = admission {
                 tracing::debug!(provider = %provider.name, "breaker refused the request; selecting again");
                 state.open_breakers.insert(provider.id, until);
                 continue;
             }
-            // The provider's concurrent-session slot, checked and taken in one atomic step: when
-            // every slot is held by other sessions it is skipped like a full one and selection
-            // picks again.
-            if !self
-                .limiter
-                .take_provider_slot(provider, &session.id, now)
-                .await
-            {
+            if !slot {
                 tracing::debug!(provider = %provider.name, "provider concurrent sessions full; selecting again");
                 if admission == Admission::Trial {
                     // Free the half-open trial this request took without counting an outcome.
