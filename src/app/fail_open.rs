@@ -47,25 +47,49 @@ pub struct FailOpenStatus {
     pub degraded_for: Option<Duration>,
 }
 
-/// Counters that fail open from a shared primary to a local fallback. Holds a probe task that
-/// stops when this value is dropped or `shutdown` is called.
-pub struct FailOpenCounters {
-    state: Arc<State>,
+/// A store that can be probed: the fail-open core pings the primary through this.
+pub trait Probe: Send + Sync {
+    /// One cheap round trip.
+    fn probe(&self) -> BoxFuture<'_, CounterResult<()>>;
+}
+
+impl Probe for dyn CounterStore {
+    fn probe(&self) -> BoxFuture<'_, CounterResult<()>> {
+        self.ping()
+    }
+}
+
+/// The log lines of one wrapper, so operators can tell which store went away.
+#[derive(Debug, Clone, Copy)]
+pub struct FailOpenMessages {
+    /// Logged once when an outage starts.
+    pub degraded: &'static str,
+    /// Logged once when the primary answers again.
+    pub recovered: &'static str,
+}
+
+/// The fail-open mechanism shared by every wrapped store: route a call to the primary while it
+/// answers (bounded by a timeout), switch to the fallback on its first failure (warned once
+/// per outage), and probe in the background to switch back. Holds a probe task that stops when
+/// this value is dropped or `shutdown` is called.
+pub struct FailOpen<S: ?Sized + Probe + 'static> {
+    state: Arc<State<S>>,
     probe: JoinHandle<()>,
 }
 
 /// What the calls and the probe task share.
-struct State {
-    primary: Arc<dyn CounterStore>,
-    fallback: Arc<dyn CounterStore>,
+struct State<S: ?Sized> {
+    primary: Arc<S>,
+    fallback: Arc<S>,
     call_timeout: Duration,
+    messages: FailOpenMessages,
     degraded: AtomicBool,
     outages: AtomicU64,
     fallback_calls: AtomicU64,
     since: Mutex<Option<(Instant, SystemTime)>>,
 }
 
-impl State {
+impl<S: ?Sized> State<S> {
     /// Switches to the fallback; only the caller that makes the switch logs it.
     fn degrade(&self, op: &str, reason: &str) {
         if self
@@ -75,11 +99,7 @@ impl State {
         {
             self.outages.fetch_add(1, Ordering::Relaxed);
             *self.lock_since() = Some((Instant::now(), SystemTime::now()));
-            tracing::warn!(
-                op,
-                reason,
-                "shared counters store unreachable: counting in memory (fail-open) until it answers"
-            );
+            tracing::warn!(op, reason, "{}", self.messages.degraded);
         }
     }
 
@@ -93,7 +113,8 @@ impl State {
             let outage = self.lock_since().take().map(|(at, _)| at.elapsed());
             tracing::info!(
                 outage_ms = outage.map_or(0, |d| d.as_millis() as u64),
-                "shared counters store answers again: back to shared counting"
+                "{}",
+                self.messages.recovered
             );
         }
     }
@@ -103,24 +124,26 @@ impl State {
     }
 }
 
-impl FailOpenCounters {
+impl<S: ?Sized + Probe + 'static> FailOpen<S> {
     /// Pings the primary once (bounded by `call_timeout`) to pick the starting mode, then
     /// spawns the probe task on the current tokio runtime.
     pub async fn start(
-        primary: Arc<dyn CounterStore>,
-        fallback: Arc<dyn CounterStore>,
+        primary: Arc<S>,
+        fallback: Arc<S>,
         config: FailOpenConfig,
+        messages: FailOpenMessages,
     ) -> Self {
         let state = Arc::new(State {
             primary,
             fallback,
             call_timeout: config.call_timeout,
+            messages,
             degraded: AtomicBool::new(false),
             outages: AtomicU64::new(0),
             fallback_calls: AtomicU64::new(0),
             since: Mutex::new(None),
         });
-        match tokio::time::timeout(config.call_timeout, state.primary.ping()).await {
+        match tokio::time::timeout(config.call_timeout, state.primary.probe()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => state.degrade("startup ping", &e.to_string()),
             Err(_) => state.degrade("startup ping", "timed out"),
@@ -133,6 +156,15 @@ impl FailOpenCounters {
     /// stays on the fallback.
     pub fn shutdown(&self) {
         self.probe.abort();
+    }
+
+    /// `Shared` or `Degraded`.
+    pub fn mode(&self) -> CounterMode {
+        if self.state.degraded.load(Ordering::Acquire) {
+            CounterMode::Degraded
+        } else {
+            CounterMode::Shared
+        }
     }
 
     /// Counts and timings for metrics and `/ready`.
@@ -149,10 +181,10 @@ impl FailOpenCounters {
 
     /// Sends a call to the primary while healthy (bounded by the call timeout), else, or when
     /// it fails, to the fallback. Never returns the primary's error.
-    async fn route<'a, T>(
+    pub async fn route<'a, T>(
         &'a self,
         op: &'static str,
-        call: impl Fn(&'a dyn CounterStore) -> BoxFuture<'a, CounterResult<T>>,
+        call: impl Fn(&'a S) -> BoxFuture<'a, CounterResult<T>>,
     ) -> CounterResult<T> {
         let state = &self.state;
         if !state.degraded.load(Ordering::Acquire) {
@@ -167,7 +199,7 @@ impl FailOpenCounters {
     }
 }
 
-impl Drop for FailOpenCounters {
+impl<S: ?Sized + Probe + 'static> Drop for FailOpen<S> {
     fn drop(&mut self) {
         self.probe.abort();
     }
@@ -175,7 +207,7 @@ impl Drop for FailOpenCounters {
 
 /// While degraded, pings the primary every `interval` and switches back when it answers. Ends
 /// when the wrapper is gone.
-async fn probe_loop(state: Weak<State>, interval: Duration) {
+async fn probe_loop<S: ?Sized + Probe>(state: Weak<State<S>>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -184,12 +216,48 @@ async fn probe_loop(state: Weak<State>, interval: Duration) {
         let Some(state) = state.upgrade() else {
             return;
         };
-        if !state.degraded.load(Ordering::Acquire) {
-            continue;
-        }
-        if let Ok(Ok(())) = tokio::time::timeout(state.call_timeout, state.primary.ping()).await {
+        if state.degraded.load(Ordering::Acquire)
+            && let Ok(Ok(())) =
+                tokio::time::timeout(state.call_timeout, state.primary.probe()).await
+        {
             state.recover();
         }
+    }
+}
+
+/// Counters that fail open from a shared primary (Redis) to a local fallback (memory).
+pub struct FailOpenCounters(FailOpen<dyn CounterStore>);
+
+impl FailOpenCounters {
+    /// Pings the primary once to pick the starting mode, then spawns the probe task.
+    pub async fn start(
+        primary: Arc<dyn CounterStore>,
+        fallback: Arc<dyn CounterStore>,
+        config: FailOpenConfig,
+    ) -> Self {
+        let messages = FailOpenMessages {
+            degraded: "shared counters store unreachable: counting in memory (fail-open) until it answers",
+            recovered: "shared counters store answers again: back to shared counting",
+        };
+        Self(FailOpen::start(primary, fallback, config, messages).await)
+    }
+
+    /// Stops the probe task (also done on drop).
+    pub fn shutdown(&self) {
+        self.0.shutdown();
+    }
+
+    /// Counts and timings for metrics and `/ready`.
+    pub fn status(&self) -> FailOpenStatus {
+        self.0.status()
+    }
+
+    async fn route<'a, T>(
+        &'a self,
+        op: &'static str,
+        call: impl Fn(&'a (dyn CounterStore + 'static)) -> BoxFuture<'a, CounterResult<T>>,
+    ) -> CounterResult<T> {
+        self.0.route(op, call).await
     }
 }
 
@@ -285,11 +353,7 @@ impl CounterStore for FailOpenCounters {
     }
 
     fn mode(&self) -> CounterMode {
-        if self.state.degraded.load(Ordering::Acquire) {
-            CounterMode::Degraded
-        } else {
-            CounterMode::Shared
-        }
+        self.0.mode()
     }
 }
 

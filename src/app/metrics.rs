@@ -50,6 +50,17 @@ fn line(out: &mut String, name: &str, help: &str, kind: &str, samples: &[(&str, 
     }
 }
 
+/// A gauge with one `mode` label per possible value, 1 for the current one.
+fn one_hot(out: &mut String, name: &str, help: &str, modes: &[&str], current: &str) {
+    let labels: Vec<String> = modes.iter().map(|m| format!("mode=\"{m}\"")).collect();
+    let samples: Vec<(&str, u64)> = labels
+        .iter()
+        .zip(modes)
+        .map(|(l, m)| (l.as_str(), u64::from(*m == current)))
+        .collect();
+    line(out, name, help, "gauge", &samples);
+}
+
 /// Renders all metrics in the Prometheus text format.
 pub fn render(ctx: &AppContext) -> String {
     let m = ctx.proxy.metrics();
@@ -82,42 +93,24 @@ pub fn render(ctx: &AppContext) -> String {
         "counter",
         &[("", get(&m.cost_micro_usd))],
     );
-    let mode = ctx.counters.mode().as_str();
-    let modes = ["local", "shared", "degraded"].map(|k| (k, u64::from(k == mode)));
-    let labels: Vec<String> = modes.iter().map(|(k, _)| format!("mode=\"{k}\"")).collect();
-    let samples: Vec<(&str, u64)> = labels
-        .iter()
-        .zip(modes.iter())
-        .map(|(l, (_, v))| (l.as_str(), *v))
-        .collect();
-    line(
+    let counters_mode = ctx.counters.mode().as_str();
+    one_hot(
         &mut out,
         "cch_counters_mode",
         "Where counters, sessions and breakers live (1 = current).",
-        "gauge",
-        &samples,
+        &["local", "shared", "degraded"],
+        counters_mode,
     );
     let limits_mode = ctx
         .limits
         .as_ref()
         .map_or("disabled", |l| l.store().mode().as_str());
-    let lmodes =
-        ["local", "shared", "degraded", "disabled"].map(|k| (k, u64::from(k == limits_mode)));
-    let llabels: Vec<String> = lmodes
-        .iter()
-        .map(|(k, _)| format!("mode=\"{k}\""))
-        .collect();
-    let lsamples: Vec<(&str, u64)> = llabels
-        .iter()
-        .zip(lmodes.iter())
-        .map(|(l, (_, v))| (l.as_str(), *v))
-        .collect();
-    line(
+    one_hot(
         &mut out,
         "cch_limits_mode",
         "Where limit windows are counted (1 = current).",
-        "gauge",
-        &lsamples,
+        &["local", "shared", "degraded", "disabled"],
+        limits_mode,
     );
     line(
         &mut out,

@@ -2,7 +2,7 @@
 //! built on first use and reused; never a client per request.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -161,6 +161,3 @@ impl UpstreamClient for ReqwestUpstream {
         })
     }
 }
-
-/// Shared handle type used by wiring.
-pub type SharedUpstream = Arc<ReqwestUpstream>;

@@ -53,17 +53,6 @@ pub struct Pipeline {
     pub passthrough: bool,
 }
 
-impl Pipeline {
-    /// Bytes pass through; the upstream speaks Claude.
-    pub fn claude_passthrough() -> Self {
-        Self {
-            to_claude: None,
-            from_claude: None,
-            passthrough: true,
-        }
-    }
-}
-
 /// The client-facing stream.
 pub struct TappedStream {
     first: Option<Bytes>,

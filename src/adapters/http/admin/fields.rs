@@ -12,8 +12,6 @@ pub trait Input<T> {
     fn apply(&self, target: &mut T);
     /// The value, if one was given.
     fn given(&self) -> Option<&T>;
-    /// Wraps a current value for output.
-    fn wrap(value: Option<T>) -> Self;
 }
 
 impl<T: Clone> Input<T> for Option<T> {
@@ -29,9 +27,6 @@ impl<T: Clone> Input<T> for Option<T> {
     }
     fn given(&self) -> Option<&T> {
         self.as_ref()
-    }
-    fn wrap(value: Option<T>) -> Self {
-        value
     }
 }
 
@@ -50,9 +45,6 @@ impl<T: Clone> Input<T> for MaybeUndefined<T> {
     }
     fn given(&self) -> Option<&T> {
         self.value()
-    }
-    fn wrap(value: Option<T>) -> Self {
-        value.map_or(MaybeUndefined::Null, MaybeUndefined::Value)
     }
 }
 
@@ -174,8 +166,5 @@ impl Input<String> for String {
     }
     fn given(&self) -> Option<&String> {
         Some(self)
-    }
-    fn wrap(value: Option<String>) -> Self {
-        value.unwrap_or_default()
     }
 }
