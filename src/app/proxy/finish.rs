@@ -124,7 +124,7 @@ impl ProxyService {
                     status,
                     ttfb_ms,
                     recorder,
-                    provider: provider.clone(),
+                    snapshot: self.snapshot.get(),
                     breakers: self.breakers.clone(),
                 };
                 let idle = Duration::from_millis(

@@ -36,8 +36,9 @@ pub struct StreamFinish {
     pub ttfb_ms: Option<i64>,
     /// Where rows go.
     pub recorder: Arc<Recorder>,
-    /// The serving provider (its breaker learns how the stream ended).
-    pub provider: crate::domain::provider::Provider,
+    /// The configuration the serving provider comes from (its breaker learns how the stream
+    /// ended; held by reference rather than copying the provider for every stream).
+    pub snapshot: Arc<crate::app::snapshot::ConfigSnapshot>,
     /// Circuit breakers.
     pub breakers: Arc<dyn crate::app::policy::Breakers>,
 }
@@ -231,10 +232,15 @@ impl TappedStream {
             }
         };
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let (breakers, provider) = (f.breakers.clone(), f.provider.clone());
+            let (breakers, snapshot, id) =
+                (f.breakers.clone(), f.snapshot.clone(), f.served.provider_id);
             let elapsed = i64::try_from(f.facts.started.elapsed().as_millis()).unwrap_or(0);
             let now = f.facts.created_at + chrono::Duration::milliseconds(elapsed);
-            handle.spawn(async move { breakers.record(&provider, verdict, now).await });
+            handle.spawn(async move {
+                if let Some(provider) = snapshot.provider(id) {
+                    breakers.record(provider, verdict, now).await;
+                }
+            });
         }
         let error = error.or_else(|| self.tap.error_message().map(str::to_string));
         f.recorder.record(
