@@ -26,6 +26,8 @@ pub struct ConfigSnapshot {
     pub users: HashMap<i64, Arc<User>>,
     /// Keys by SHA-256 hex of the plaintext.
     pub keys_by_hash: HashMap<String, Arc<ApiKey>>,
+    /// The same keys by id (spend recording and usage look keys up by id).
+    pub keys_by_id: HashMap<i64, Arc<ApiKey>>,
     /// Prices: the built-in defaults overridden and extended by the admin's table.
     pub prices: Arc<Vec<ModelPrice>>,
     /// Settings by name.
@@ -116,12 +118,9 @@ async fn build(store: &dyn ConfigStore, now: DateTime<Utc>) -> StoreResult<Confi
         .into_iter()
         .map(|u| (u.id, Arc::new(u)))
         .collect();
-    let keys_by_hash = store
-        .list_keys()
-        .await?
-        .into_iter()
-        .map(|k| (k.key_hash.clone(), Arc::new(k)))
-        .collect();
+    let keys: Vec<Arc<ApiKey>> = store.list_keys().await?.into_iter().map(Arc::new).collect();
+    let keys_by_id = keys.iter().map(|k| (k.id, Arc::clone(k))).collect();
+    let keys_by_hash = keys.into_iter().map(|k| (k.key_hash.clone(), k)).collect();
     let mut merged: HashMap<String, ModelPrice> = default_prices()
         .into_iter()
         .map(|p| (p.model.clone(), p))
@@ -148,6 +147,7 @@ async fn build(store: &dyn ConfigStore, now: DateTime<Utc>) -> StoreResult<Confi
         providers,
         users,
         keys_by_hash,
+        keys_by_id,
         prices,
         settings,
         loaded_at: Some(now),

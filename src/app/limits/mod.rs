@@ -97,11 +97,7 @@ impl LimitService {
         let snap = self.snapshot.get();
         let found = match scope {
             Scope::User => snap.users.get(&id).map(|u| u.limits.clone()),
-            Scope::Key => snap
-                .keys_by_hash
-                .values()
-                .find(|k| k.id == id)
-                .map(|k| k.limits.clone()),
+            Scope::Key => snap.keys_by_id.get(&id).map(|k| k.limits.clone()),
             Scope::Provider => snap.provider(id).map(|p| p.limits.clone()),
         };
         found.ok_or(LimitError::NotFound(scope.name()))
@@ -493,11 +489,7 @@ impl Limiter for LimitService {
             spend.at,
             self.tz,
         ));
-        let key_limits = snap
-            .keys_by_hash
-            .values()
-            .find(|k| k.id == spend.key_id)
-            .map(|k| &k.limits);
+        let key_limits = snap.keys_by_id.get(&spend.key_id).map(|k| &k.limits);
         counters.extend(spend_counters(
             Scope::Key,
             spend.key_id,
