@@ -89,6 +89,9 @@ mod tests {
         drop(a);
         assert_eq!(budget.available_bytes(), 7 * 1024);
         assert!(budget.try_cover(&mut b, 10 * 1024));
-        assert!(!budget.try_cover(&mut b, 10 * 1024 + 1), "never above the total");
+        assert!(
+            !budget.try_cover(&mut b, 10 * 1024 + 1),
+            "never above the total"
+        );
     }
 }

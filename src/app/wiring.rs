@@ -22,15 +22,15 @@ use crate::ports::upstream::UpstreamClient;
 
 use super::admin::AdminService;
 use super::admin_token::{self, TokenSource};
+use super::body_budget::BodyBudget;
 use super::breakers::BreakerService;
 use super::config::{Database, LogFormat, Settings, redact_url};
 use super::context::AppContext;
 use super::fail_open::{FailOpenConfig, FailOpenCounters};
 use super::limits::LimitService;
 use super::log_writer::LogWriter;
-use super::probe::Prober;
-use super::body_budget::BodyBudget;
 use super::metrics::ConnectionMetrics;
+use super::probe::Prober;
 use super::proxy::stream::ShutdownCut;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
 use super::snapshot::SnapshotHolder;

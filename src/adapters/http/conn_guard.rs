@@ -76,7 +76,10 @@ impl ConnState {
     /// for the rest of the head.
     fn on_bytes_read(&self) {
         let mut inner = self.lock();
-        if inner.idle.is_some_and(|d| d.phase == TimeoutPhase::KeepAlive) {
+        if inner
+            .idle
+            .is_some_and(|d| d.phase == TimeoutPhase::KeepAlive)
+        {
             inner.idle = Some(IdleDeadline {
                 at: Instant::now() + self.header,
                 phase: TimeoutPhase::Header,
@@ -269,7 +272,9 @@ where
                         let ms = idle.as_millis();
                         Poll::Ready(Some(Err(io::Error::new(
                             io::ErrorKind::TimedOut,
-                            format!("no request body bytes for {ms} ms (CLIENT_BODY_IDLE_TIMEOUT_MS)"),
+                            format!(
+                                "no request body bytes for {ms} ms (CLIENT_BODY_IDLE_TIMEOUT_MS)"
+                            ),
                         ))))
                     }
                     Poll::Pending => Poll::Pending,

@@ -107,8 +107,7 @@ async fn proxy(
             Err(BodyReadError::Busy) => {
                 let msg = "the gateway is buffering too many request bodies right now \
                            (MAX_BUFFERED_BODY_BYTES); retry shortly";
-                let mut resp =
-                    ProxyResponse::error(format, GatewayErrorKind::NoProvider, msg);
+                let mut resp = ProxyResponse::error(format, GatewayErrorKind::NoProvider, msg);
                 resp.headers.push((
                     "retry-after".into(),
                     body_read::BUSY_RETRY_AFTER_SECS.to_string(),

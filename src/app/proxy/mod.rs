@@ -193,7 +193,11 @@ impl ProxyService {
 
     /// The key check alone, from what the request head carries, so the HTTP front can refuse a
     /// missing, unknown or disabled key (401/403) before reading a byte of the body.
-    pub fn precheck_key(&self, api_key: Option<&str>, format: ClientFormat) -> Result<(), ProxyResponse> {
+    pub fn precheck_key(
+        &self,
+        api_key: Option<&str>,
+        format: ClientFormat,
+    ) -> Result<(), ProxyResponse> {
         self.authenticate(&self.snapshot.get(), api_key, format)
             .map(|_| ())
     }
