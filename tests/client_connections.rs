@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::bin::{ADMIN_TOKEN, CchProcess, read_until_closed, spawn};
-use support::fake_upstream::{FakeUpstream, Reply};
+use support::fake_upstream::FakeUpstream;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

@@ -21,6 +21,13 @@ const BURST_QUIET: Duration = Duration::from_secs(10);
 /// Pause after an accept error (e.g. EMFILE), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
+/// `rlim_t` is `u64` on Linux and macOS but not everywhere.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)]
+fn rlim(v: libc::rlim_t) -> u64 {
+    v as u64
+}
+
 /// Raises the soft open-file limit to the hard one; returns the soft limit in force afterwards
 /// (`None` where it cannot be read).
 pub fn raise_open_file_limit() -> Option<u64> {
@@ -42,20 +49,20 @@ pub fn raise_open_file_limit() -> Option<u64> {
             // SAFETY: setrlimit only reads the struct passed.
             if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
                 tracing::info!(
-                    from = lim.rlim_cur as u64,
-                    to = lim.rlim_max as u64,
+                    from = rlim(lim.rlim_cur),
+                    to = rlim(lim.rlim_max),
                     "raised the open-file limit"
                 );
                 lim.rlim_cur = lim.rlim_max;
             } else {
                 tracing::warn!(
-                    soft = lim.rlim_cur as u64,
-                    hard = lim.rlim_max as u64,
+                    soft = rlim(lim.rlim_cur),
+                    hard = rlim(lim.rlim_max),
                     "cannot raise the open-file limit"
                 );
             }
         }
-        Some(lim.rlim_cur as u64)
+        Some(rlim(lim.rlim_cur))
     }
     #[cfg(not(unix))]
     {
@@ -77,7 +84,7 @@ pub fn connection_cap(configured: usize, open_file_limit: Option<u64>) -> usize 
             "MAX_CLIENT_CONNECTIONS lowered to fit the open-file limit"
         );
     }
-    configured.min(fit).min(Semaphore::MAX_PERMITS).max(1)
+    configured.min(fit).clamp(1, Semaphore::MAX_PERMITS)
 }
 
 /// A connection's place under the cap; given back (and counted closed) when dropped.
@@ -222,7 +229,7 @@ mod tests {
             // SAFETY: as above.
             assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
             assert_eq!(lim.rlim_cur, lim.rlim_max);
-            assert_eq!(soft, Some(lim.rlim_cur as u64));
+            assert_eq!(soft, Some(rlim(lim.rlim_cur)));
         }
         #[cfg(not(unix))]
         assert!(soft.is_none());
