@@ -8,7 +8,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +31,10 @@ struct Inner {
     inflight: usize,
     /// `None` while a request is in flight.
     idle: Option<IdleDeadline>,
+    /// The reader that last found nothing to read while a request was in flight: woken when
+    /// the connection turns idle, so that its deadline gets armed (hyper does not poll the
+    /// socket again by itself after a response).
+    parked_reader: Option<Waker>,
 }
 
 /// What one connection's reader and its requests share.
@@ -48,6 +52,7 @@ impl ConnState {
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 inflight: 0,
+                parked_reader: None,
                 idle: Some(IdleDeadline {
                     at: Instant::now() + limits.header_timeout,
                     phase: TimeoutPhase::Header,
@@ -87,8 +92,17 @@ impl ConnState {
         }
     }
 
-    fn idle_deadline(&self) -> Option<IdleDeadline> {
-        self.lock().idle
+    /// The idle deadline; while busy, remembers `waker` to be woken when the connection turns
+    /// idle.
+    fn idle_deadline_or_park(&self, waker: &Waker) -> Option<IdleDeadline> {
+        let mut inner = self.lock();
+        if inner.idle.is_none() {
+            match inner.parked_reader.as_mut() {
+                Some(w) => w.clone_from(waker),
+                None => inner.parked_reader = Some(waker.clone()),
+            }
+        }
+        inner.idle
     }
 }
 
@@ -99,13 +113,20 @@ pub struct InflightGuard(Arc<ConnState>);
 impl Drop for InflightGuard {
     fn drop(&mut self) {
         let state = &self.0;
-        let mut inner = state.lock();
-        inner.inflight = inner.inflight.saturating_sub(1);
-        if inner.inflight == 0 {
+        let parked = {
+            let mut inner = state.lock();
+            inner.inflight = inner.inflight.saturating_sub(1);
+            if inner.inflight > 0 {
+                return;
+            }
             inner.idle = Some(IdleDeadline {
                 at: Instant::now() + state.keepalive,
                 phase: TimeoutPhase::KeepAlive,
             });
+            inner.parked_reader.take()
+        };
+        if let Some(w) = parked {
+            w.wake();
         }
     }
 }
@@ -158,7 +179,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let Some(deadline) = this.state.idle_deadline() else {
+                let Some(deadline) = this.state.idle_deadline_or_park(cx.waker()) else {
                     return Poll::Pending;
                 };
                 if this.armed_for != Some(deadline.at) {

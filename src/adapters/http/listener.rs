@@ -189,6 +189,23 @@ impl ClientListener {
         self.last_refusal = Some(now);
     }
 
+    /// Stops listening (new connections are refused by the system from now on); the result
+    /// follows the connections still open.
+    pub fn close(self) -> OpenConnections {
+        OpenConnections {
+            slots: self.slots,
+            cap: self.cap,
+        }
+    }
+}
+
+/// The connections admitted by a listener that has stopped listening.
+pub struct OpenConnections {
+    slots: Arc<Semaphore>,
+    cap: usize,
+}
+
+impl OpenConnections {
     /// Waits until every admitted connection has ended, or `timeout` passed; `true` if all ended.
     pub async fn wait_all_closed(&self, timeout: Duration) -> bool {
         let all = u32::try_from(self.cap).unwrap_or(u32::MAX);
@@ -199,7 +216,7 @@ impl ClientListener {
     }
 
     /// Connections open now.
-    pub fn open(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.cap.saturating_sub(self.slots.available_permits())
     }
 }

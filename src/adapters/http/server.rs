@@ -28,6 +28,8 @@ use crate::app::metrics::ConnectionMetrics;
 use super::conn_guard::{ConnState, GuardedBody, GuardedIo, TimedBody};
 use super::listener::{Admitted, ClientListener};
 
+/// Largest HTTP/2 header list accepted from a client.
+const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
 /// How long streams get to send their closing error event once told to stop.
 const CUT_GRACE: Duration = Duration::from_secs(2);
 
@@ -77,30 +79,31 @@ pub async fn run(
             }
         }
     }
+    let open = listener.close();
     let _ = drain_tx.send(true);
     let drain = opts.limits.shutdown_drain_timeout;
     tracing::info!(
-        open = listener.open(),
+        open = open.count(),
         drain_ms = drain.as_millis() as u64,
         "stopped accepting; waiting for open requests"
     );
-    if listener.wait_all_closed(drain).await {
+    if open.wait_all_closed(drain).await {
         return Ok(());
     }
     tracing::warn!(
-        open = listener.open(),
+        open = open.count(),
         "drain time over: ending the remaining streams with an error event"
     );
     let _ = opts.stream_cut.send(true);
-    if listener.wait_all_closed(CUT_GRACE).await {
+    if open.wait_all_closed(CUT_GRACE).await {
         return Ok(());
     }
     tracing::warn!(
-        open = listener.open(),
+        open = open.count(),
         "closing the remaining client connections"
     );
     let _ = close_tx.send(true);
-    listener.wait_all_closed(Duration::from_secs(1)).await;
+    open.wait_all_closed(Duration::from_secs(1)).await;
     Ok(())
 }
 
@@ -139,7 +142,9 @@ impl Connection {
                 Ok::<_, Infallible>(resp.map(|b| GuardedBody::new(b, inflight)))
             }
         });
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // poem's limit on h2 header lists (hyper's default is 16 MiB).
+        builder.http2().max_header_list_size(H2_MAX_HEADER_LIST);
         let conn = builder.serve_connection(io, service);
         tokio::pin!(conn);
         tokio::select! {

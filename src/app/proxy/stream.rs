@@ -319,6 +319,7 @@ impl TappedStream {
     /// body ends properly, and the row records a server-side cut (the provider keeps its
     /// success: it did nothing wrong).
     fn cut_by_shutdown(&mut self) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+        self.first = None;
         let out = self.error_event(SHUTDOWN_CLIENT_MESSAGE);
         self.cut_by_shutdown = true;
         self.complete(Some(SHUTDOWN_LOG_MESSAGE.into()), ChainOutcome::Success);
