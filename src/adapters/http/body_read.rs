@@ -8,6 +8,9 @@ use futures_util::StreamExt;
 use poem::Body;
 
 use crate::app::body_budget::{BodyBudget, BodyReservation};
+use crate::app::proxy::ProxyResponse;
+use crate::domain::client_error::GatewayErrorKind;
+use crate::domain::format::ClientFormat;
 
 /// Most bytes allocated up front from a `Content-Length` (the rest grows as bytes arrive, so a
 /// client announcing a large body and sending nothing makes us allocate little).
@@ -15,6 +18,16 @@ const PREALLOCATE_MAX: usize = 1 << 20;
 
 /// Seconds a client is told to wait when the body budget is full.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
+
+/// The answer when the budget is spent: 503 in the client's format, with `retry-after`.
+pub fn busy_response(format: ClientFormat) -> ProxyResponse {
+    let msg = "the gateway is buffering too many request bodies right now \
+               (MAX_BUFFERED_BODY_BYTES); retry shortly";
+    let mut resp = ProxyResponse::error(format, GatewayErrorKind::NoProvider, msg);
+    resp.headers
+        .push(("retry-after".into(), BUSY_RETRY_AFTER_SECS.to_string()));
+    resp
+}
 
 /// Why a body could not be read.
 #[derive(Debug)]

@@ -104,16 +104,7 @@ async fn proxy(
         match body_read::read_body(body, declared, max, &ctx.body_budget).await {
             Ok(b) => b,
             Err(BodyReadError::TooLarge) => return too_large(),
-            Err(BodyReadError::Busy) => {
-                let msg = "the gateway is buffering too many request bodies right now \
-                           (MAX_BUFFERED_BODY_BYTES); retry shortly";
-                let mut resp = ProxyResponse::error(format, GatewayErrorKind::NoProvider, msg);
-                resp.headers.push((
-                    "retry-after".into(),
-                    body_read::BUSY_RETRY_AFTER_SECS.to_string(),
-                ));
-                return to_response(resp);
-            }
+            Err(BodyReadError::Busy) => return to_response(body_read::busy_response(format)),
             Err(BodyReadError::Io(e)) => {
                 let msg = format!("cannot read the request body: {e}");
                 return to_response(ProxyResponse::error(
