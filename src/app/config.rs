@@ -98,6 +98,30 @@ pub struct Settings {
     /// How often the config snapshot is reloaded from the database so instances converge
     /// (`CONFIG_REFRESH_INTERVAL_MS`, 5 000).
     pub config_refresh_interval: Duration,
+    /// Client connection limits and timeouts (see [`ClientLimits`]).
+    pub client: ClientLimits,
+}
+
+/// Bounds on what one client connection may hold, so no client can make cch unreachable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// A new connection must send its first request head within this time, and a request
+    /// head, once begun, must be complete within it (`CLIENT_HEADER_TIMEOUT_MS`, 10 000).
+    pub header_timeout: Duration,
+    /// Longest gap between two pieces of a request body (`CLIENT_BODY_IDLE_TIMEOUT_MS`, 30 000).
+    pub body_idle_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request
+    /// (`CLIENT_KEEPALIVE_TIMEOUT_MS`, 60 000).
+    pub keepalive_timeout: Duration,
+    /// Most client connections open at once (`MAX_CLIENT_CONNECTIONS`, 10 000; lowered at
+    /// startup to fit the open-file limit). Beyond it new connections are closed at once.
+    pub max_connections: usize,
+    /// Most bytes of request bodies buffered at once across all connections
+    /// (`MAX_BUFFERED_BODY_BYTES`, 4 × `MAX_BODY_BYTES`); beyond it, 503 with `retry-after`.
+    pub max_buffered_body_bytes: u64,
+    /// How long shutdown waits for open requests before cutting the remaining streams with an
+    /// error event (`SHUTDOWN_DRAIN_TIMEOUT_MS`, 30 000).
+    pub shutdown_drain_timeout: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -260,6 +284,30 @@ impl Settings {
             }
         };
         let ms = Duration::from_millis;
+        let max_body_bytes = env.int("MAX_BODY_BYTES", 64 << 20, 1024, 1 << 30)?;
+        let client = ClientLimits {
+            header_timeout: ms(env.int("CLIENT_HEADER_TIMEOUT_MS", 10_000, 100, 600_000)?),
+            body_idle_timeout: ms(env.int("CLIENT_BODY_IDLE_TIMEOUT_MS", 30_000, 100, 600_000)?),
+            keepalive_timeout: ms(env.int(
+                "CLIENT_KEEPALIVE_TIMEOUT_MS",
+                60_000,
+                100,
+                3_600_000,
+            )?),
+            max_connections: env.int("MAX_CLIENT_CONNECTIONS", 10_000, 1, 10_000_000)? as usize,
+            max_buffered_body_bytes: env.int(
+                "MAX_BUFFERED_BODY_BYTES",
+                4 * max_body_bytes,
+                max_body_bytes,
+                1 << 40,
+            )?,
+            shutdown_drain_timeout: ms(env.int(
+                "SHUTDOWN_DRAIN_TIMEOUT_MS",
+                30_000,
+                0,
+                3_600_000,
+            )?),
+        };
         Ok(Self {
             app_port,
             app_host,
@@ -283,7 +331,7 @@ impl Settings {
             api_test_timeout: ms(env.int("API_TEST_TIMEOUT_MS", 15_000, 5_000, 120_000)?),
             timezone,
             log_format,
-            max_body_bytes: env.int("MAX_BODY_BYTES", 64 << 20, 1024, 1 << 30)? as usize,
+            max_body_bytes: max_body_bytes as usize,
             max_retry_attempts_default: env.int("MAX_RETRY_ATTEMPTS_DEFAULT", 2, 1, 10)? as u32,
             max_attempts_per_request: env.int("MAX_ATTEMPTS_PER_REQUEST", 6, 1, 50)? as u32,
             config_refresh_interval: ms(env.int(
@@ -292,6 +340,7 @@ impl Settings {
                 100,
                 3_600_000,
             )?),
+            client,
         })
     }
 }
@@ -328,6 +377,25 @@ mod tests {
         assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.max_retry_attempts_default, 2);
+        assert_eq!(s.client.header_timeout, Duration::from_secs(10));
+        assert_eq!(s.client.body_idle_timeout, Duration::from_secs(30));
+        assert_eq!(s.client.keepalive_timeout, Duration::from_secs(60));
+        assert_eq!(s.client.max_connections, 10_000);
+        assert_eq!(s.client.max_buffered_body_bytes, 256 << 20);
+        assert_eq!(s.client.shutdown_drain_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn body_budget_must_hold_one_largest_body() {
+        let err = parse(&[
+            ("MAX_BODY_BYTES", "1048576"),
+            ("MAX_BUFFERED_BODY_BYTES", "1048575"),
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(err.var, "MAX_BUFFERED_BODY_BYTES");
+        let s = parse(&[("MAX_BODY_BYTES", "1048576")]).unwrap();
+        assert_eq!(s.client.max_buffered_body_bytes, 4 << 20);
     }
 
     #[test]

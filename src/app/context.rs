@@ -40,4 +40,8 @@ pub struct AppContext {
     pub limits: Option<Arc<super::limits::LimitService>>,
     /// `sqlite` or `postgres`, for readiness output.
     pub database_backend: &'static str,
+    /// Client connection counters (kept by the HTTP server, shown in `/metrics`).
+    pub connections: Arc<super::metrics::ConnectionMetrics>,
+    /// The bound on request-body bytes buffered at once across all connections.
+    pub body_budget: Arc<super::body_budget::BodyBudget>,
 }

@@ -38,6 +38,49 @@ impl ProxyMetrics {
     }
 }
 
+/// Client connection counters, kept by the HTTP server and shown in `/metrics`, so an operator
+/// sees a connection flood (refusals at the cap) or slow clients (timeouts) instead of silence.
+#[derive(Debug, Default)]
+pub struct ConnectionMetrics {
+    /// Connections open now.
+    pub open: AtomicU64,
+    /// The connection cap in force (after fitting it to the open-file limit).
+    pub limit: AtomicU64,
+    /// Connections accepted since start.
+    pub accepted: AtomicU64,
+    /// Connections closed at once because the cap was reached.
+    pub refused: AtomicU64,
+    /// Connections closed because no request head (or no complete head) came in time.
+    pub timed_out_header: AtomicU64,
+    /// Kept-alive connections closed after waiting too long for their next request.
+    pub timed_out_keepalive: AtomicU64,
+    /// Requests whose body stopped arriving for longer than the body idle timeout.
+    pub timed_out_body: AtomicU64,
+}
+
+/// Which bound closed a connection or request (see [`ConnectionMetrics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// Waiting for (the rest of) a request head.
+    Header,
+    /// Waiting for the next request on a kept-alive connection.
+    KeepAlive,
+    /// Waiting for more of a request body.
+    Body,
+}
+
+impl ConnectionMetrics {
+    /// Counts one timeout.
+    pub fn timed_out(&self, phase: TimeoutPhase) {
+        let counter = match phase {
+            TimeoutPhase::Header => &self.timed_out_header,
+            TimeoutPhase::KeepAlive => &self.timed_out_keepalive,
+            TimeoutPhase::Body => &self.timed_out_body,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 fn line(out: &mut String, name: &str, help: &str, kind: &str, samples: &[(&str, u64)]) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -59,6 +102,49 @@ fn one_hot(out: &mut String, name: &str, help: &str, modes: &[&str], current: &s
         .map(|(l, m)| (l.as_str(), u64::from(*m == current)))
         .collect();
     line(out, name, help, "gauge", &samples);
+}
+
+fn render_connections(out: &mut String, c: &ConnectionMetrics) {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    line(
+        out,
+        "cch_client_connections_open",
+        "Client connections open now.",
+        "gauge",
+        &[("", get(&c.open))],
+    );
+    line(
+        out,
+        "cch_client_connections_limit",
+        "Most client connections open at once (MAX_CLIENT_CONNECTIONS fitted to the open-file limit).",
+        "gauge",
+        &[("", get(&c.limit))],
+    );
+    line(
+        out,
+        "cch_client_connections_accepted_total",
+        "Client connections accepted.",
+        "counter",
+        &[("", get(&c.accepted))],
+    );
+    line(
+        out,
+        "cch_client_connections_refused_total",
+        "Client connections closed at once because the connection cap was reached.",
+        "counter",
+        &[("", get(&c.refused))],
+    );
+    line(
+        out,
+        "cch_client_connections_timed_out_total",
+        "Client connections or request bodies cut by a timeout, by phase.",
+        "counter",
+        &[
+            ("phase=\"header\"", get(&c.timed_out_header)),
+            ("phase=\"keepalive\"", get(&c.timed_out_keepalive)),
+            ("phase=\"body\"", get(&c.timed_out_body)),
+        ],
+    );
 }
 
 /// Renders all metrics in the Prometheus text format.
@@ -126,6 +212,7 @@ pub fn render(ctx: &AppContext) -> String {
         "counter",
         &[("", ctx.log_writer.written())],
     );
+    render_connections(&mut out, &ctx.connections);
     let snap = ctx.snapshot.get();
     line(
         &mut out,

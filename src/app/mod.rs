@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod admin_token;
+pub mod body_budget;
 pub mod breakers;
 pub mod config;
 pub mod context;

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use poem::listener::{Acceptor, Listener, TcpListener};
 
 use crate::adapters::http;
 use crate::adapters::log_notifier::LogNotifier;
@@ -23,13 +22,16 @@ use crate::ports::upstream::UpstreamClient;
 
 use super::admin::AdminService;
 use super::admin_token::{self, TokenSource};
+use super::body_budget::BodyBudget;
 use super::breakers::BreakerService;
 use super::config::{Database, LogFormat, Settings, redact_url};
 use super::context::AppContext;
 use super::fail_open::{FailOpenConfig, FailOpenCounters};
 use super::limits::LimitService;
 use super::log_writer::LogWriter;
+use super::metrics::ConnectionMetrics;
 use super::probe::Prober;
+use super::proxy::stream::ShutdownCut;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
 use super::snapshot::SnapshotHolder;
 
@@ -294,6 +296,8 @@ pub async fn start_with_clock(
         },
         policies,
     );
+    let (stream_cut, cut) = ShutdownCut::channel();
+    let proxy = proxy.with_shutdown_cut(cut);
     if settings.enable_smart_probing {
         Prober::new(
             snapshot.clone(),
@@ -324,34 +328,37 @@ pub async fn start_with_clock(
         limits,
         database_backend: stores.backend,
         admin_token,
+        connections: Arc::new(ConnectionMetrics::default()),
+        body_budget: Arc::new(BodyBudget::new(settings.client.max_buffered_body_bytes)),
         settings: settings.clone(),
     });
 
     let bind = format!("{}:{}", settings.app_host, settings.app_port);
-    let acceptor = TcpListener::bind(bind.clone())
-        .into_acceptor()
+    let open_files = http::listener::raise_open_file_limit();
+    let cap = http::listener::connection_cap(settings.client.max_connections, open_files);
+    let tcp = tokio::net::TcpListener::bind(bind.as_str())
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
-    let addr = acceptor
+    let listener = http::listener::ClientListener::new(tcp, cap, ctx.connections.clone());
+    let addr = listener
         .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
         .context("listener has no socket address")?;
-    let acceptor = http::listener::NoDelayAcceptor(acceptor);
     let routes = http::build_routes(ctx.clone());
     let mut rx = shutdown_rx;
-    let server = tokio::spawn(async move {
-        poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                routes,
-                async move {
-                    let _ = rx.changed().await;
-                },
-                Some(std::time::Duration::from_secs(30)),
-            )
-            .await
-    });
-    tracing::info!(%addr, backend = ctx.database_backend, counters = ctx.counters.mode().as_str(), "cch listening");
+    let options = http::server::ServeOptions {
+        limits: settings.client.clone(),
+        metrics: ctx.connections.clone(),
+        stream_cut,
+    };
+    let server = tokio::spawn(http::server::run(
+        listener,
+        routes,
+        async move {
+            let _ = rx.changed().await;
+        },
+        options,
+    ));
+    tracing::info!(%addr, backend = ctx.database_backend, counters = ctx.counters.mode().as_str(), max_connections = cap, "cch listening");
     println!("cch listening on http://{addr}");
     Ok(RunningApp {
         addr,

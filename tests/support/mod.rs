@@ -38,6 +38,7 @@ pub fn skip(test: &str, what: &str) {
 }
 
 pub mod app;
+pub mod bin;
 pub mod fake_upstream;
 pub mod logs;
 pub mod postgres;

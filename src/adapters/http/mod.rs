@@ -1,9 +1,12 @@
 //! The HTTP front: admin API, docs, probes (and, later, the proxy routes).
 
 pub mod admin;
+pub mod body_read;
+pub mod conn_guard;
 pub mod listener;
 pub mod probes;
 pub mod proxy;
+pub mod server;
 pub mod usage;
 
 use std::sync::Arc;

@@ -8,6 +8,7 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde_json::json;
 
+use super::body_read::{self, BodyReadError};
 use crate::app::context::AppContext;
 use crate::app::proxy::{ClientRequest, ProxyBody, ProxyResponse};
 use crate::domain::client_error::GatewayErrorKind;
@@ -84,6 +85,12 @@ async fn proxy(
             &msg,
         ))
     };
+    let api_key = extract_key(req.headers(), req.uri().query());
+    // The key is checked from the head alone: a client without a valid key never gets its
+    // body read (nor buffered).
+    if let Err(resp) = ctx.proxy.precheck_key(api_key.as_deref(), format) {
+        return to_response(resp);
+    }
     let declared = req
         .headers()
         .get("content-length")
@@ -92,18 +99,21 @@ async fn proxy(
     if declared.is_some_and(|n| n > max) {
         return too_large();
     }
-    let bytes = match body.into_bytes_limit(max).await {
-        Ok(b) => b,
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => return too_large(),
-        Err(e) => {
-            let msg = format!("cannot read the request body: {e}");
-            return to_response(ProxyResponse::error(
-                format,
-                GatewayErrorKind::InvalidRequest,
-                &msg,
-            ));
-        }
-    };
+    // Held until the proxy has answered: the body bytes stay in memory that long.
+    let (bytes, _reservation) =
+        match body_read::read_body(body, declared, max, &ctx.body_budget).await {
+            Ok(b) => b,
+            Err(BodyReadError::TooLarge) => return too_large(),
+            Err(BodyReadError::Busy) => return to_response(body_read::busy_response(format)),
+            Err(BodyReadError::Io(e)) => {
+                let msg = format!("cannot read the request body: {e}");
+                return to_response(ProxyResponse::error(
+                    format,
+                    GatewayErrorKind::InvalidRequest,
+                    &msg,
+                ));
+            }
+        };
     let headers = req
         .headers()
         .iter()
@@ -119,7 +129,7 @@ async fn proxy(
         query: forwarded_query(req.uri().query()),
         headers,
         body: bytes,
-        api_key: extract_key(req.headers(), req.uri().query()),
+        api_key,
         path_model,
         path_stream,
     };

@@ -126,6 +126,7 @@ impl ProxyService {
                     recorder,
                     snapshot: self.snapshot.get(),
                     breakers: self.breakers.clone(),
+                    cut: self.shutdown_cut.clone(),
                 };
                 let idle = Duration::from_millis(
                     u64::try_from(provider.timeouts.idle_timeout_ms).unwrap_or(60_000),

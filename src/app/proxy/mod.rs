@@ -129,6 +129,7 @@ pub struct ProxyService {
     limiter: Arc<dyn Limiter>,
     breakers: Arc<dyn Breakers>,
     metrics: Arc<crate::app::metrics::ProxyMetrics>,
+    shutdown_cut: stream::ShutdownCut,
 }
 
 /// The policies the proxy consults (limits and breakers).
@@ -180,7 +181,25 @@ impl ProxyService {
             limiter: policies.limiter,
             breakers: policies.breakers,
             metrics: Arc::default(),
+            shutdown_cut: stream::ShutdownCut::never(),
         }
+    }
+
+    /// Lets the server end this service's open streams at shutdown (see `stream::ShutdownCut`).
+    pub fn with_shutdown_cut(mut self, cut: stream::ShutdownCut) -> Self {
+        self.shutdown_cut = cut;
+        self
+    }
+
+    /// The key check alone, from what the request head carries, so the HTTP front can refuse a
+    /// missing, unknown or disabled key (401/403) before reading a byte of the body.
+    pub fn precheck_key(
+        &self,
+        api_key: Option<&str>,
+        format: ClientFormat,
+    ) -> Result<(), ProxyResponse> {
+        self.authenticate(&self.snapshot.get(), api_key, format)
+            .map(|_| ())
     }
 
     /// Request counters for `/metrics`.

@@ -1,8 +1,11 @@
 //! Passing an upstream SSE stream to the client chunk by chunk, unbuffered, while a tap parses
 //! events for usage. Idle gaps are bounded; a break after the first byte ends the stream with a
 //! Claude `error` event (never a retry); a client that goes away cancels the upstream (the
-//! stream is dropped) and the request is still logged.
+//! stream is dropped) and the request is still logged. A stream still open when shutdown's drain
+//! time is over ends with an `error` event ("the server is shutting down; retry") and a proper
+//! end of body, and is logged as a server-side cut (status 503), not as a client abort.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,6 +24,41 @@ use crate::domain::usage::ClaudeStreamTap;
 use crate::ports::upstream::ByteStream;
 
 use super::record::{Ending, Recorder, RequestFacts, Served};
+
+/// What a client reads when shutdown cuts its stream.
+pub const SHUTDOWN_CLIENT_MESSAGE: &str = "the server is shutting down; retry";
+/// The request-log error of a stream cut by shutdown.
+pub const SHUTDOWN_LOG_MESSAGE: &str =
+    "stream cut by server shutdown: the drain time (SHUTDOWN_DRAIN_TIMEOUT_MS) ended first";
+/// The request-log status of a stream cut by shutdown (the client got 200 and then an error
+/// event; the row says the server, not the client or the provider, ended it).
+pub const SHUTDOWN_CUT_STATUS: u16 = 503;
+
+/// Tells open streams that shutdown's drain time is over and they must end now.
+#[derive(Debug, Clone)]
+pub struct ShutdownCut(tokio::sync::watch::Receiver<bool>);
+
+impl ShutdownCut {
+    /// A cut signal and its trigger (send `true` to cut every open stream).
+    pub fn channel() -> (tokio::sync::watch::Sender<bool>, Self) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, Self(rx))
+    }
+
+    /// A signal that never fires (for services built without a server).
+    pub fn never() -> Self {
+        Self::channel().1
+    }
+
+    fn wait(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let mut rx = self.0.clone();
+        Box::pin(async move {
+            if rx.wait_for(|cut| *cut).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
+}
 
 /// Everything needed to write the log row when the stream ends.
 pub struct StreamFinish {
@@ -41,6 +79,8 @@ pub struct StreamFinish {
     pub snapshot: Arc<crate::app::snapshot::ConfigSnapshot>,
     /// Circuit breakers.
     pub breakers: Arc<dyn crate::app::policy::Breakers>,
+    /// Fires when shutdown cuts open streams.
+    pub cut: ShutdownCut,
 }
 
 /// How events travel from the upstream's format to the client's.
@@ -66,6 +106,8 @@ pub struct TappedStream {
     finish: Option<StreamFinish>,
     tail: [u8; 2],
     done: bool,
+    cut: Pin<Box<dyn Future<Output = ()> + Send>>,
+    cut_by_shutdown: bool,
 }
 
 /// The breaker's last error for a stream that broke mid-way: the proxy's own description of the
@@ -95,6 +137,7 @@ impl TappedStream {
         finish: StreamFinish,
         pipeline: Pipeline,
     ) -> Self {
+        let cut = finish.cut.wait();
         Self {
             first: Some(first),
             inner,
@@ -106,6 +149,8 @@ impl TappedStream {
             finish: Some(finish),
             tail: [b'\n', b'\n'],
             done: false,
+            cut,
+            cut_by_shutdown: false,
         }
     }
 
@@ -214,14 +259,20 @@ impl TappedStream {
                 last.error = Some(e.clone());
             }
         }
-        let status = if outcome == ChainOutcome::ClientAbort {
+        let status = if self.cut_by_shutdown {
+            SHUTDOWN_CUT_STATUS
+        } else if outcome == ChainOutcome::ClientAbort {
             499
         } else {
             f.status
         };
         // A stream that completes is a success; one that breaks mid-way is a provider failure;
-        // a client abort is nobody's failure (recorded only to release a half-open trial).
+        // a client abort or a shutdown cut is nobody's failure (recorded only to release a
+        // half-open trial).
         let verdict = match outcome {
+            _ if self.cut_by_shutdown => {
+                ProviderOutcome::failure(ErrorClass::ClientAbort, "cut by server shutdown")
+            }
             ChainOutcome::Success => ProviderOutcome::Success,
             ChainOutcome::Failure => ProviderOutcome::failure(
                 ErrorClass::ProviderError,
@@ -259,6 +310,24 @@ impl TappedStream {
     /// Ends the stream with an error event in the client's format (after a blank line if an
     /// event was cut short).
     fn fail(&mut self, message: String) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+        let out = self.error_event(&message);
+        self.complete(Some(message), ChainOutcome::Failure);
+        Poll::Ready(Some(Ok(out)))
+    }
+
+    /// Ends the stream because shutdown's drain time is over: the client is told to retry, the
+    /// body ends properly, and the row records a server-side cut (the provider keeps its
+    /// success: it did nothing wrong).
+    fn cut_by_shutdown(&mut self) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+        self.first = None;
+        let out = self.error_event(SHUTDOWN_CLIENT_MESSAGE);
+        self.cut_by_shutdown = true;
+        self.complete(Some(SHUTDOWN_LOG_MESSAGE.into()), ChainOutcome::Success);
+        Poll::Ready(Some(Ok(out)))
+    }
+
+    /// The final error event, in the client's format; marks the stream done.
+    fn error_event(&mut self, message: &str) -> Bytes {
         self.done = true;
         let mut out = String::new();
         if self.pipeline.passthrough && self.tail != [b'\n', b'\n'] {
@@ -279,13 +348,12 @@ impl TappedStream {
         };
         match conv {
             Some(c) => c
-                .error(&message)
+                .error(message)
                 .iter()
                 .for_each(|e| out.push_str(&e.to_sse())),
-            None => out.push_str(&claude_stream_error_event("api_error", &message)),
+            None => out.push_str(&claude_stream_error_event("api_error", message)),
         }
-        self.complete(Some(message), ChainOutcome::Failure);
-        Poll::Ready(Some(Ok(Bytes::from(out))))
+        Bytes::from(out)
     }
 }
 
@@ -294,6 +362,9 @@ impl Stream for TappedStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if !this.done && this.cut.as_mut().poll(cx).is_ready() {
+            return this.cut_by_shutdown();
+        }
         if let Some(first) = this.first.take() {
             match this.observe(&first) {
                 Ok(out) if !out.is_empty() => return Poll::Ready(Some(Ok(out))),
