@@ -21,7 +21,7 @@ impl FileSpool {
     /// A spool inside `dir` (created if missing).
     pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
+        crate::app::private_fs::create_private_dir(&dir)?;
         Ok(Self {
             active: dir.join("request_logs.spool"),
             replaying: dir.join("request_logs.replaying"),
@@ -61,7 +61,7 @@ impl LogSpool for FileSpool {
         }
         let path = self.active.clone();
         tokio::task::spawn_blocking(move || {
-            let mut f = std::fs::OpenOptions::new()
+            let mut f = crate::app::private_fs::private_file_options()
                 .create(true)
                 .append(true)
                 .open(&path)?;

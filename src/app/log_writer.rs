@@ -16,6 +16,9 @@ use crate::ports::store::RequestLogStore;
 const BATCH: usize = 256;
 /// Queue capacity before rows spill straight to the spool.
 const QUEUE: usize = 16_384;
+/// Rows kept in memory while neither the database nor the spool can take them (a full disk
+/// holds both); retried on every replay tick. Beyond this bound rows are dropped, loudly.
+const HELD_MAX: usize = 65_536;
 
 /// Handle used by the proxy to submit rows.
 pub struct LogWriter {
@@ -77,6 +80,11 @@ impl LogWriter {
         self.db_down.load(Ordering::Relaxed)
     }
 
+    /// Whether rows wait in the spool for the database (written while inserts failed).
+    pub async fn has_spooled_rows(&self) -> bool {
+        !self.spool.is_empty().await
+    }
+
     /// Rows stored in the database so far by this writer.
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
@@ -97,6 +105,7 @@ async fn store_batch(
     batch: &[RequestLog],
     db_down: &AtomicBool,
     written: &AtomicU64,
+    held: &mut Vec<RequestLog>,
 ) {
     if batch.is_empty() {
         return;
@@ -113,9 +122,38 @@ async fn store_batch(
                 tracing::warn!(error = %e, "request log database unavailable; spooling rows to disk");
             }
             if let Err(e) = spool.append(batch).await {
-                tracing::error!(error = %e, rows = batch.len(), "cannot spool request log rows");
+                hold(held, batch, &e);
             }
         }
+    }
+}
+
+/// Keeps rows that neither the database nor the spool took, up to `HELD_MAX`.
+fn hold(held: &mut Vec<RequestLog>, batch: &[RequestLog], error: &std::io::Error) {
+    let room = HELD_MAX.saturating_sub(held.len());
+    let kept = batch.len().min(room);
+    held.extend_from_slice(&batch[..kept]);
+    if kept < batch.len() {
+        tracing::error!(error = %error, dropped = batch.len() - kept, "request log rows dropped: database, spool and memory buffer are all full");
+    } else {
+        tracing::warn!(error = %error, rows = kept, held = held.len(), "cannot spool request log rows; keeping them in memory");
+    }
+}
+
+/// Retries the rows held in memory: the database first, else the spool.
+async fn retry_held(
+    store: &dyn RequestLogStore,
+    spool: &dyn LogSpool,
+    db_down: &AtomicBool,
+    written: &AtomicU64,
+    held: &mut Vec<RequestLog>,
+) {
+    if held.is_empty() {
+        return;
+    }
+    let rows = std::mem::take(held);
+    for chunk in rows.chunks(BATCH) {
+        store_batch(store, spool, chunk, db_down, written, held).await;
     }
 }
 
@@ -167,6 +205,8 @@ async fn run(
     let mut tick = tokio::time::interval(replay_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch: Vec<RequestLog> = Vec::with_capacity(BATCH);
+    // Bounded by HELD_MAX.
+    let mut held: Vec<RequestLog> = Vec::new();
     loop {
         tokio::select! {
             row = rx.recv() => {
@@ -178,21 +218,26 @@ async fn run(
                         Err(_) => break,
                     }
                 }
-                store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written).await;
+                store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written, &mut held).await;
                 batch.clear();
             }
             _ = tick.tick() => {
+                retry_held(store.as_ref(), spool.as_ref(), &db_down, &written, &mut held).await;
                 replay(store.as_ref(), spool.as_ref(), &db_down, &written).await;
             }
             _ = stop.changed() => {
                 while let Ok(r) = rx.try_recv() {
                     batch.push(r);
                     if batch.len() == BATCH {
-                        store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written).await;
+                        store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written, &mut held).await;
                         batch.clear();
                     }
                 }
-                store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written).await;
+                store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written, &mut held).await;
+                retry_held(store.as_ref(), spool.as_ref(), &db_down, &written, &mut held).await;
+                if !held.is_empty() {
+                    tracing::error!(rows = held.len(), "request log rows lost at shutdown: neither the database nor the spool could take them");
+                }
                 return;
             }
         }

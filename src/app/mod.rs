@@ -13,6 +13,7 @@ pub mod limits;
 pub mod log_writer;
 pub mod metrics;
 pub mod policy;
+pub mod private_fs;
 pub mod probe;
 pub mod provider_test;
 pub mod proxy;

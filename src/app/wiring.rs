@@ -205,6 +205,12 @@ pub async fn start_with_clock(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<RunningApp> {
     init_crypto();
+    super::private_fs::create_private_dir(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            settings.data_dir.display()
+        )
+    })?;
     let (admin_token, source) =
         admin_token::resolve(settings.admin_token.as_deref(), &settings.data_dir).with_context(
             || {

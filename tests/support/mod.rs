@@ -43,5 +43,6 @@ pub mod fake_upstream;
 pub mod logs;
 pub mod postgres;
 pub mod redis;
+pub mod small_disk;
 pub mod socks5;
 pub mod tcp_proxy;

@@ -17,7 +17,8 @@ pub fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: 200 when the database answers (Redis being down only degrades), else 503.
+/// Readiness: 200 when the database answers (Redis being down, or database writes failing while
+/// request logs are spooled, only degrade it), else 503.
 #[handler]
 pub async fn ready(ctx: Data<&Arc<AppContext>>) -> Response {
     let db_ok = tokio::time::timeout(std::time::Duration::from_secs(2), ctx.config_store.ping())
@@ -29,11 +30,18 @@ pub async fn ready(ctx: Data<&Arc<AppContext>>) -> Response {
         CounterMode::Shared => "ok",
         CounterMode::Degraded => "degraded",
     };
-    let database = if db_ok { "ok" } else { "down" };
-    let status = match (db_ok, ctx.counters.mode()) {
+    // The database may answer reads while its writes fail (a full disk): request-log rows then
+    // go to the spool, and the database is reported degraded until they are replayed.
+    let writes_failing = ctx.log_writer.database_down() || ctx.log_writer.has_spooled_rows().await;
+    let database = match (db_ok, writes_failing) {
         (false, _) => "down",
-        (true, CounterMode::Degraded) => "degraded",
-        (true, _) => "ok",
+        (true, true) => "degraded",
+        (true, false) => "ok",
+    };
+    let status = match (db_ok, writes_failing, ctx.counters.mode()) {
+        (false, _, _) => "down",
+        (true, true, _) | (true, _, CounterMode::Degraded) => "degraded",
+        (true, false, _) => "ok",
     };
     let body = json!({
         "status": status,

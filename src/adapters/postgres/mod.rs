@@ -33,6 +33,7 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(5))
+            .after_release(|conn, _| Box::pin(fit_for_reuse(conn)))
             .connect(url)
             .await
             .map_err(codec::map_err)?;
@@ -51,4 +52,19 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+/// Decides whether a released connection may return to the pool: the queued rollback of a
+/// dropped transaction is flushed first (the ping runs after it), and a connection still inside
+/// a transaction is closed rather than handed to the next caller. PostgreSQL keeps a failed
+/// transaction open until `ROLLBACK` (it never ends one silently, unlike SQLite on a disk error),
+/// so sqlx's own transaction depth is an accurate view here.
+async fn fit_for_reuse(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("discarding a database connection left inside a failed transaction");
+        return Ok(false);
+    }
+    Ok(true)
 }

@@ -1,7 +1,7 @@
 //! Request log rows: batched idempotent inserts and the filtered, cursor-paginated listing.
 
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
 
 use super::codec::{dec_to_text, map_err, text_to_dec, text_to_ts, ts_to_text};
 use crate::domain::request_log::{LogFilter, RequestLog};
@@ -88,7 +88,11 @@ pub(super) async fn insert(pool: &SqlitePool, rows: &[RequestLog]) -> StoreResul
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut conn = pool.acquire().await.map_err(map_err)?;
+    // `BEGIN IMMEDIATE` takes the write lock up front, and sqlx refuses a custom `BEGIN` on a
+    // connection it believes is already in a transaction, so these rows can never end up in a
+    // savepoint of a transaction left open by an earlier disk error (see `pool_hygiene`).
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     let mut inserted = 0;
     for chunk in rows.chunks(CHUNK) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO request_logs (");
@@ -128,6 +132,17 @@ pub(super) async fn insert(pool: &SqlitePool, rows: &[RequestLog]) -> StoreResul
             .rows_affected();
     }
     tx.commit().await.map_err(map_err)?;
+    // Count the rows as written only once SQLite confirms the commit ended the transaction,
+    // so other connections see them.
+    if super::pool_hygiene::sqlite_in_transaction(&mut conn)
+        .await
+        .map_err(map_err)?
+    {
+        conn.close_on_drop();
+        return Err(StoreError::Unavailable(
+            "the request log commit did not end its transaction".into(),
+        ));
+    }
     Ok(inserted)
 }
 

@@ -8,6 +8,7 @@ mod config;
 mod error_rules;
 mod keys;
 mod logs;
+mod pool_hygiene;
 mod prices;
 mod providers;
 mod settings;
@@ -41,13 +42,7 @@ impl SqliteStore {
         let options = if in_memory {
             options
         } else {
-            if let Some(dir) = options.get_filename().parent()
-                && !dir.as_os_str().is_empty()
-            {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
+            prepare_private_files(options.get_filename().to_path_buf()).await?;
             options
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -62,6 +57,7 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(8)
         };
         let pool = pool_options
+            .after_release(|conn, _| Box::pin(pool_hygiene::fit_for_reuse(conn)))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
@@ -81,4 +77,26 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Creates the database's folder (0700) and file (0600) before SQLite opens it, and tightens an
+/// existing install: the database holds provider secrets. SQLite gives `-wal` and `-shm` the
+/// mode of the database file, so they follow; existing ones are tightened too.
+async fn prepare_private_files(db: std::path::PathBuf) -> Result<(), StoreError> {
+    use crate::app::private_fs::{create_private_dir, ensure_private_file, tighten_file};
+    let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+        ensure_private_file(&db)?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = db.clone().into_os_string();
+            side.push(suffix);
+            tighten_file(std::path::Path::new(&side))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| StoreError::Unavailable(format!("cannot prepare the database file: {e}")))?;
+    prepared.map_err(|e| StoreError::Unavailable(format!("cannot prepare the database file: {e}")))
 }

@@ -1,0 +1,116 @@
+//! SQLite on a disk that fills up for a moment: after the disk is freed, every write that
+//! reported success is committed and visible to another connection, admin-style writes work,
+//! and no pooled connection keeps the database locked (issue 16, item 0, at the store level).
+
+mod support;
+
+use std::path::Path;
+
+use claude_code_hub::adapters::sqlite::SqliteStore;
+use claude_code_hub::domain::request_log::RequestLog;
+use claude_code_hub::ports::store::RequestLogStore;
+use sqlx::Connection;
+use support::small_disk::SmallDisk;
+
+fn row(id: &str) -> RequestLog {
+    RequestLog {
+        id: 0,
+        request_id: id.into(),
+        created_at: chrono::Utc::now(),
+        user_id: None,
+        key_id: None,
+        provider_id: None,
+        requested_model: None,
+        forwarded_model: None,
+        endpoint: "/v1/messages".into(),
+        client_format: "claude".into(),
+        status_code: 200,
+        is_stream: false,
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_creation_5m_tokens: 0,
+        cache_creation_1h_tokens: 0,
+        cache_read_tokens: 0,
+        cost_usd: rust_decimal::Decimal::ZERO,
+        cost_known: true,
+        duration_ms: 1,
+        ttfb_ms: None,
+        provider_chain: serde_json::json!([]),
+        session_id: None,
+        user_agent: None,
+        // Large enough that every batch needs new pages.
+        error_message: Some("x".repeat(2000)),
+    }
+}
+
+async fn outside_count(db: &Path) -> i64 {
+    let url = format!("sqlite://{}", db.display());
+    let mut c = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("outside");
+    sqlx::query_scalar("SELECT COUNT(*) FROM request_logs")
+        .fetch_one(&mut c)
+        .await
+        .expect("count")
+}
+
+#[tokio::test]
+async fn writes_after_a_full_disk_is_freed_are_committed_and_nothing_holds_the_lock() {
+    let Some(disk) = SmallDisk::mount(16) else {
+        return;
+    };
+    let db = disk.path().join("cch.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrate");
+
+    let mut acknowledged = 0u64;
+    let mut n = 0;
+    let mut batch = |k: usize| {
+        let rows: Vec<RequestLog> = (0..k).map(|i| row(&format!("r{n}-{i}"))).collect();
+        n += 1;
+        rows
+    };
+    for _ in 0..5 {
+        acknowledged += store.insert_logs(&batch(20)).await.expect("before");
+    }
+    let filler = disk.fill();
+    let mut failures = 0;
+    for _ in 0..30 {
+        match store.insert_logs(&batch(20)).await {
+            Ok(k) => acknowledged += k,
+            Err(_) => failures += 1,
+        }
+    }
+    assert!(failures > 0, "the full disk must make some inserts fail");
+    std::fs::remove_file(filler).expect("free the disk");
+    for _ in 0..30 {
+        acknowledged += store
+            .insert_logs(&batch(20))
+            .await
+            .expect("after the fault");
+    }
+    // Another connection sees every acknowledged row, and can take the write lock.
+    assert_eq!(outside_count(&db).await as u64, acknowledged);
+    let url = format!("sqlite://{}", db.display());
+    let mut c = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("outside");
+    sqlx::query("PRAGMA busy_timeout = 2000")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut c)
+        .await
+        .expect("outside writer takes the lock");
+    sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
+    drop(c);
+    store.pool().close().await;
+    assert_eq!(
+        outside_count(&db).await as u64,
+        acknowledged,
+        "nothing rolled back at close"
+    );
+}
