@@ -9,6 +9,9 @@ for i = 1, #KEYS do
   local p1, p2 = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
   local cur, oldest = current(KEYS[i], kind, p1, p2, now, ARGV[2])
   if cur >= limit then
+    if kind == 'c' then
+      oldest = session_oldest(KEYS[i])
+    end
     return {i, cur, oldest}
   end
 end

@@ -55,8 +55,19 @@ local function ring_add(key, at, now, amount, window, bucket)
   redis.call('PEXPIRE', key, int(window + bucket))
 end
 
+-- When the oldest session of a session counter was last seen (-1 when empty); only asked for
+-- when a check is refused.
+local function session_oldest(key)
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[2] then
+    return tonumber(first[2])
+  end
+  return -1
+end
+
 -- Current value of counter `key` of `kind` at `now` (sessions: other than `member`), and the
--- instant its oldest entry counts as (-1 when none or not windowed).
+-- instant its oldest entry counts as (-1 when none, not windowed, or a session counter: see
+-- session_oldest).
 local function current(key, kind, p1, p2, now, member)
   if kind == 'r' or kind == 's' then
     local sum, oldest = ring_sum(key, now, p1, p2)
@@ -69,10 +80,6 @@ local function current(key, kind, p1, p2, now, member)
     local n = redis.call('ZCARD', key)
     if member ~= '' and redis.call('ZSCORE', key, member) then
       n = n - 1
-    end
-    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    if first[2] then
-      return n, tonumber(first[2])
     end
     return n, -1
   else
