@@ -282,6 +282,38 @@ async fn rolling_budgets_rebuilt(t: &TestApp) {
     assert!(msg.contains("5-hour spend") && msg.contains("$6"), "{msg}");
 }
 
+/// Unlimited windows are not counted; setting a limit later fills its window from the request
+/// log at once, so spend made before the limit existed still counts against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_limit_counts_spend_made_before_it() {
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::message("ok").usage(1_000_000, 0, 0, 0)); // $3 each
+    let t = spawn_app(&[]).await;
+    let (uid, key) = setup(&t, &up, json!({})).await;
+    for _ in 0..2 {
+        assert_eq!(send(&t, &key, "a").await.status(), 200);
+    }
+    // The 5 h spend shows from the log (no counter yet).
+    let u = wait_used(&t, uid, "5h", "6").await;
+    assert_eq!(window(&u, "5h")["source"], "request_log");
+    let (s, u) = t
+        .patch(
+            &format!("/api/v1/users/{uid}"),
+            json!({"limit_5h_usd": "5", "limit_daily_usd": "100", "daily_reset_mode": "rolling"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{u}");
+    let (_, u) = t.get(&format!("/api/v1/users/{uid}/usage")).await;
+    assert_eq!(window(&u, "5h")["source"], "counter");
+    assert_eq!(val(&window(&u, "5h")["used"]), "6");
+    assert_eq!(val(&window(&u, "daily")["used"]), "6");
+    let r = send(&t, &key, "a").await;
+    assert_eq!(r.status(), 429);
+    let b: Value = r.json().await.unwrap();
+    let msg = b["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("5-hour spend") && msg.contains("$6"), "{msg}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_rate_limiting_admits_everything() {
     let up = FakeUpstream::start().await;

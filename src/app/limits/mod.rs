@@ -216,6 +216,15 @@ impl LimitService {
         self.rebuild_scope(scope, Some(id), now).await.map(|_| ())
     }
 
+    /// After an admin changed an entity's limits (from `before`): fills the spend windows that
+    /// have just become limited from the request log, since unlimited windows are not counted.
+    /// A failure is logged; the window then counts from the next request.
+    pub async fn limits_changed(&self, scope: Scope, id: i64, before: &Limits, now: DateTime<Utc>) {
+        if let Err(e) = self.fill_new_windows(scope, id, before, now).await {
+            tracing::warn!(error = %e, scope = scope.name(), id, "new limit windows not filled from the log");
+        }
+    }
+
     /// Rebuilds the spend windows of every user, key and provider from the log when the
     /// store is empty (its warm-up marker is absent); returns whether it ran.
     pub async fn warm_up_if_empty(&self, now: DateTime<Utc>) -> Result<bool, LimitError> {

@@ -173,6 +173,34 @@ impl LimitService {
         only: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<usize, LimitError> {
+        self.rebuild_where(scope, only, now, |_| true).await
+    }
+
+    /// Rebuilds the spend counters of an entity that a limit change just created (windows newly
+    /// limited, or the daily window switched mode), leaving its live counters alone: they may
+    /// hold spend the log has not received yet.
+    pub(super) async fn fill_new_windows(
+        &self,
+        scope: Scope,
+        id: i64,
+        before: &Limits,
+        now: DateTime<Utc>,
+    ) -> Result<usize, LimitError> {
+        let old: Vec<Counter> = spend_counters(scope, id, before, now, self.tz);
+        self.rebuild_where(scope, Some(id), now, |c| {
+            !old.iter().any(|o| o.key() == c.key())
+        })
+        .await
+    }
+
+    /// Rebuilds the spend counters `keep` selects, of one entity or of every entity of a scope.
+    async fn rebuild_where(
+        &self,
+        scope: Scope,
+        only: Option<i64>,
+        now: DateTime<Utc>,
+        keep: impl Fn(&Counter) -> bool,
+    ) -> Result<usize, LimitError> {
         let entities = self.entities(scope, only);
         if entities.is_empty() {
             return Ok(0);
@@ -207,6 +235,7 @@ impl LimitService {
                 let counters = spend_counters(scope, *id, limits, now, self.tz);
                 let starts = counters
                     .into_iter()
+                    .filter(|c| keep(c))
                     .filter_map(|c| {
                         let since = match &c {
                             Counter::PeriodSpend { .. } => period_start(&c, now)?,

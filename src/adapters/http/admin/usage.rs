@@ -82,6 +82,30 @@ pub fn window_view(w: &WindowUsage) -> WindowView {
     }
 }
 
+/// An entity's limits before an admin change (`None` without rate limiting or when unknown).
+pub fn limits_before(
+    ctx: &AppContext,
+    scope: Scope,
+    id: i64,
+) -> Option<crate::domain::limits::Limits> {
+    ctx.limits.as_ref()?.limits_of(scope, id).ok()
+}
+
+/// After an admin change of an entity: fills its newly limited windows from the request log
+/// (windows without a limit are not counted, so a new limit would otherwise start at zero).
+pub async fn limits_changed(
+    ctx: &AppContext,
+    scope: Scope,
+    id: i64,
+    before: Option<crate::domain::limits::Limits>,
+) {
+    if let (Some(limits), Some(before)) = (ctx.limits.as_ref(), before) {
+        limits
+            .limits_changed(scope, id, &before, ctx.clock.now())
+            .await;
+    }
+}
+
 /// Maps a limits error to the admin error shape.
 pub fn limit_error(e: LimitError) -> ApiError {
     match e {
