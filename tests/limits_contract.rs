@@ -13,6 +13,7 @@ use claude_code_hub::app::fail_open::FailOpenConfig;
 use claude_code_hub::app::limits::LimitService;
 use claude_code_hub::app::limits::fail_open::FailOpenLimits;
 use claude_code_hub::app::policy::Limiter;
+use claude_code_hub::domain::windows::{Ring, SESSION_MEMBERS_CAP};
 use claude_code_hub::ports::counters::CounterMode;
 use claude_code_hub::ports::limits::{Check, CheckOutcome, CheckRequest, Counter, LimitStore};
 
@@ -48,10 +49,16 @@ fn sessions(key: &str, ttl_ms: i64) -> Counter {
     }
 }
 
-async fn check(s: &Store, now_ms: i64, req: &str, session: &str, checks: &[Check]) -> CheckOutcome {
+/// One admission (`_req` names the request in the test only: windows count, not remember).
+async fn check(
+    s: &Store,
+    now_ms: i64,
+    _req: &str,
+    session: &str,
+    checks: &[Check],
+) -> CheckOutcome {
     s.check(CheckRequest {
         now_ms,
-        request_id: req,
         session_id: session,
         checks,
     })
@@ -69,24 +76,28 @@ async fn rpm_window_slides_exactly_at_the_edge(s: Store) {
         check(&s, T0 + 10_000, "r2", "s", &c).await,
         CheckOutcome::Admitted
     );
+    // Requests count in 1 s buckets, each as if made at its bucket's end: the request of T0
+    // (first instant of its second) counts as T0 + 1 s and leaves the window at T0 + 61 s,
+    // one bucket late (strict), never early.
+    for at in [T0 + 59_999, T0 + 60_999] {
+        assert_eq!(
+            check(&s, at, "r3", "s", &c).await,
+            CheckOutcome::Rejected {
+                index: 0,
+                current: 2,
+                oldest_ms: Some(T0 + 1_000)
+            }
+        );
+    }
     assert_eq!(
-        check(&s, T0 + 59_999, "r3", "s", &c).await,
-        CheckOutcome::Rejected {
-            index: 0,
-            current: 2,
-            oldest_ms: Some(T0)
-        }
-    );
-    // At T0 + 60 s the first request leaves the window.
-    assert_eq!(
-        check(&s, T0 + 60_000, "r4", "s", &c).await,
+        check(&s, T0 + 61_000, "r4", "s", &c).await,
         CheckOutcome::Admitted
     );
-    assert_eq!(s.read(T0 + 60_000, &[rpm("rpm")], None).await.unwrap(), [2]);
+    assert_eq!(s.read(T0 + 61_000, &[rpm("rpm")], None).await.unwrap(), [2]);
 }
 
 async fn rejection_counts_nothing_and_reports_the_first_failing_check(s: Store) {
-    s.record(T0, "m1", 500, &[total("tot")]).await.unwrap();
+    s.record(T0, 500, &[total("tot")]).await.unwrap();
     let c = [
         Check {
             counter: rpm("rpm"),
@@ -119,15 +130,10 @@ async fn rejection_counts_nothing_and_reports_the_first_failing_check(s: Store) 
 
 async fn rolling_spend_sums_and_expires_entries(s: Store) {
     let w = 5 * 3_600_000;
+    let bucket = 180_000; // 5 h windows use 3 min buckets
     let r = rolling("r5h", w);
-    s.record(T0, "a", 1_000, std::slice::from_ref(&r))
-        .await
-        .unwrap();
-    s.record(T0 + 1_000, "b", 2_500, std::slice::from_ref(&r))
-        .await
-        .unwrap();
-    // Recording the same member twice does not count twice.
-    s.record(T0 + 1_000, "b", 2_500, std::slice::from_ref(&r))
+    s.record(T0, 1_000, std::slice::from_ref(&r)).await.unwrap();
+    s.record(T0 + 1_000, 2_500, std::slice::from_ref(&r))
         .await
         .unwrap();
     assert_eq!(
@@ -140,37 +146,47 @@ async fn rolling_spend_sums_and_expires_entries(s: Store) {
         counter: r.clone(),
         limit: 3_500,
     }];
+    // Both entries share T0's bucket, which counts as its end.
+    let end = (T0 / bucket + 1) * bucket;
+    assert!(end > T0 + 1_000 && end - T0 <= bucket);
     assert_eq!(
         check(&s, T0 + 2_000, "q", "s", &c).await,
         CheckOutcome::Rejected {
             index: 0,
             current: 3_500,
-            oldest_ms: Some(T0)
+            oldest_ms: Some(end)
         }
     );
-    // Exactly 5 h after the first entry it is gone.
+    // Still there 5 h after the entries, until 5 h after their bucket's end (one bucket late
+    // at most, never early); gone exactly then.
     assert_eq!(
         s.read(T0 + w, std::slice::from_ref(&r), None)
             .await
             .unwrap(),
-        [2_500]
+        [3_500]
     );
     assert_eq!(
-        check(&s, T0 + w, "q2", "s", &c).await,
-        CheckOutcome::Admitted
+        s.read(end + w - 1, std::slice::from_ref(&r), None)
+            .await
+            .unwrap(),
+        [3_500]
     );
     assert_eq!(
-        s.read(T0 + w + 1_000, std::slice::from_ref(&r), None)
+        s.read(end + w, std::slice::from_ref(&r), None)
             .await
             .unwrap(),
         [0]
     );
-    // After emptying, new entries count from zero (the running sum resynchronises).
-    s.record(T0 + w + 2_000, "c", 7, std::slice::from_ref(&r))
+    assert_eq!(
+        check(&s, end + w, "q2", "s", &c).await,
+        CheckOutcome::Admitted
+    );
+    // After emptying, new entries count from zero.
+    s.record(end + w + 2_000, 7, std::slice::from_ref(&r))
         .await
         .unwrap();
     assert_eq!(
-        s.read(T0 + w + 2_000, std::slice::from_ref(&r), None)
+        s.read(end + w + 2_000, std::slice::from_ref(&r), None)
             .await
             .unwrap(),
         [7]
@@ -180,12 +196,10 @@ async fn rolling_spend_sums_and_expires_entries(s: Store) {
 async fn period_and_total_counters_add_up(s: Store) {
     let (d1, d2, t) = (period("daily:1"), period("daily:2"), total("total"));
     let all = [d1.clone(), t.clone(), rpm("ignored")];
-    s.record(T0, "a", 100, &all).await.unwrap();
-    s.record(T0 + 1, "b", 250, &all).await.unwrap();
+    s.record(T0, 100, &all).await.unwrap();
+    s.record(T0 + 1, 250, &all).await.unwrap();
     // A new period has its own key and starts at zero.
-    s.record(T0 + 2, "c", 1, &[d2.clone(), t.clone()])
-        .await
-        .unwrap();
+    s.record(T0 + 2, 1, &[d2.clone(), t.clone()]).await.unwrap();
     assert_eq!(
         s.read(T0 + 3, &[d1.clone(), d2, t.clone(), rpm("ignored")], None)
             .await
@@ -259,9 +273,7 @@ async fn sessions_take_one_slot_each_and_expire_after_ttl(s: Store) {
 async fn replace_rebuilds_counters(s: Store) {
     let w = 60_000;
     let r = rolling("rb", w);
-    s.record(T0, "old", 999, std::slice::from_ref(&r))
-        .await
-        .unwrap();
+    s.record(T0, 999, std::slice::from_ref(&r)).await.unwrap();
     s.replace(
         T0 + 30_000,
         &r,
@@ -276,14 +288,21 @@ async fn replace_rebuilds_counters(s: Store) {
             .unwrap(),
         [18]
     );
+    // 1 s buckets: the entry of T0 + 10 s leaves at T0 + 71 s, that of T0 + 20 s at T0 + 81 s.
     assert_eq!(
-        s.read(T0 + 70_000, std::slice::from_ref(&r), None)
+        s.read(T0 + 70_999, std::slice::from_ref(&r), None)
+            .await
+            .unwrap(),
+        [18]
+    );
+    assert_eq!(
+        s.read(T0 + 71_000, std::slice::from_ref(&r), None)
             .await
             .unwrap(),
         [11]
     );
     let (p, t) = (period("p"), total("t"));
-    s.record(T0, "x", 3, &[p.clone(), t.clone()]).await.unwrap();
+    s.record(T0, 3, &[p.clone(), t.clone()]).await.unwrap();
     s.replace(T0, &p, &[(T0, 40), (T0, 2)]).await.unwrap();
     s.replace(T0, &t, &[(T0, 1_000)]).await.unwrap();
     assert_eq!(s.read(T0, &[p, t], None).await.unwrap(), [42, 1_000]);
@@ -492,6 +511,118 @@ async fn check_round_trip_cost(s: Store) {
     eprintln!("limit check (14 windows, one round trip): {per:?} per admission");
 }
 
+/// Rolling spend leaves its window exactly when the shared ring arithmetic says (the Lua and
+/// the memory ring agree with `domain::windows::Ring`): never before `t + window`, at most one
+/// bucket after.
+async fn rolling_lateness_is_at_most_one_bucket(s: Store) {
+    for (n, window) in [60_000_i64, 5 * 3_600_000, 24 * 3_600_000]
+        .into_iter()
+        .enumerate()
+    {
+        let ring = Ring::for_window(window);
+        for (j, t) in [T0, T0 + 1, T0 + 59_999, T0 + 123_457, T0 + 899_999]
+            .into_iter()
+            .enumerate()
+        {
+            let r = rolling(&format!("late:{n}:{j}"), window);
+            s.record(t, 5, std::slice::from_ref(&r)).await.unwrap();
+            let released = ring.released_at(ring.index(t));
+            assert!(released > t + window - 1 && released <= t + window + ring.bucket_ms);
+            let read = |at: i64| {
+                let (s, r) = (s.clone(), r.clone());
+                async move { s.read(at, std::slice::from_ref(&r), None).await.unwrap()[0] }
+            };
+            assert_eq!(read(t + window - 1).await, 5, "never early ({window}, {t})");
+            assert_eq!(read(released - 1).await, 5, "({window}, {t})");
+            assert_eq!(read(released).await, 0, "({window}, {t})");
+            assert_eq!(
+                read(t + window + ring.bucket_ms).await,
+                0,
+                "at most a bucket late"
+            );
+        }
+    }
+}
+
+/// Two instances (two stores on one backend) interleaving: RPM and a budget hold exactly.
+async fn two_instances_are_exact(a: Store, b: Store) {
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let c = [Check {
+                counter: rpm("two:rpm"),
+                limit: 50,
+            }];
+            check(&s, T0 + i * 10, "r", &format!("s{i}"), &c).await
+        }));
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        if t.await.unwrap() == CheckOutcome::Admitted {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 50);
+    // A budget of 10 000 with 3 000 per request, alternating instances: 4 pass (0, 3 000,
+    // 6 000, 9 000 < 10 000), then both refuse; for a rolling and a total budget alike.
+    for counter in [rolling("two:5h", 5 * 3_600_000), total("two:total")] {
+        let c = [Check {
+            counter: counter.clone(),
+            limit: 10_000,
+        }];
+        let mut passed = 0;
+        for i in 0..8 {
+            let s = if i % 2 == 0 { &a } else { &b };
+            if check(s, T0 + i, "r", "s", &c).await == CheckOutcome::Admitted {
+                passed += 1;
+                s.record(T0 + i, 3_000, std::slice::from_ref(&counter))
+                    .await
+                    .unwrap();
+            }
+        }
+        assert_eq!(passed, 4, "{counter:?}");
+        for s in [&a, &b] {
+            assert_eq!(
+                s.read(T0 + 9, std::slice::from_ref(&counter), None)
+                    .await
+                    .unwrap(),
+                [12_000]
+            );
+        }
+    }
+}
+
+async fn two_instances_on_one_store_are_exact(s: Store) {
+    two_instances_are_exact(s.clone(), s).await;
+}
+
+/// Unlimited session counters (display only) keep at most `SESSION_MEMBERS_CAP` members;
+/// limited ones never exceed their limit.
+async fn session_counters_are_capped(s: Store) {
+    let ttl = 300_000;
+    let unlimited = [Check {
+        counter: sessions("cap:u", ttl),
+        limit: i64::MAX,
+    }];
+    for i in 0..(SESSION_MEMBERS_CAP + 50) {
+        let outcome = check(&s, T0 + i, "r", &format!("s{i}"), &unlimited).await;
+        assert_eq!(outcome, CheckOutcome::Admitted);
+    }
+    let read = s
+        .read(T0 + 1_000, &[sessions("cap:u", ttl)], None)
+        .await
+        .unwrap();
+    assert_eq!(read, [SESSION_MEMBERS_CAP]);
+    // The most recent sessions are the ones kept.
+    let newest = format!("s{}", SESSION_MEMBERS_CAP + 49);
+    let read = s
+        .read(T0 + 1_000, &[sessions("cap:u", ttl)], Some(&newest))
+        .await
+        .unwrap();
+    assert_eq!(read, [SESSION_MEMBERS_CAP - 1]);
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -559,4 +690,7 @@ contract!(
     parallel_session_takes_admit_exactly_the_limit,
     provider_slots_are_taken_atomically,
     check_round_trip_cost,
+    rolling_lateness_is_at_most_one_bucket,
+    two_instances_on_one_store_are_exact,
+    session_counters_are_capped,
 );

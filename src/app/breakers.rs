@@ -28,7 +28,8 @@ use super::policy::{Breakers, ProviderOutcome};
 
 /// How often a transition is retried when another instance changed the record meanwhile.
 const MAX_CAS_TRIES: usize = 16;
-/// How long a record outlives its open period (closed records expire after this too).
+/// How long a record outlives its open period (closed records expire after this too). With
+/// one record per provider, this is what bounds breaker state in the counters store.
 const RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The counters key of a provider's breaker.

@@ -1,7 +1,9 @@
 //! Limit windows: which instants bound the current window of each limit, given `now`, the
 //! configured timezone and the daily reset mode. Pure arithmetic; the clock is passed in.
 //!
-//! - RPM: sliding 60 s; 5 h: rolling 5 h; daily `rolling`: rolling 24 h.
+//! - RPM: sliding 60 s; 5 h: rolling 5 h; daily `rolling`: rolling 24 h. Sliding windows are
+//!   rings of time buckets (`Ring`): 1 s for RPM, 3 min for 5 h, 15 min for 24 h; an event
+//!   leaves its window at most one bucket late.
 //! - Daily `fixed`: from the last `HH:MM` in the timezone to the next one.
 //! - Weekly: Monday 00:00 to the next Monday 00:00 in the timezone.
 //! - Monthly: the 1st 00:00 to the next 1st 00:00 in the timezone.
@@ -29,6 +31,102 @@ pub const DAY_MS: i64 = 24 * 3_600_000;
 
 /// Stored money unit: one micro-USD (10⁻⁶ USD). Counters hold integers of this unit.
 pub const MICROS_PER_USD: i64 = 1_000_000;
+
+/// Most buckets a rolling window is split into (the ring holds one more: the partial bucket at
+/// each end). 100 keeps a Redis hash of one window in its compact listpack encoding (≤ 128
+/// fields by default) and the in-process ring at about a hundred small entries.
+pub const MAX_BUCKETS: i64 = 100;
+
+/// Bucket widths a ring may use, smallest first: 1 s, 5 s, 15 s, 1 min, 3 min, 5 min, 15 min,
+/// 1 h, 3 h, 6 h, 1 day. A ring takes the smallest one that splits its window into at most
+/// `MAX_BUCKETS`: RPM (60 s) → 1 s, 5 h → 3 min, 24 h → 15 min.
+const BUCKET_WIDTHS_MS: [i64; 11] = [
+    1_000, 5_000, 15_000, 60_000, 180_000, 300_000, 900_000, 3_600_000, 10_800_000, 21_600_000,
+    86_400_000,
+];
+
+/// Most session members kept per session counter. A limited counter never holds more than its
+/// limit (at most 1000 by validation); an unlimited one (counted for display only) drops its
+/// oldest members beyond this, so its displayed count saturates here.
+pub const SESSION_MEMBERS_CAP: i64 = 128;
+
+/// Most members a session counter checked against `limit` keeps: the limit itself is never
+/// exceeded by admissions, and an unlimited counter (`i64::MAX`, display only) keeps
+/// `SESSION_MEMBERS_CAP`, dropping its least recently seen members beyond that.
+pub fn session_cap(limit: i64) -> i64 {
+    if limit == i64::MAX {
+        SESSION_MEMBERS_CAP
+    } else {
+        limit.max(SESSION_MEMBERS_CAP)
+    }
+}
+
+/// `a / b` rounded up, for positive `a` and `b`.
+fn ceil_div(a: i64, b: i64) -> i64 {
+    (a + b - 1) / b
+}
+
+/// A sliding window kept as a ring of fixed time buckets instead of one entry per event.
+///
+/// Bucket `i` holds what happened in `[i·bucket, (i+1)·bucket)` (epoch-aligned). Everything in
+/// a bucket counts as if it happened at the bucket's end, `(i+1)·bucket`: an event at `t`
+/// stops counting at `(i+1)·bucket + window`, between just after `t + window` and one bucket
+/// later. Limits therefore err on the strict side, by at most one bucket, never the lenient
+/// one. Shared by the memory adapter and mirrored by the Redis Lua (`limits_common.lua`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ring {
+    /// Window length (ms).
+    pub window_ms: i64,
+    /// Bucket width (ms).
+    pub bucket_ms: i64,
+}
+
+impl Ring {
+    /// The ring of a window, with the bucket width chosen from `BUCKET_WIDTHS_MS`.
+    pub fn for_window(window_ms: i64) -> Self {
+        let window_ms = window_ms.max(1);
+        let bucket_ms = BUCKET_WIDTHS_MS
+            .into_iter()
+            .find(|b| ceil_div(window_ms, *b) <= MAX_BUCKETS)
+            .unwrap_or_else(|| ceil_div(window_ms, MAX_BUCKETS));
+        Self {
+            window_ms,
+            bucket_ms,
+        }
+    }
+
+    /// The bucket holding instant `t_ms`.
+    pub fn index(&self, t_ms: i64) -> i64 {
+        t_ms.div_euclid(self.bucket_ms)
+    }
+
+    /// The oldest bucket still counted at `now_ms`; older ones can be dropped.
+    pub fn first_live(&self, now_ms: i64) -> i64 {
+        now_ms
+            .saturating_sub(self.window_ms)
+            .div_euclid(self.bucket_ms)
+    }
+
+    /// True when bucket `index` still counts at `now_ms`.
+    pub fn is_live(&self, index: i64, now_ms: i64) -> bool {
+        index >= self.first_live(now_ms)
+    }
+
+    /// The instant every event of bucket `index` counts as (the bucket's end).
+    pub fn effective_ms(&self, index: i64) -> i64 {
+        index.saturating_add(1).saturating_mul(self.bucket_ms)
+    }
+
+    /// When bucket `index` stops counting.
+    pub fn released_at(&self, index: i64) -> i64 {
+        self.effective_ms(index).saturating_add(self.window_ms)
+    }
+
+    /// Most buckets live at once (the bound on what a ring stores).
+    pub fn slots(&self) -> i64 {
+        ceil_div(self.window_ms, self.bucket_ms) + 1
+    }
+}
 
 /// Which limit a window belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -215,3 +215,35 @@ fn kinds_have_stable_names() {
     );
     assert!(LimitKind::Daily.is_spend() && !LimitKind::Rpm.is_spend());
 }
+
+#[test]
+fn rings_pick_the_documented_bucket_widths() {
+    assert_eq!(Ring::for_window(RPM_WINDOW_MS).bucket_ms, 1_000);
+    assert_eq!(Ring::for_window(FIVE_HOURS_MS).bucket_ms, 180_000);
+    assert_eq!(Ring::for_window(DAY_MS).bucket_ms, 900_000);
+    for w in [RPM_WINDOW_MS, FIVE_HOURS_MS, DAY_MS, 300_000, 7 * DAY_MS, 1] {
+        let r = Ring::for_window(w);
+        assert!(r.slots() <= MAX_BUCKETS + 1, "{w}: {r:?}");
+    }
+}
+
+#[test]
+fn ring_buckets_leave_at_most_one_bucket_late_never_early() {
+    let r = Ring::for_window(RPM_WINDOW_MS);
+    // An event at the very start of a bucket is released one full bucket late.
+    let t0 = 1_700_000_000_000;
+    let i = r.index(t0);
+    assert_eq!(r.released_at(i), t0 + 61_000);
+    assert!(r.is_live(i, t0 + 60_999));
+    assert!(!r.is_live(i, t0 + 61_000));
+    // The last instant of a bucket is released 1 ms late.
+    assert_eq!(r.index(t0 + 999), i);
+    assert_eq!(r.released_at(r.index(t0 + 999)), t0 + 999 + 60_000 + 1);
+    for t in [t0, t0 + 1, t0 + 499, t0 + 999, t0 + 1_000, -5, 0] {
+        let late = r.released_at(r.index(t)) - (t + r.window_ms);
+        assert!(late > 0 && late <= r.bucket_ms, "{t}: {late}");
+        // Live exactly until the release, not one millisecond longer.
+        let rel = r.released_at(r.index(t));
+        assert!(r.is_live(r.index(t), rel - 1) && !r.is_live(r.index(t), rel));
+    }
+}

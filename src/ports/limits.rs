@@ -15,14 +15,14 @@ use super::counters::{CounterMode, CounterResult};
 /// One counter of the store, with how it accumulates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Counter {
-    /// Requests in a sliding window (request ids with their arrival time).
+    /// Requests in a sliding window (a ring of per-bucket counts).
     Requests {
         /// Store key.
         key: String,
         /// Window length.
         window_ms: i64,
     },
-    /// Spend entries in a rolling window.
+    /// Spend in a rolling window (a ring of per-bucket sums).
     RollingSpend {
         /// Store key.
         key: String,
@@ -41,7 +41,8 @@ pub enum Counter {
         /// Store key.
         key: String,
     },
-    /// Active sessions: a session stops counting `ttl_ms` after its last request.
+    /// Active sessions: a session stops counting `ttl_ms` after its last request. Members are
+    /// bounded by the check's limit, or by `SESSION_MEMBERS_CAP` when unlimited (oldest dropped).
     Sessions {
         /// Store key.
         key: String,
@@ -86,8 +87,6 @@ pub struct Check {
 pub struct CheckRequest<'a> {
     /// Now, Unix ms.
     pub now_ms: i64,
-    /// Unique id of this request (its entry in request windows).
-    pub request_id: &'a str,
     /// The session (its slot in session counters).
     pub session_id: &'a str,
     /// The checks, in the order they are reported.
@@ -106,8 +105,9 @@ pub enum CheckOutcome {
         index: usize,
         /// The counter's current value.
         current: i64,
-        /// Time of the oldest entry of a windowed counter (requests, rolling spend, sessions),
-        /// from which the caller can tell when room frees up.
+        /// For requests and rolling spend, the instant the oldest live bucket counts as (its
+        /// end, see `Ring`); for sessions, when the oldest active session was last seen. Room
+        /// frees up one window (or session TTL) after it.
         oldest_ms: Option<i64>,
     },
 }
@@ -120,14 +120,8 @@ pub trait LimitStore: Send + Sync {
     /// the session's slots: one atomic step, one round trip.
     async fn check(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome>;
     /// Adds `amount` (micro-USD) at `at_ms` to every spend counter given (others are ignored).
-    /// `member` must be unique per request (rolling entries are keyed by it).
-    async fn record(
-        &self,
-        at_ms: i64,
-        member: &str,
-        amount: i64,
-        counters: &[Counter],
-    ) -> CounterResult<()>;
+    /// Not idempotent: call it once per request.
+    async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()>;
     /// Current values, in order. For sessions, the count of sessions other than `member`.
     async fn read(
         &self,
@@ -135,8 +129,9 @@ pub trait LimitStore: Send + Sync {
         counters: &[Counter],
         member: Option<&str>,
     ) -> CounterResult<Vec<i64>>;
-    /// Replaces a spend counter's content: rolling windows get these `(at_ms, amount)` entries,
-    /// period and total counters their sum. Used to rebuild counters from the request log.
+    /// Replaces a spend counter's content: rolling windows get these `(at_ms, amount)` entries
+    /// in their buckets (entries already out of the window are dropped), period and total
+    /// counters their sum. Used to rebuild counters from the request log.
     async fn replace(
         &self,
         now_ms: i64,

@@ -2,6 +2,12 @@
 //! fail-open fallback when Redis is unreachable, so it is on the request hot path: keys are
 //! spread over a fixed number of mutex-protected shards, expired keys are dropped lazily when
 //! touched and by a cheap sweep of a shard every `SWEEP_EVERY` operations on it.
+//!
+//! Bounds: what the app stores here all expires — session bindings after `SESSION_TTL`,
+//! breaker records 24 h after their last change (one per provider); limit windows live in
+//! `MemoryLimits`. On top of that a shard holds at most `MAX_KEYS_PER_SHARD` keys: a new key in
+//! a full shard first sweeps it, then evicts the soonest-expiring of a few keys (like Redis'
+//! sampled eviction), so a flood of new session ids cannot grow memory without limit.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -19,6 +25,10 @@ use crate::ports::counters::{CounterMode, CounterResult, CounterStore, SlotOutco
 const SHARDS: usize = 32;
 /// Operations on one shard between two sweeps of its expired keys.
 const SWEEP_EVERY: u32 = 1024;
+/// Most keys one shard holds (32 shards: about a million keys in all).
+const MAX_KEYS_PER_SHARD: usize = 32_768;
+/// Keys looked at to choose one to evict from a full shard.
+const EVICTION_SAMPLE: usize = 16;
 
 /// In-process counters with TTLs, the same semantics as the Redis adapter.
 pub struct MemoryCounters {
@@ -29,6 +39,7 @@ pub struct MemoryCounters {
 /// One lock's worth of keys.
 #[derive(Default)]
 struct Shard {
+    /// Bounded by expiry (lazy, and the periodic sweep) and by `MAX_KEYS_PER_SHARD`.
     entries: HashMap<String, Entry>,
     ops: u32,
 }
@@ -46,6 +57,26 @@ impl Shard {
     /// Drops every expired key of this shard.
     fn sweep(&mut self, now: Instant) {
         self.entries.retain(|_, e| e.is_live(now));
+    }
+
+    /// Stores `entry` under `key`, making room first when the shard is full: a sweep of expired
+    /// keys, then eviction of the soonest-expiring (or, all eternal, any) of a few sampled keys.
+    fn insert(&mut self, key: &str, entry: Entry, now: Instant) {
+        if self.entries.len() >= MAX_KEYS_PER_SHARD && !self.entries.contains_key(key) {
+            self.sweep(now);
+            if self.entries.len() >= MAX_KEYS_PER_SHARD {
+                let victim = self
+                    .entries
+                    .iter()
+                    .take(EVICTION_SAMPLE)
+                    .min_by_key(|(_, e)| e.expires_at.map_or((1, now), |at| (0, at)))
+                    .map(|(k, _)| k.clone());
+                if let Some(victim) = victim {
+                    self.entries.remove(&victim);
+                }
+            }
+        }
+        self.entries.insert(key.to_owned(), entry);
     }
 
     /// Forgets `key` if it has expired, so the lookups that follow only see live keys.
@@ -128,7 +159,7 @@ impl CounterStore for MemoryCounters {
                 return next;
             }
             let entry = Entry::new(Value::Int(amount), now, Some(ttl));
-            shard.entries.insert(key.to_owned(), entry);
+            shard.insert(key, entry, now);
             amount
         }))
     }
@@ -175,7 +206,7 @@ impl CounterStore for MemoryCounters {
                     if !window.is_empty() {
                         let total = window.total();
                         let entry = Entry::new(Value::Rolling(window), now, Some(ms(window_ms)));
-                        shard.entries.insert(key.to_owned(), entry);
+                        shard.insert(key, entry, now);
                         return total;
                     }
                     0
@@ -208,7 +239,7 @@ impl CounterStore for MemoryCounters {
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> CounterResult<()> {
         self.with_shard(key, |shard, now| {
             let entry = Entry::new(Value::Str(value.to_owned()), now, ttl);
-            shard.entries.insert(key.to_owned(), entry);
+            shard.insert(key, entry, now);
         });
         Ok(())
     }
@@ -219,7 +250,7 @@ impl CounterStore for MemoryCounters {
                 return false;
             }
             let entry = Entry::new(Value::Str(value.to_owned()), now, Some(ttl));
-            shard.entries.insert(key.to_owned(), entry);
+            shard.insert(key, entry, now);
             true
         }))
     }
@@ -237,7 +268,7 @@ impl CounterStore for MemoryCounters {
                 return false;
             }
             let entry = Entry::new(Value::Str(new.to_owned()), now, ttl);
-            shard.entries.insert(key.to_owned(), entry);
+            shard.insert(key, entry, now);
             true
         }))
     }
@@ -285,7 +316,7 @@ impl CounterStore for MemoryCounters {
             let outcome = set.acquire(member, now_ms, ttl_ms, limit);
             if set.len() > 0 {
                 let entry = Entry::new(Value::Slots(set), now, Some(ms(ttl_ms)));
-                shard.entries.insert(key.to_owned(), entry);
+                shard.insert(key, entry, now);
             }
             outcome
         }))
@@ -362,6 +393,29 @@ mod tests {
         assert_eq!(shard.entries.len(), 1);
         shard.tick(later);
         assert!(shard.entries.is_empty());
+    }
+
+    #[test]
+    fn a_full_shard_evicts_instead_of_growing() {
+        let mut shard = Shard::default();
+        let now = Instant::now();
+        for i in 0..MAX_KEYS_PER_SHARD + 500 {
+            let ttl = Duration::from_secs(60 + (i % 7) as u64);
+            shard.insert(
+                &format!("k{i}"),
+                Entry::new(Value::Int(1), now, Some(ttl)),
+                now,
+            );
+        }
+        assert_eq!(shard.entries.len(), MAX_KEYS_PER_SHARD);
+        // The newest key is always kept; rewriting an existing key evicts nothing.
+        assert!(
+            shard
+                .entries
+                .contains_key(&format!("k{}", MAX_KEYS_PER_SHARD + 499))
+        );
+        shard.insert("k0", Entry::new(Value::Int(2), now, None), now);
+        assert_eq!(shard.entries.len(), MAX_KEYS_PER_SHARD);
     }
 
     #[tokio::test]

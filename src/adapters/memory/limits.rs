@@ -1,73 +1,80 @@
 //! `MemoryLimits`: the in-process `LimitStore`, for a single instance and as the fail-open
 //! fallback. One mutex makes a check of many windows atomic, like the Redis script. Times come
-//! from the caller; periods and windows expire by the passed time, and a sweep every
+//! from the caller; windows and periods expire by the passed time, and a sweep every
 //! `SWEEP_EVERY` calls drops dead keys.
+//!
+//! Bounds: a request or rolling-spend window is a `BucketRing` (at most 101 buckets); a session
+//! counter holds at most `session_cap(limit)` members (≤ 1000) and forgets them after the
+//! session TTL; a period counter is one integer dropped after its period; a total is one
+//! integer per entity. Keys only exist for windows the app checks or records (limited ones).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use super::ring::BucketRing;
+use crate::domain::windows::session_cap;
 use crate::ports::counters::{CounterMode, CounterResult};
 use crate::ports::limits::{CheckOutcome, CheckRequest, Counter, LimitStore};
 
 /// Calls between two sweeps of dead keys.
 const SWEEP_EVERY: u32 = 4096;
 
-/// Timestamped members with amounts (the Redis sorted set plus its running sum).
+/// Sessions of one session counter with the time each was last seen.
 #[derive(Debug, Default)]
-struct Timeline {
-    by_time: BTreeMap<(i64, String), i64>,
-    by_member: HashMap<String, i64>,
-    sum: i64,
-    /// Longest window this timeline is used with (for the sweep).
-    window_ms: i64,
+struct SessionSet {
+    /// Bounded by `session_cap` (see `put`) and by `ttl_ms` (see `trim`).
+    members: HashMap<String, i64>,
+    /// The session TTL this set is used with (for the sweep).
+    ttl_ms: i64,
 }
 
-impl Timeline {
-    /// Drops entries at or before `cutoff`.
-    fn trim(&mut self, cutoff: i64) {
-        while let Some(entry) = self.by_time.first_entry() {
-            if entry.key().0 > cutoff {
-                break;
+impl SessionSet {
+    /// Drops sessions idle for `ttl_ms` at `now_ms`.
+    fn trim(&mut self, now_ms: i64) {
+        let cutoff = now_ms.saturating_sub(self.ttl_ms);
+        self.members.retain(|_, seen| *seen > cutoff);
+    }
+
+    /// Takes or refreshes `member`'s slot, then drops the least recently seen beyond `cap`.
+    fn put(&mut self, member: &str, now_ms: i64, cap: i64) {
+        match self.members.get_mut(member) {
+            Some(seen) => *seen = (*seen).max(now_ms),
+            None => {
+                self.members.insert(member.to_owned(), now_ms);
             }
-            let ((_, member), amount) = entry.remove_entry();
-            self.by_member.remove(&member);
-            self.sum -= amount;
         }
-    }
-
-    /// Adds or moves `member` to `at`.
-    fn put(&mut self, member: &str, at: i64, amount: i64) {
-        if let Some(old) = self.by_member.insert(member.to_owned(), at)
-            && let Some(a) = self.by_time.remove(&(old, member.to_owned()))
-        {
-            self.sum -= a;
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        while self.members.len() > cap {
+            let Some(oldest) = self
+                .members
+                .iter()
+                .min_by_key(|(_, seen)| **seen)
+                .map(|(m, _)| m.clone())
+            else {
+                break;
+            };
+            self.members.remove(&oldest);
         }
-        self.by_time.insert((at, member.to_owned()), amount);
-        self.sum += amount;
-    }
-
-    fn count(&self) -> i64 {
-        i64::try_from(self.by_time.len()).unwrap_or(i64::MAX)
     }
 
     fn oldest(&self) -> Option<i64> {
-        self.by_time.keys().next().map(|(t, _)| *t)
-    }
-
-    fn newest(&self) -> Option<i64> {
-        self.by_time.keys().next_back().map(|(t, _)| *t)
+        self.members.values().min().copied()
     }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Request, rolling-spend and session windows.
-    timelines: HashMap<String, Timeline>,
-    /// Period and total spend: value and expiry.
+    /// Request and rolling-spend windows: one ring (≤ 101 buckets) per limited window; dropped
+    /// by the sweep once every bucket left the window.
+    rings: HashMap<String, BucketRing>,
+    /// Session counters: dropped by the sweep once every session is idle past the TTL.
+    sessions: HashMap<String, SessionSet>,
+    /// Period and total spend: value and expiry (periods are dropped by the sweep after their
+    /// end; totals stay, one per limited entity).
     values: HashMap<String, (i64, Option<i64>)>,
-    /// Warm-up markers.
+    /// Warm-up markers (one name in practice).
     markers: HashSet<String>,
     calls: u32,
     /// Latest time seen, for the sweep.
@@ -80,20 +87,38 @@ impl Inner {
         self.calls += 1;
         if self.calls >= SWEEP_EVERY {
             self.calls = 0;
-            let now = self.latest_ms;
-            self.timelines
-                .retain(|_, t| t.newest().is_some_and(|n| n > now - t.window_ms));
-            self.values
-                .retain(|_, (_, expires)| expires.is_none_or(|e| e > now));
+            self.sweep();
         }
     }
 
-    /// The timeline under `key`, trimmed to `window_ms` before `now_ms` (created when absent).
-    fn timeline(&mut self, key: &str, now_ms: i64, window_ms: i64) -> &mut Timeline {
-        let t = self.timelines.entry(key.to_owned()).or_default();
-        t.window_ms = t.window_ms.max(window_ms);
-        t.trim(now_ms.saturating_sub(window_ms));
-        t
+    /// Drops every key whose content no longer counts at the latest time seen.
+    fn sweep(&mut self) {
+        let now = self.latest_ms;
+        self.rings.retain(|_, r| r.is_live(now));
+        self.sessions.retain(|_, s| {
+            s.trim(now);
+            !s.members.is_empty()
+        });
+        self.values
+            .retain(|_, (_, expires)| expires.is_none_or(|e| e > now));
+    }
+
+    /// The ring under `key`, trimmed at `now_ms` (created when absent).
+    fn ring(&mut self, key: &str, now_ms: i64, window_ms: i64) -> &mut BucketRing {
+        let r = self
+            .rings
+            .entry(key.to_owned())
+            .or_insert_with(|| BucketRing::new(window_ms));
+        r.trim(now_ms);
+        r
+    }
+
+    /// The session set under `key`, trimmed at `now_ms` (created when absent).
+    fn sessions(&mut self, key: &str, now_ms: i64, ttl_ms: i64) -> &mut SessionSet {
+        let s = self.sessions.entry(key.to_owned()).or_default();
+        s.ttl_ms = s.ttl_ms.max(ttl_ms);
+        s.trim(now_ms);
+        s
     }
 
     /// A period or total value, 0 when absent or expired at `now_ms`.
@@ -112,27 +137,43 @@ impl Inner {
         );
     }
 
-    /// Current value of a counter at `now_ms` (sessions: excluding `member`), plus the oldest
-    /// entry of windowed counters.
+    /// Current value of a counter at `now_ms` (sessions: excluding `member`), plus the instant
+    /// its oldest entry counts as. Absent keys read as zero without being created.
     fn current(&mut self, counter: &Counter, now_ms: i64, member: &str) -> (i64, Option<i64>) {
         match counter {
-            Counter::Requests { key, window_ms } => {
-                let t = self.timeline(key, now_ms, *window_ms);
-                (t.count(), t.oldest())
+            Counter::Requests { key, .. } | Counter::RollingSpend { key, .. } => {
+                match self.rings.get_mut(key.as_str()) {
+                    Some(r) => {
+                        r.trim(now_ms);
+                        (r.sum(), r.oldest())
+                    }
+                    None => (0, None),
+                }
             }
-            Counter::RollingSpend { key, window_ms } => {
-                let t = self.timeline(key, now_ms, *window_ms);
-                (t.sum, t.oldest())
-            }
-            Counter::Sessions { key, ttl_ms } => {
-                let t = self.timeline(key, now_ms, *ttl_ms);
-                let own = i64::from(t.by_member.contains_key(member));
-                (t.count() - own, t.oldest())
-            }
+            Counter::Sessions { key, ttl_ms } => match self.sessions.get(key.as_str()) {
+                Some(_) => {
+                    let s = self.sessions(key, now_ms, *ttl_ms);
+                    let own = i64::from(s.members.contains_key(member));
+                    (s.members.len() as i64 - own, s.oldest())
+                }
+                None => (0, None),
+            },
             Counter::PeriodSpend { key, .. } | Counter::TotalSpend { key } => {
                 (self.value(key, now_ms), None)
             }
         }
+    }
+
+    /// Entries held: buckets, session members, values and markers.
+    fn entries(&self) -> usize {
+        self.rings.values().map(BucketRing::len).sum::<usize>()
+            + self
+                .sessions
+                .values()
+                .map(|s| s.members.len())
+                .sum::<usize>()
+            + self.values.len()
+            + self.markers.len()
     }
 }
 
@@ -146,6 +187,18 @@ impl MemoryLimits {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Stored entries (ring buckets, session members, period/total values, markers): what the
+    /// store's memory is proportional to; for metrics and the boundedness tests.
+    pub fn entries(&self) -> usize {
+        self.lock().entries()
+    }
+
+    /// Keys held (windows, session counters, values, markers).
+    pub fn keys(&self) -> usize {
+        let inner = self.lock();
+        inner.rings.len() + inner.sessions.len() + inner.values.len() + inner.markers.len()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -172,13 +225,15 @@ impl LimitStore for MemoryLimits {
             match &check.counter {
                 Counter::Requests { key, window_ms } => {
                     inner
-                        .timeline(key, req.now_ms, *window_ms)
-                        .put(req.request_id, req.now_ms, 0);
+                        .ring(key, req.now_ms, *window_ms)
+                        .add(req.now_ms, 1, req.now_ms);
                 }
                 Counter::Sessions { key, ttl_ms } => {
-                    inner
-                        .timeline(key, req.now_ms, *ttl_ms)
-                        .put(req.session_id, req.now_ms, 0);
+                    inner.sessions(key, req.now_ms, *ttl_ms).put(
+                        req.session_id,
+                        req.now_ms,
+                        session_cap(check.limit),
+                    );
                 }
                 _ => {}
             }
@@ -186,21 +241,13 @@ impl LimitStore for MemoryLimits {
         Ok(CheckOutcome::Admitted)
     }
 
-    async fn record(
-        &self,
-        at_ms: i64,
-        member: &str,
-        amount: i64,
-        counters: &[Counter],
-    ) -> CounterResult<()> {
+    async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()> {
         let mut inner = self.lock();
         inner.tick(at_ms);
         for counter in counters {
             match counter {
                 Counter::RollingSpend { key, window_ms } => {
-                    inner
-                        .timeline(key, at_ms, *window_ms)
-                        .put(member, at_ms, amount);
+                    inner.ring(key, at_ms, *window_ms).add(at_ms, amount, at_ms);
                 }
                 Counter::PeriodSpend { key, expires_at_ms } => {
                     inner.add_value(key, at_ms, amount, Some(*expires_at_ms));
@@ -234,16 +281,15 @@ impl LimitStore for MemoryLimits {
         entries: &[(i64, i64)],
     ) -> CounterResult<()> {
         let mut inner = self.lock();
-        inner.timelines.remove(counter.key());
+        inner.rings.remove(counter.key());
         inner.values.remove(counter.key());
         let total: i64 = entries.iter().map(|(_, a)| *a).sum();
         match counter {
             Counter::RollingSpend { key, window_ms } => {
-                let t = inner.timeline(key, now_ms, *window_ms);
-                for (i, (at, amount)) in entries.iter().enumerate() {
-                    t.put(&format!("rebuilt-{i}"), *at, *amount);
+                let r = inner.ring(key, now_ms, *window_ms);
+                for (at, amount) in entries {
+                    r.add(*at, *amount, now_ms);
                 }
-                t.trim(now_ms.saturating_sub(*window_ms));
             }
             Counter::PeriodSpend { key, expires_at_ms } => {
                 inner.add_value(key, now_ms, total, Some(*expires_at_ms));
@@ -257,7 +303,8 @@ impl LimitStore for MemoryLimits {
     async fn clear(&self, counters: &[Counter]) -> CounterResult<()> {
         let mut inner = self.lock();
         for c in counters {
-            inner.timelines.remove(c.key());
+            inner.rings.remove(c.key());
+            inner.sessions.remove(c.key());
             inner.values.remove(c.key());
         }
         Ok(())

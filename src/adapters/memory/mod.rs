@@ -5,6 +5,7 @@
 mod counters;
 mod entry;
 mod limits;
+mod ring;
 mod rolling;
 mod slots;
 

@@ -1,5 +1,9 @@
 //! A rolling window kept in memory: timestamped amounts under unique members, with a running
 //! total so adding and summing stay cheap even when the window holds many entries.
+//!
+//! Bound: entries expire by the window (pruned on every add) and the whole key after the window
+//! (its TTL), so it holds the calls of one window. Only `CounterStore::rolling_add` uses it, and
+//! the app no longer calls that: limit windows are the constant-size rings of `MemoryLimits`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -7,8 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, Default)]
 pub(super) struct RollingWindow {
     /// (time ms, member) -> amount, ordered by time so old entries are dropped from the front.
+    /// Bounded by the window: `prune` runs on every add.
     by_time: BTreeMap<(i64, String), i64>,
-    /// member -> time ms, so re-adding a member moves it instead of duplicating it.
+    /// member -> time ms, so re-adding a member moves it instead of duplicating it. Same
+    /// members as `by_time`.
     by_member: HashMap<String, i64>,
     /// Sum of every amount held.
     total: i64,

@@ -1,4 +1,8 @@
 //! Concurrency slots kept in memory: members with the time they were last seen.
+//!
+//! Bound: members idle for the TTL are dropped on every acquire and the key expires after the
+//! TTL; with a limit, at most `limit` members. Only `CounterStore::acquire_slot` uses it; the
+//! app's provider and session slots are `MemoryLimits` session counters (capped there).
 
 use std::collections::HashMap;
 
@@ -7,6 +11,7 @@ use crate::ports::counters::SlotOutcome;
 /// Holders of one concurrency-slot set, mirroring the Redis sorted set (score = last seen ms).
 #[derive(Debug, Default)]
 pub(super) struct SlotSet {
+    /// Bounded by the TTL (pruned on every acquire) and by the limit when one is given.
     members: HashMap<String, i64>,
 }
 

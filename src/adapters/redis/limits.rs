@@ -1,8 +1,10 @@
 //! `RedisLimits`: the shared `LimitStore`. Each call is one `EVALSHA` of a Lua script
 //! (`lua/limits_*.lua`, sharing `limits_common.lua`), so an admission checks every window of
 //! key and user and takes the session's slots atomically in one round trip, across instances.
-//! Keys live under the configured prefix (rolling spend windows also use `<key>:sum`); on a
-//! Redis Cluster all keys of one request would need one hash slot, which this adapter does not
+//! Keys live under the configured prefix: request and rolling-spend windows are hashes of
+//! time buckets (at most 101 fields, listpack-encoded), sessions a sorted set of at most
+//! `session_cap(limit)` members, periods and totals plain integers; all but totals expire when
+//! idle. Per request: one `EVALSHA` to admit, one to record the spend. On a Redis Cluster all keys of one request would need one hash slot, which this adapter does not
 //! arrange (a single Redis or a primary/replica pair is assumed).
 
 use ::redis::{Script, cmd};
@@ -10,6 +12,7 @@ use async_trait::async_trait;
 
 use super::connection::RedisTimeouts;
 use super::counters::RedisCounters;
+use crate::domain::windows::{Ring, session_cap};
 use crate::ports::counters::{CounterError, CounterMode, CounterResult};
 use crate::ports::limits::{CheckOutcome, CheckRequest, Counter, LimitStore};
 
@@ -41,15 +44,21 @@ pub struct RedisLimits {
     scripts: LimitScripts,
 }
 
-/// The script kind code and its numeric parameter.
-fn kind(counter: &Counter) -> (&'static str, i64) {
+/// The script kind code and its two numeric parameters (see `lua/limits_common.lua`); `limit`
+/// sets the member cap of session counters.
+fn kind(counter: &Counter, limit: i64) -> (&'static str, i64, i64) {
     match counter {
-        Counter::Requests { window_ms, .. } => ("r", *window_ms),
-        Counter::RollingSpend { window_ms, .. } => ("s", *window_ms),
-        Counter::Sessions { ttl_ms, .. } => ("c", *ttl_ms),
-        Counter::PeriodSpend { expires_at_ms, .. } => ("p", *expires_at_ms),
-        Counter::TotalSpend { .. } => ("t", 0),
+        Counter::Requests { window_ms, .. } => ("r", *window_ms, ring_bucket(*window_ms)),
+        Counter::RollingSpend { window_ms, .. } => ("s", *window_ms, ring_bucket(*window_ms)),
+        Counter::Sessions { ttl_ms, .. } => ("c", *ttl_ms, session_cap(limit)),
+        Counter::PeriodSpend { expires_at_ms, .. } => ("p", *expires_at_ms, 0),
+        Counter::TotalSpend { .. } => ("t", 0, 0),
     }
+}
+
+/// The bucket width the shared ring arithmetic picks for a window.
+fn ring_bucket(window_ms: i64) -> i64 {
+    Ring::for_window(window_ms).bucket_ms
 }
 
 impl RedisLimits {
@@ -90,10 +99,10 @@ impl LimitStore for RedisLimits {
                 for k in &keys {
                     inv.key(k);
                 }
-                inv.arg(req.now_ms).arg(req.request_id).arg(req.session_id);
+                inv.arg(req.now_ms).arg(req.session_id);
                 for check in req.checks {
-                    let (code, param) = kind(&check.counter);
-                    inv.arg(code).arg(check.limit).arg(param);
+                    let (code, p1, p2) = kind(&check.counter, check.limit);
+                    inv.arg(code).arg(check.limit).arg(p1).arg(p2);
                 }
                 inv.invoke_async(&mut c).await
             })
@@ -108,13 +117,7 @@ impl LimitStore for RedisLimits {
         })
     }
 
-    async fn record(
-        &self,
-        at_ms: i64,
-        member: &str,
-        amount: i64,
-        counters: &[Counter],
-    ) -> CounterResult<()> {
+    async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()> {
         let spend: Vec<&Counter> = counters.iter().filter(|c| c.is_spend()).collect();
         if spend.is_empty() {
             return Ok(());
@@ -126,10 +129,10 @@ impl LimitStore for RedisLimits {
                 for k in &keys {
                     inv.key(k);
                 }
-                inv.arg(at_ms).arg(member).arg(amount);
+                inv.arg(at_ms).arg(amount);
                 for counter in &spend {
-                    let (code, param) = kind(counter);
-                    inv.arg(code).arg(param);
+                    let (code, p1, p2) = kind(counter, i64::MAX);
+                    inv.arg(code).arg(p1).arg(p2);
                 }
                 inv.invoke_async::<i64>(&mut c).await
             })
@@ -155,8 +158,8 @@ impl LimitStore for RedisLimits {
                 }
                 inv.arg(now_ms).arg(member.unwrap_or(""));
                 for counter in counters {
-                    let (code, param) = kind(counter);
-                    inv.arg(code).arg(param);
+                    let (code, p1, p2) = kind(counter, i64::MAX);
+                    inv.arg(code).arg(p1).arg(p2);
                 }
                 inv.invoke_async(&mut c).await
             })
@@ -177,8 +180,8 @@ impl LimitStore for RedisLimits {
         self.base
             .run("limits_replace", |mut c| async move {
                 let mut inv = self.scripts.replace.key(&key);
-                let (code, param) = kind(counter);
-                inv.arg(now_ms).arg(code).arg(param).arg(total);
+                let (code, p1, p2) = kind(counter, i64::MAX);
+                inv.arg(now_ms).arg(code).arg(p1).arg(p2).arg(total);
                 if code == "s" {
                     for (at, amount) in entries {
                         inv.arg(*at).arg(*amount);
@@ -194,12 +197,7 @@ impl LimitStore for RedisLimits {
         if counters.is_empty() {
             return Ok(());
         }
-        let mut keys = Vec::with_capacity(counters.len() * 2);
-        for c in counters {
-            let k = self.base.key(c.key());
-            keys.push(format!("{k}:sum"));
-            keys.push(k);
-        }
+        let keys: Vec<String> = counters.iter().map(|c| self.base.key(c.key())).collect();
         self.base
             .run("limits_clear", |mut c| async move {
                 cmd("DEL").arg(&keys).query_async::<()>(&mut c).await

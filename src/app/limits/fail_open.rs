@@ -55,17 +55,9 @@ impl LimitStore for FailOpenLimits {
         self.route("limits_check", |s| s.check(req)).await
     }
 
-    async fn record(
-        &self,
-        at_ms: i64,
-        member: &str,
-        amount: i64,
-        counters: &[Counter],
-    ) -> CounterResult<()> {
-        self.route("limits_record", |s| {
-            s.record(at_ms, member, amount, counters)
-        })
-        .await
+    async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()> {
+        self.route("limits_record", |s| s.record(at_ms, amount, counters))
+            .await
     }
 
     async fn read(

@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 
 use crate::domain::limits::Limits;
 use crate::domain::provider::Provider;
-use crate::domain::windows::{LimitKind, micros_to_usd};
+use crate::domain::windows::{LimitKind, limit_value, micros_to_usd};
 use crate::ports::limits::{Check, CheckOutcome, CheckRequest, LimitStore};
 use crate::ports::store::{ConfigStore, RequestLogStore};
 
@@ -46,6 +46,31 @@ pub struct WindowUsage {
     /// When the window resets (fixed windows), or when its oldest entry leaves it (rolling,
     /// unknown here: `None`); `None` for totals.
     pub resets_at: Option<DateTime<Utc>>,
+    /// Where `used` comes from.
+    pub source: UsageSource,
+}
+
+/// Where a window's `used` figure comes from: only limited windows have live counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageSource {
+    /// The live limit counter (limited windows, and sessions).
+    Counter,
+    /// Summed from the request log on demand (spend windows without a limit; rows reach the
+    /// log after a short batching delay).
+    RequestLog,
+    /// Not counted: an RPM window without a limit (`used` is 0).
+    Untracked,
+}
+
+impl UsageSource {
+    /// Name in the usage API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::RequestLog => "request_log",
+            Self::Untracked => "untracked",
+        }
+    }
 }
 
 /// Why a usage call failed.
@@ -57,13 +82,6 @@ pub enum LimitError {
     /// The limits store or the database failed.
     #[error("unavailable: {0}")]
     Unavailable(String),
-}
-
-fn random_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 12];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
 }
 
 impl LimitService {
@@ -103,7 +121,9 @@ impl LimitService {
         found.ok_or(LimitError::NotFound(scope.name()))
     }
 
-    /// Every window of an entity: limit, current value and reset instant.
+    /// Every window of an entity: limit, current value and reset instant. Limited windows (and
+    /// sessions) read their live counter; spend windows without a limit are summed from the
+    /// request log (off the hot path, which no longer counts them); an unlimited RPM reads 0.
     pub async fn usage(
         &self,
         scope: Scope,
@@ -115,7 +135,18 @@ impl LimitService {
             .into_iter()
             .filter(|k| scope != Scope::Provider || *k != LimitKind::Rpm)
             .collect();
-        let counters: Vec<_> = kinds
+        let source = |k: LimitKind| match limit_value(&limits, k) {
+            _ if k == LimitKind::Concurrency => UsageSource::Counter,
+            Some(_) => UsageSource::Counter,
+            None if k.is_spend() => UsageSource::RequestLog,
+            None => UsageSource::Untracked,
+        };
+        let live: Vec<LimitKind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| source(*k) == UsageSource::Counter)
+            .collect();
+        let counters: Vec<_> = live
             .iter()
             .map(|k| counter_for(scope, id, *k, &limits, now, self.tz, self.session_ttl_ms))
             .collect();
@@ -124,16 +155,27 @@ impl LimitService {
             .read(now.timestamp_millis(), &counters, None)
             .await
             .map_err(|e| LimitError::Unavailable(e.to_string()))?;
-        Ok(kinds
-            .iter()
-            .zip(values)
-            .map(|(kind, used)| WindowUsage {
-                kind: *kind,
-                limit: crate::domain::windows::limit_value(&limits, *kind),
+        let mut out = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            let source = source(kind);
+            let used = match source {
+                UsageSource::Counter => live
+                    .iter()
+                    .position(|k| *k == kind)
+                    .and_then(|i| values.get(i).copied())
+                    .unwrap_or(0),
+                UsageSource::RequestLog => self.logged_spend(scope, id, kind, &limits, now).await?,
+                UsageSource::Untracked => 0,
+            };
+            out.push(WindowUsage {
+                kind,
+                limit: limit_value(&limits, kind),
                 used,
-                resets_at: plan::fixed_reset(*kind, &limits, now, self.tz),
-            })
-            .collect())
+                resets_at: plan::fixed_reset(kind, &limits, now, self.tz),
+                source,
+            });
+        }
+        Ok(out)
     }
 
     /// Clears an entity's total-spend counter and remembers the instant, so a later recompute
@@ -172,6 +214,15 @@ impl LimitService {
     ) -> Result<(), LimitError> {
         self.limits_of(scope, id)?;
         self.rebuild_scope(scope, Some(id), now).await.map(|_| ())
+    }
+
+    /// After an admin changed an entity's limits (from `before`): fills the spend windows that
+    /// have just become limited from the request log, since unlimited windows are not counted.
+    /// A failure is logged; the window then counts from the next request.
+    pub async fn limits_changed(&self, scope: Scope, id: i64, before: &Limits, now: DateTime<Utc>) {
+        if let Err(e) = self.fill_new_windows(scope, id, before, now).await {
+            tracing::warn!(error = %e, scope = scope.name(), id, "new limit windows not filled from the log");
+        }
     }
 
     /// Rebuilds the spend windows of every user, key and provider from the log when the
@@ -303,12 +354,13 @@ impl Limiter for LimitService {
         let mut meta = Vec::with_capacity(14);
         for kind in LimitKind::ALL {
             for (scope, id, limits, name) in entities {
-                let limit = crate::domain::windows::limit_value(limits, kind);
-                // RPM and sessions are always counted (so usage shows them and a limit set
-                // later applies at once); spend windows only need checking when limited.
+                let limit = limit_value(limits, kind);
+                // Only limited windows are counted (constant memory per limited window, none
+                // for the others). Sessions are the exception: always counted so usage shows
+                // them, capped at `SESSION_MEMBERS_CAP` members when unlimited.
                 let limit = match (limit, kind) {
                     (Some(l), _) => l,
-                    (None, LimitKind::Rpm | LimitKind::Concurrency) => i64::MAX,
+                    (None, LimitKind::Concurrency) => i64::MAX,
                     (None, _) => continue,
                 };
                 let counter = counter_for(
@@ -324,12 +376,10 @@ impl Limiter for LimitService {
                 meta.push((scope, name, kind, limits));
             }
         }
-        let request_id = random_id();
         let outcome = self
             .store
             .check(CheckRequest {
                 now_ms,
-                request_id: &request_id,
                 session_id: req.session_id,
                 checks: &checks,
             })
@@ -378,7 +428,7 @@ impl Limiter for LimitService {
                 if kind == LimitKind::Rpm {
                     continue;
                 }
-                if let Some(limit) = crate::domain::windows::limit_value(&p.limits, kind) {
+                if let Some(limit) = limit_value(&p.limits, kind) {
                     counters.push(counter_for(
                         Scope::Provider,
                         p.id,
@@ -431,8 +481,7 @@ impl Limiter for LimitService {
     ) -> bool {
         // Without a limit the session is still counted, so usage shows the provider's sessions
         // and a limit set later applies at once.
-        let limit = crate::domain::windows::limit_value(&provider.limits, LimitKind::Concurrency)
-            .unwrap_or(i64::MAX);
+        let limit = limit_value(&provider.limits, LimitKind::Concurrency).unwrap_or(i64::MAX);
         let counter = counter_for(
             Scope::Provider,
             provider.id,
@@ -442,14 +491,12 @@ impl Limiter for LimitService {
             self.tz,
             self.session_ttl_ms,
         );
-        let request_id = random_id();
         let checks = [Check { counter, limit }];
         // One atomic check-and-take (one Lua script on Redis, one lock in memory).
         let outcome = self
             .store
             .check(CheckRequest {
                 now_ms: now.timestamp_millis(),
-                request_id: &request_id,
                 session_id,
                 checks: &checks,
             })
@@ -507,10 +554,12 @@ impl Limiter for LimitService {
                 self.tz,
             ));
         }
-        let member = random_id();
+        if counters.is_empty() {
+            return;
+        }
         if let Err(e) = self
             .store
-            .record(spend.at.timestamp_millis(), &member, amount, &counters)
+            .record(spend.at.timestamp_millis(), amount, &counters)
             .await
         {
             tracing::warn!(error = %e, "spend not recorded in the limit counters");

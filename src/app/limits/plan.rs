@@ -1,17 +1,20 @@
 //! Store keys and counters of each window of a user, key or provider.
 //!
-//! Keys: `lim:{u|k|p}:{id}:{window}` with `rpm`, `sessions`, `5h`, `daily_r` (rolling 24 h),
-//! `daily:{start}`, `weekly:{start}`, `monthly:{start}` (start = epoch seconds of the period)
-//! and `total`.
+//! Keys: `lim:{u|k|p}:{id}:{window}` with `rpm:ring`, `sessions`, `5h:ring`, `daily_r:ring`
+//! (rolling 24 h), `daily:{start}`, `weekly:{start}`, `monthly:{start}` (start = epoch seconds
+//! of the period) and `total`. Sliding windows carry `:ring` since they became bucket rings
+//! (the sorted sets of earlier versions under the old names expire by themselves).
+//!
+//! Only limited windows are checked and recorded: an entity without a 5 h limit has no 5 h
+//! counter, one without an RPM limit no RPM counter. Session counters are the exception (kept
+//! for display, capped at `SESSION_MEMBERS_CAP` when unlimited). The usage API reads windows
+//! without a limit from the request log instead (see `LimitService::usage`).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::limits::{DailyResetMode, Limits};
-use crate::domain::windows::{
-    DAY_MS, FIVE_HOURS_MS, LimitKind, RPM_WINDOW_MS, Span, daily_window, monthly_window,
-    spend_span, weekly_window,
-};
+use crate::domain::windows::{DAY_MS, LimitKind, RPM_WINDOW_MS, Span, limit_value, spend_span};
 use crate::ports::limits::Counter;
 
 /// Whose limits.
@@ -53,7 +56,7 @@ fn key(scope: Scope, id: i64, window: &str) -> String {
 fn span_counter(scope: Scope, id: i64, name: &str, span: Span) -> Counter {
     match span {
         Span::Rolling { window_ms } => Counter::RollingSpend {
-            key: key(scope, id, name),
+            key: key(scope, id, &format!("{name}:ring")),
             window_ms,
         },
         Span::Fixed(w) => Counter::PeriodSpend {
@@ -78,7 +81,7 @@ pub fn counter_for(
 ) -> Counter {
     match kind {
         LimitKind::Rpm => Counter::Requests {
-            key: key(scope, id, "rpm"),
+            key: key(scope, id, "rpm:ring"),
             window_ms: RPM_WINDOW_MS,
         },
         LimitKind::Concurrency => Counter::Sessions {
@@ -95,8 +98,8 @@ pub fn counter_for(
     }
 }
 
-/// Every spend counter a request's cost goes to at `at`: 5 h, both daily flavours (so a mode
-/// change finds its counter filled), weekly, monthly and total.
+/// The spend counters a request's cost goes to at `at`: one per spend window the entity has a
+/// limit on (the daily one in its configured mode). Unlimited windows are not counted.
 pub fn spend_counters(
     scope: Scope,
     id: i64,
@@ -104,26 +107,11 @@ pub fn spend_counters(
     at: DateTime<Utc>,
     tz: Tz,
 ) -> Vec<Counter> {
-    vec![
-        span_counter(
-            scope,
-            id,
-            "5h",
-            Span::Rolling {
-                window_ms: FIVE_HOURS_MS,
-            },
-        ),
-        span_counter(scope, id, "daily_r", Span::Rolling { window_ms: DAY_MS }),
-        span_counter(
-            scope,
-            id,
-            "daily",
-            Span::Fixed(daily_window(at, tz, limits.daily_reset_time)),
-        ),
-        span_counter(scope, id, "weekly", Span::Fixed(weekly_window(at, tz))),
-        span_counter(scope, id, "monthly", Span::Fixed(monthly_window(at, tz))),
-        span_counter(scope, id, "total", Span::Total),
-    ]
+    LimitKind::ALL
+        .into_iter()
+        .filter(|k| k.is_spend() && limit_value(limits, *k).is_some())
+        .map(|k| counter_for(scope, id, k, limits, at, tz, 0))
+        .collect()
 }
 
 /// When a fixed window resets (`None` for rolling windows, totals, RPM and sessions).

@@ -1,9 +1,10 @@
 //! Rebuilding spend counters from the request log, so budgets survive a Redis loss or restart.
 //!
-//! Fixed windows and totals get their exact sum. Rolling windows (5 h, 24 h) are rebuilt from
-//! buckets (5 min and 15 min) whose sum is placed at the bucket's last instant: a rebuilt
-//! rolling window releases spend up to one bucket later than the live counters would, never
-//! earlier. Total resets are remembered as settings `limits.total_reset_at.{u|k|p}.{id}`.
+//! Fixed windows and totals get their exact sum. Rolling windows (5 h, 24 h) are rebuilt bucket
+//! by bucket: the log is summed over the ring's own buckets (`domain::windows::Ring`, epoch
+//! aligned), so a rebuilt ring holds exactly what live recording would have put in it. Only
+//! limited windows are rebuilt (the others have no counter). Total resets are remembered as
+//! settings `limits.total_reset_at.{u|k|p}.{id}`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -13,19 +14,18 @@ use super::plan::{Scope, spend_counters};
 use super::{LimitError, LimitService};
 use crate::domain::limits::Limits;
 use crate::domain::settings::SystemSetting;
-use crate::domain::windows::{DAY_MS, FIVE_HOURS_MS, usd_to_micros};
+use crate::domain::windows::{
+    DAY_MS, FIVE_HOURS_MS, LimitKind, Ring, Span, span_start, spend_span, usd_to_micros,
+};
 use crate::ports::limits::Counter;
 use crate::ports::store::{ConfigStore, CostQuery, CostScope, StoreResult};
 
 /// An entity's spend counters, each with the first instant it sums from.
 type EntityPlan = (i64, Vec<(Counter, DateTime<Utc>)>);
 
-/// Marker key present while the store holds rebuilt or live counters.
-pub(super) const WARM_MARKER: &str = "lim:warm";
-
-/// Bucket widths for the rolling windows.
-const BUCKET_5H_MS: i64 = 5 * 60_000;
-const BUCKET_24H_MS: i64 = 15 * 60_000;
+/// Marker key present while the store holds rebuilt or live counters. Renamed with the bucket
+/// rings, so the first start of this version rebuilds them from the log.
+pub(super) const WARM_MARKER: &str = "lim:warm:rings";
 
 fn setting_name(scope: Scope, id: i64) -> String {
     format!("limits.total_reset_at.{}.{id}", scope.code())
@@ -84,16 +84,18 @@ impl LimitService {
             .collect()
     }
 
-    /// Rolling entries per entity: bucket sums placed at each bucket's last instant.
+    /// Rolling entries per entity: the log summed over the live buckets of the window's ring,
+    /// each sum placed at its bucket's start.
     async fn rolling_entries(
         &self,
         scope: Scope,
         only: Option<i64>,
         now: DateTime<Utc>,
         window_ms: i64,
-        bucket_ms: i64,
     ) -> Result<HashMap<i64, Vec<(i64, i64)>>, LimitError> {
-        let since = now - chrono::Duration::milliseconds(window_ms - 1);
+        let ring = Ring::for_window(window_ms);
+        let since_ms = ring.first_live(ms(now)).saturating_mul(ring.bucket_ms);
+        let since = DateTime::<Utc>::from_timestamp_millis(since_ms).unwrap_or(now);
         let buckets = self
             .logs
             .cost_buckets(&CostQuery {
@@ -101,18 +103,67 @@ impl LimitService {
                 id: only,
                 since,
                 until: now + chrono::Duration::milliseconds(1),
-                bucket_ms,
+                bucket_ms: ring.bucket_ms,
             })
             .await
             .map_err(|e| LimitError::Unavailable(e.to_string()))?;
         let mut out: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
         for b in buckets {
-            let last = ms(since) + (b.bucket + 1) * bucket_ms - 1;
+            let start = since_ms + b.bucket * ring.bucket_ms;
             out.entry(b.entity_id)
                 .or_default()
-                .push((last.min(ms(now)), usd_to_micros(b.cost_usd)));
+                .push((start, usd_to_micros(b.cost_usd)));
         }
         Ok(out)
+    }
+
+    /// Spend of a window without a limit (so without a counter), summed from the request log:
+    /// the usage API's figure for it.
+    pub(super) async fn logged_spend(
+        &self,
+        scope: Scope,
+        id: i64,
+        kind: LimitKind,
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> Result<i64, LimitError> {
+        let unavailable =
+            |e: crate::ports::store::StoreError| LimitError::Unavailable(e.to_string());
+        let since = match spend_span(kind, limits, now, self.tz) {
+            Some(Span::Total) | None => {
+                let settings = self.config.list_settings().await.map_err(unavailable)?;
+                let name = setting_name(scope, id);
+                settings
+                    .into_iter()
+                    .find(|s| s.key == name)
+                    .and_then(|s| s.value.as_str()?.parse::<DateTime<Utc>>().ok())
+                    .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+            }
+            Some(span) => match span_start(span, now) {
+                // Rolling: entries strictly after now - window.
+                Some(start) if matches!(span, Span::Rolling { .. }) => {
+                    start + chrono::Duration::milliseconds(1)
+                }
+                Some(start) => start,
+                None => DateTime::<Utc>::UNIX_EPOCH,
+            },
+        };
+        let rows = self
+            .logs
+            .cost_buckets(&CostQuery {
+                scope: cost_scope(scope),
+                id: Some(id),
+                since,
+                until: now + chrono::Duration::milliseconds(1),
+                bucket_ms: i64::MAX,
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .filter(|r| r.entity_id == id)
+            .map(|r| usd_to_micros(r.cost_usd))
+            .sum())
     }
 
     /// Rebuilds the spend counters of one entity or of every entity of a scope.
@@ -121,6 +172,34 @@ impl LimitService {
         scope: Scope,
         only: Option<i64>,
         now: DateTime<Utc>,
+    ) -> Result<usize, LimitError> {
+        self.rebuild_where(scope, only, now, |_| true).await
+    }
+
+    /// Rebuilds the spend counters of an entity that a limit change just created (windows newly
+    /// limited, or the daily window switched mode), leaving its live counters alone: they may
+    /// hold spend the log has not received yet.
+    pub(super) async fn fill_new_windows(
+        &self,
+        scope: Scope,
+        id: i64,
+        before: &Limits,
+        now: DateTime<Utc>,
+    ) -> Result<usize, LimitError> {
+        let old: Vec<Counter> = spend_counters(scope, id, before, now, self.tz);
+        self.rebuild_where(scope, Some(id), now, |c| {
+            !old.iter().any(|o| o.key() == c.key())
+        })
+        .await
+    }
+
+    /// Rebuilds the spend counters `keep` selects, of one entity or of every entity of a scope.
+    async fn rebuild_where(
+        &self,
+        scope: Scope,
+        only: Option<i64>,
+        now: DateTime<Utc>,
+        keep: impl Fn(&Counter) -> bool,
     ) -> Result<usize, LimitError> {
         let entities = self.entities(scope, only);
         if entities.is_empty() {
@@ -145,11 +224,9 @@ impl LimitService {
         };
 
         let five = self
-            .rolling_entries(scope, only, now, FIVE_HOURS_MS, BUCKET_5H_MS)
+            .rolling_entries(scope, only, now, FIVE_HOURS_MS)
             .await?;
-        let day = self
-            .rolling_entries(scope, only, now, DAY_MS, BUCKET_24H_MS)
-            .await?;
+        let day = self.rolling_entries(scope, only, now, DAY_MS).await?;
 
         // Each calendar counter's start, per entity; one grouped query per distinct start.
         let plans: Vec<EntityPlan> = entities
@@ -158,6 +235,7 @@ impl LimitService {
                 let counters = spend_counters(scope, *id, limits, now, self.tz);
                 let starts = counters
                     .into_iter()
+                    .filter(|c| keep(c))
                     .filter_map(|c| {
                         let since = match &c {
                             Counter::PeriodSpend { .. } => period_start(&c, now)?,

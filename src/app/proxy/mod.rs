@@ -149,6 +149,9 @@ impl Default for ProxyPolicies {
     }
 }
 
+/// The counters key binding a session to its provider. One per active session, expiring
+/// `SESSION_TTL` after the session's last request (the bound on stickiness state; the memory
+/// store also caps its key count).
 fn session_key(id: &str) -> String {
     format!("session:{id}")
 }

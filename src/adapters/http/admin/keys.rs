@@ -16,6 +16,7 @@ use super::fields::{Input, LimitsView, with_limits};
 use super::json_body::JsonBody;
 use crate::app::admin::AdminError;
 use crate::app::context::AppContext;
+use crate::app::limits::Scope;
 use crate::domain::api_key::ApiKey;
 use crate::domain::error::ValidationError;
 
@@ -193,11 +194,13 @@ impl KeysApi {
         body: JsonBody<KeyPatch>,
     ) -> Result<Json<KeyView>, ApiError> {
         let input = body.0;
+        let before = super::usage::limits_before(&self.ctx, Scope::Key, id.0);
         let saved = self
             .ctx
             .admin
             .patch_key(id.0, |k| apply_key_fields!(&input, k))
             .await?;
+        super::usage::limits_changed(&self.ctx, Scope::Key, id.0, before).await;
         Ok(Json(KeyView::from(&saved)))
     }
 

@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::fields::{Input, LimitsView, with_limits};
 use super::json_body::JsonBody;
 use crate::app::context::AppContext;
+use crate::app::limits::Scope;
 use crate::domain::error::ValidationError;
 use crate::domain::provider::{BreakerSettings, Provider, ProviderType, Timeouts, mask_secret};
 
@@ -390,11 +391,13 @@ impl ProvidersApi {
         body: JsonBody<ProviderPatch>,
     ) -> Result<Json<ProviderView>, ApiError> {
         let input = body.0;
+        let before = super::usage::limits_before(&self.ctx, Scope::Provider, id.0);
         let saved = self
             .ctx
             .admin
             .patch_provider(id.0, |p| apply_provider_fields!(&input, p))
             .await?;
+        super::usage::limits_changed(&self.ctx, Scope::Provider, id.0, before).await;
         Ok(Json(ProviderView::from(&saved)))
     }
 

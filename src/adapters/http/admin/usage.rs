@@ -36,6 +36,11 @@ pub struct WindowView {
     /// windows, sessions and totals.
     #[oai(skip_serializing_if_is_none)]
     pub resets_at: Option<DateTime<Utc>>,
+    /// Where `used` comes from: `counter` (the live limit counter: windows with a limit, and
+    /// sessions), `request_log` (a spend window without a limit, summed from the request log,
+    /// which lags by the log batching delay) or `untracked` (an RPM without a limit: not
+    /// counted, `used` is 0).
+    pub source: String,
 }
 
 /// Usage of a user, key or provider.
@@ -73,6 +78,31 @@ pub fn window_view(w: &WindowUsage) -> WindowView {
         used: conv(w.used),
         remaining: w.limit.map(|l| conv((l - w.used).max(0))),
         resets_at: w.resets_at,
+        source: w.source.as_str().to_string(),
+    }
+}
+
+/// An entity's limits before an admin change (`None` without rate limiting or when unknown).
+pub fn limits_before(
+    ctx: &AppContext,
+    scope: Scope,
+    id: i64,
+) -> Option<crate::domain::limits::Limits> {
+    ctx.limits.as_ref()?.limits_of(scope, id).ok()
+}
+
+/// After an admin change of an entity: fills its newly limited windows from the request log
+/// (windows without a limit are not counted, so a new limit would otherwise start at zero).
+pub async fn limits_changed(
+    ctx: &AppContext,
+    scope: Scope,
+    id: i64,
+    before: Option<crate::domain::limits::Limits>,
+) {
+    if let (Some(limits), Some(before)) = (ctx.limits.as_ref(), before) {
+        limits
+            .limits_changed(scope, id, &before, ctx.clock.now())
+            .await;
     }
 }
 

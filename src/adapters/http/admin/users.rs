@@ -16,6 +16,7 @@ use super::fields::{Input, LimitsView, with_limits};
 use super::json_body::JsonBody;
 use crate::app::admin::AdminError;
 use crate::app::context::AppContext;
+use crate::app::limits::Scope;
 use crate::domain::error::ValidationError;
 use crate::domain::user::{Role, User};
 
@@ -205,11 +206,13 @@ impl UsersApi {
         body: JsonBody<UserPatch>,
     ) -> Result<Json<UserView>, ApiError> {
         let input = body.0;
+        let before = super::usage::limits_before(&self.ctx, Scope::User, id.0);
         let saved = self
             .ctx
             .admin
             .patch_user(id.0, |u| apply_user_fields!(&input, u))
             .await?;
+        super::usage::limits_changed(&self.ctx, Scope::User, id.0, before).await;
         Ok(Json(UserView::from(&saved)))
     }
 

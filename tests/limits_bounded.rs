@@ -1,0 +1,293 @@
+//! Memory per entity stays constant whatever the traffic: 100 000 requests through the memory
+//! store, and a long run against Redis (keys, hash fields, sorted-set members and `MEMORY
+//! USAGE` counted); two Redis-backed instances stay exact on RPM and budgets.
+
+mod support;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use claude_code_hub::adapters::memory::MemoryLimits;
+use claude_code_hub::adapters::redis::RedisLimits;
+use claude_code_hub::app::limits::{Scope, counter_for, spend_counters};
+use claude_code_hub::domain::limits::{DailyResetMode, Limits};
+use claude_code_hub::domain::windows::LimitKind;
+use claude_code_hub::ports::limits::{Check, CheckOutcome, CheckRequest, Counter, LimitStore};
+use rust_decimal::Decimal;
+
+const T0: i64 = 1_700_000_000_000;
+const SESSION_TTL_MS: i64 = 300_000;
+
+/// Every kind of limit, high enough that nothing is refused.
+fn every_limit(daily: DailyResetMode) -> Limits {
+    let usd = Some(Decimal::from(1_000_000));
+    Limits {
+        rpm: Some(1_000_000),
+        limit_5h_usd: usd,
+        limit_daily_usd: usd,
+        daily_reset_mode: daily,
+        limit_weekly_usd: usd,
+        limit_monthly_usd: usd,
+        limit_total_usd: usd,
+        limit_concurrent_sessions: Some(1_000),
+        ..Default::default()
+    }
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap()
+}
+
+/// The entities of one request: a key (rolling daily), a user (fixed daily) and a provider.
+fn entities() -> [(Scope, i64, Limits); 3] {
+    [
+        (Scope::Key, 1, every_limit(DailyResetMode::Rolling)),
+        (Scope::User, 2, every_limit(DailyResetMode::Fixed)),
+        (Scope::Provider, 3, every_limit(DailyResetMode::Rolling)),
+    ]
+}
+
+/// One request as the app makes it: admit every window, then record the spend.
+async fn one_request(s: &dyn LimitStore, now_ms: i64, session: &str) {
+    let now = at(now_ms);
+    let mut checks = Vec::new();
+    let mut spend: Vec<Counter> = Vec::new();
+    for (scope, id, limits) in entities() {
+        for kind in LimitKind::ALL {
+            let limit = claude_code_hub::domain::windows::limit_value(&limits, kind).unwrap();
+            let counter = counter_for(
+                scope,
+                id,
+                kind,
+                &limits,
+                now,
+                chrono_tz::UTC,
+                SESSION_TTL_MS,
+            );
+            checks.push(Check { counter, limit });
+        }
+        spend.extend(spend_counters(scope, id, &limits, now, chrono_tz::UTC));
+    }
+    let outcome = s
+        .check(CheckRequest {
+            now_ms,
+            session_id: session,
+            checks: &checks,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, CheckOutcome::Admitted);
+    s.record(now_ms, 1_234, &spend).await.unwrap();
+}
+
+/// 100 000 requests, one every 1.7 s (47 hours: every rolling window wraps many times, daily
+/// periods roll over), 5 000 distinct sessions: the stored entries stay bounded by the rings'
+/// size, never by the request count.
+#[tokio::test]
+async fn memory_store_stays_bounded_over_100k_requests() {
+    let store = MemoryLimits::new();
+    // Per entity: RPM ring ≤ 61, 5 h ring ≤ 101, rolling-daily ring ≤ 97 (key, provider), at
+    // most 2 live values per calendar window (the current period and the one just ended, until
+    // the sweep), 1 total, sessions ≤ 300 s / 1.7 s ≈ 177 active but capped by the TTL.
+    let bound = 3 * (61 + 101 + 97 + 3 * 2 + 1 + 177);
+    let mut peak = 0;
+    for i in 0..100_000_i64 {
+        let now = T0 + i * 1_700;
+        one_request(&store, now, &format!("s{}", i % 5_000)).await;
+        if i % 1_000 == 999 {
+            peak = peak.max(store.entries());
+        }
+    }
+    eprintln!(
+        "memory store after 100k requests: {} entries in {} keys (peak {peak})",
+        store.entries(),
+        store.keys()
+    );
+    assert!(peak <= bound, "peak {peak} > {bound}");
+    // Not trivially small either: the rings really are full.
+    assert!(store.entries() > 500, "{}", store.entries());
+    assert!(store.keys() <= 3 * 9, "{}", store.keys());
+}
+
+/// An entity without limits has no window at all (only its display-only session counter).
+#[tokio::test]
+async fn unlimited_entities_keep_no_windows() {
+    let store = MemoryLimits::new();
+    let limits = Limits::default();
+    for i in 0..10_000_i64 {
+        let now = at(T0 + i * 100);
+        let spend = spend_counters(Scope::User, 9, &limits, now, chrono_tz::UTC);
+        assert!(spend.is_empty());
+        let sessions = counter_for(
+            Scope::User,
+            9,
+            LimitKind::Concurrency,
+            &limits,
+            now,
+            chrono_tz::UTC,
+            SESSION_TTL_MS,
+        );
+        let checks = [Check {
+            counter: sessions,
+            limit: i64::MAX,
+        }];
+        let req = CheckRequest {
+            now_ms: T0 + i * 100,
+            session_id: &format!("s{i}"),
+            checks: &checks,
+        };
+        store.check(req).await.unwrap();
+    }
+    assert_eq!(store.keys(), 1);
+    assert_eq!(
+        store.entries(),
+        claude_code_hub::domain::windows::SESSION_MEMBERS_CAP as usize
+    );
+}
+
+async fn redis_stores(
+    test: &str,
+) -> Option<(
+    support::redis::TestRedis,
+    Arc<RedisLimits>,
+    Arc<RedisLimits>,
+)> {
+    let r = support::redis::test_redis(test).await?;
+    let a = Arc::new(RedisLimits::connect(&r.url, &r.prefix).await.unwrap());
+    let b = Arc::new(RedisLimits::connect(&r.url, &r.prefix).await.unwrap());
+    Some((r, a, b))
+}
+
+/// A user, key and provider with every limit after 12 000 requests spread over 30 hours
+/// (every ring full and wrapped): a bounded number of keys, hash fields within the ring size,
+/// sorted sets within the cap, and a few KB of `MEMORY USAGE` per entity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_memory_per_entity_is_bounded() {
+    let Some((r, a, b)) = redis_stores("redis_memory_per_entity_is_bounded").await else {
+        return;
+    };
+    let mut conn = r.direct().await;
+    let mut samples = Vec::new();
+    for i in 0..12_000_i64 {
+        let store: &dyn LimitStore = if i % 2 == 0 { a.as_ref() } else { b.as_ref() };
+        one_request(store, T0 + i * 9_000, &format!("s{}", i % 5_000)).await;
+        if i % 3_000 == 2_999 {
+            samples.push(measure(&mut conn, &r.prefix).await);
+        }
+    }
+    let (keys, fields, members, bytes) = *samples.last().unwrap();
+    eprintln!("redis every 3k requests: {samples:?} (keys, hash fields, zset members, bytes)");
+    // Per entity: rpm, 5h and rolling-daily rings (2 for the fixed-daily user), weekly, monthly,
+    // total, sessions, plus at most a just-ended period each.
+    assert!(keys <= 3 * 10, "{keys} keys");
+    assert!(fields <= 3 * (61 + 101 + 97), "{fields} hash fields");
+    assert!(members <= 3 * (300_000 / 9_000 + 1), "{members} members");
+    // Nearly flat from 22.5 h on (the 24 h rings fill up to 97 of their buckets).
+    let (_, _, _, earlier) = samples[2];
+    assert!(
+        bytes <= earlier + earlier / 5,
+        "memory grew from {earlier} to {bytes} bytes"
+    );
+    assert!(bytes / 3 <= 24 * 1024, "{} bytes per entity", bytes / 3);
+    r.cleanup().await;
+}
+
+/// (keys, hash fields, zset members, MEMORY USAGE bytes) under `prefix`.
+async fn measure(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> (usize, usize, usize, usize) {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}lim:*"))
+        .query_async(conn)
+        .await
+        .unwrap();
+    let (mut fields, mut members, mut bytes) = (0, 0, 0);
+    for k in &keys {
+        let kind: String = redis::cmd("TYPE").arg(k).query_async(conn).await.unwrap();
+        match kind.as_str() {
+            "hash" => {
+                let n: usize = redis::cmd("HLEN").arg(k).query_async(conn).await.unwrap();
+                assert!(n <= 101, "{k}: {n} fields");
+                fields += n;
+            }
+            "zset" => {
+                let n: usize = redis::cmd("ZCARD").arg(k).query_async(conn).await.unwrap();
+                members += n;
+            }
+            _ => {}
+        }
+        let b: Option<usize> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(k)
+            .query_async(conn)
+            .await
+            .unwrap();
+        bytes += b.unwrap_or(0);
+    }
+    (keys.len(), fields, members, bytes)
+}
+
+/// Two Redis-backed stores (two instances): 50 of 200 concurrent requests pass an RPM of 50,
+/// and alternating spend closes a budget at the same request on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_redis_instances_are_exact_on_rpm_and_budget() {
+    let Some((r, a, b)) = redis_stores("two_redis_instances_exact").await else {
+        return;
+    };
+    let rpm = Counter::Requests {
+        key: "two:rpm".into(),
+        window_ms: 60_000,
+    };
+    let mut tasks = Vec::new();
+    for i in 0..200_i64 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let rpm = rpm.clone();
+        tasks.push(tokio::spawn(async move {
+            let checks = [Check {
+                counter: rpm,
+                limit: 50,
+            }];
+            let session = format!("s{i}");
+            s.check(CheckRequest {
+                now_ms: T0 + i * 10,
+                session_id: &session,
+                checks: &checks,
+            })
+            .await
+            .unwrap()
+        }));
+    }
+    let mut admitted = 0;
+    for t in tasks {
+        if t.await.unwrap() == CheckOutcome::Admitted {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 50);
+    let budget = Counter::RollingSpend {
+        key: "two:daily".into(),
+        window_ms: 86_400_000,
+    };
+    let checks = [Check {
+        counter: budget.clone(),
+        limit: 10_000,
+    }];
+    let mut passed = 0;
+    for i in 0..8_i64 {
+        let s: &RedisLimits = if i % 2 == 0 { &a } else { &b };
+        let req = CheckRequest {
+            now_ms: T0 + i,
+            session_id: "s",
+            checks: &checks,
+        };
+        if s.check(req).await.unwrap() == CheckOutcome::Admitted {
+            passed += 1;
+            s.record(T0 + i, 3_000, std::slice::from_ref(&budget))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(passed, 4);
+    r.cleanup().await;
+}
