@@ -234,7 +234,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
             "--seed" => o.seed = number(&a, &value()?)?,
             "--font" => o.font = Some(PathBuf::from(value()?)),
             "--slow-ms" => {
-                o.slow = Some(Duration::from_secs_f64(number::<f64>(&a, &value()?)? / 1000.0))
+                o.slow = Some(Duration::from_secs_f64(
+                    number::<f64>(&a, &value()?)? / 1000.0,
+                ))
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument: {other}")),

@@ -70,7 +70,8 @@ fn body(session: &str, stream: bool, history: bool) -> Bytes {
     let user_id =
         json!({"device_id": "0".repeat(64), "account_uuid": "", "session_id": session}).to_string();
     let schema = json!({"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]});
-    let mut messages = vec![json!({"role": "user", "content": [{"type": "text", "text": "hello"}]})];
+    let mut messages =
+        vec![json!({"role": "user", "content": [{"type": "text", "text": "hello"}]})];
     if history {
         messages.push(json!({"role": "assistant", "content": [{"type": "text", "text": "Hello! What shall we do?"}]}));
         messages.push(json!({"role": "user", "content": [{"type": "text", "text": "List the files.", "cache_control": {"type": "ephemeral"}}]}));
@@ -194,7 +195,9 @@ pub async fn send(
             &w.session_ids[pick.user][pick.session],
         )
         .header("x-soak-id", id.to_string())
-        .body(w.bodies[pick.user][pick.session][pick.stream as usize][pick.history as usize].clone());
+        .body(
+            w.bodies[pick.user][pick.session][pick.stream as usize][pick.history as usize].clone(),
+        );
     if let Some(k) = &w.keys[pick.user] {
         req = req.header("x-api-key", k);
     }

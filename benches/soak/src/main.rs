@@ -189,7 +189,12 @@ async fn soak(o: &Opts) -> Result<(), String> {
         o.faults.stall_pct,
         describe(o)
     );
-    println!("{title}\ncch pid {} at {}; output in {}", gw.pid, gw.url, o.out.display());
+    println!(
+        "{title}\ncch pid {} at {}; output in {}",
+        gw.pid,
+        gw.url,
+        o.out.display()
+    );
     let keys = gw.keys.iter().cloned().map(Some).collect();
     let w = Arc::new(Workload::new(
         gw.url.clone(),
@@ -225,7 +230,12 @@ async fn soak(o: &Opts) -> Result<(), String> {
         all_latency.extend_from_slice(&interval.latency_us);
         let secs = now.duration_since(last).as_secs_f64();
         last = now;
-        let mut row = Row::from_interval(interval, now.duration_since(start).as_secs_f64(), secs, base);
+        let mut row = Row::from_interval(
+            interval,
+            now.duration_since(start).as_secs_f64(),
+            secs,
+            base,
+        );
         row.inflight = rec.inflight.load(Ordering::Relaxed);
         sample(&gw, &mut row, &mut cpu).await;
         println!("{}", row.line());
@@ -268,8 +278,11 @@ async fn soak(o: &Opts) -> Result<(), String> {
             })
             .collect();
         let path = o.out.join("slow.csv");
-        std::fs::write(&path, format!("sent_s,sent_monotonic_s,latency_ms\n{lines}"))
-            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            &path,
+            format!("sent_s,sent_monotonic_s,latency_ms\n{lines}"),
+        )
+        .map_err(|e| e.to_string())?;
         println!("slow requests: {}", path.display());
     }
     gw.stop().await;
@@ -290,7 +303,13 @@ async fn closed(o: &Opts) -> Result<(), String> {
         o.faults,
     ));
     let rec = Arc::new(Recorder::new());
-    load::closed_loop(w.clone(), rec.clone(), o.concurrency, Instant::now() + o.warmup).await;
+    load::closed_loop(
+        w.clone(),
+        rec.clone(),
+        o.concurrency,
+        Instant::now() + o.warmup,
+    )
+    .await;
     rec.take();
     let cpu0 = gateway::cpu_time(gw.pid).unwrap_or_default();
     let own0 = gateway::own_cpu_time().unwrap_or_default();

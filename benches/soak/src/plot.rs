@@ -68,7 +68,9 @@ fn panel(
             .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
             .map_err(err)?
             .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -88,7 +90,12 @@ fn points(rows: &[Row], f: impl Fn(&Row) -> Option<f64>) -> Vec<(f64, f64)> {
 }
 
 /// Draws `rows` into `path`; returns the font used.
-pub fn render(path: &Path, title: &str, rows: &[Row], font: Option<&Path>) -> Result<PathBuf, String> {
+pub fn render(
+    path: &Path,
+    title: &str,
+    rows: &[Row],
+    font: Option<&Path>,
+) -> Result<PathBuf, String> {
     let font = register(font)?;
     let root = BitMapBackend::new(path, (1280, 1100)).into_drawing_area();
     let err = |e: DrawingAreaErrorKind<_>| e.to_string();
@@ -122,7 +129,11 @@ pub fn render(path: &Path, title: &str, rows: &[Row], font: Option<&Path>) -> Re
         x_max,
         &[
             ("completed", BLACK, points(rows, |r| Some(r.throughput))),
-            ("not ok (429, 5xx, stream errors)", RED, points(rows, |r| Some(r.not_ok_per_s))),
+            (
+                "not ok (429, 5xx, stream errors)",
+                RED,
+                points(rows, |r| Some(r.not_ok_per_s)),
+            ),
         ],
     )?;
     root.present().map_err(|e| e.to_string())?;

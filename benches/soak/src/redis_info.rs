@@ -110,7 +110,8 @@ impl Conn {
             let Reply::Array(mut parts) = r else {
                 return Err("bad SCAN reply".into());
             };
-            let (Some(Reply::Array(page)), Some(Reply::Bulk(Some(next)))) = (parts.pop(), parts.pop())
+            let (Some(Reply::Array(page)), Some(Reply::Bulk(Some(next)))) =
+                (parts.pop(), parts.pop())
             else {
                 return Err("bad SCAN reply".into());
             };

@@ -51,7 +51,12 @@ fn opt(v: Option<f64>) -> String {
 
 impl Row {
     /// Builds a row from an interval; `secs` is its length.
-    pub fn from_interval(mut i: Interval, elapsed_s: f64, secs: f64, base: Option<Baseline>) -> Self {
+    pub fn from_interval(
+        mut i: Interval,
+        elapsed_s: f64,
+        secs: f64,
+        base: Option<Baseline>,
+    ) -> Self {
         let completed = i.completed();
         let p50 = percentile_ms(&mut i.latency_us, 50.0);
         let p99 = percentile_ms(&mut i.latency_us, 99.0);

@@ -121,9 +121,7 @@ impl Recorder {
     /// A request ended.
     pub fn done(&self, outcome: Outcome, latency: Duration, ttfb: Option<Duration>) {
         self.inflight.fetch_sub(1, Ordering::Relaxed);
-        if outcome == Outcome::Ok
-            && self.slow_threshold.is_some_and(|t| latency >= t)
-        {
+        if outcome == Outcome::Ok && self.slow_threshold.is_some_and(|t| latency >= t) {
             let sent = std::time::Instant::now()
                 .saturating_duration_since(self.origin)
                 .saturating_sub(latency);
@@ -175,7 +173,10 @@ mod tests {
         r.sent(Duration::ZERO);
         r.done(Outcome::Rejected, Duration::from_millis(1), None);
         let i = r.take();
-        assert_eq!((i.sent, i.completed(), i.count(Outcome::Rejected)), (2, 2, 1));
+        assert_eq!(
+            (i.sent, i.completed(), i.count(Outcome::Rejected)),
+            (2, 2, 1)
+        );
         assert_eq!(i.latency_us, vec![2000]);
         assert_eq!(i.max_lag, Duration::from_millis(3));
         assert_eq!(r.take().sent, 0);

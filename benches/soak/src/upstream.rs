@@ -114,8 +114,10 @@ fn sse_events() -> Vec<Vec<u8>> {
         serde_json::json!({"type": "ping"}),
     ];
     for i in 0..8 {
-        ev.push(serde_json::json!({"type": "content_block_delta", "index": 0,
-            "delta": {"type": "text_delta", "text": format!("piece {i} of the soak answer. ")}}));
+        ev.push(
+            serde_json::json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "text_delta", "text": format!("piece {i} of the soak answer. ")}}),
+        );
     }
     ev.push(serde_json::json!({"type": "content_block_stop", "index": 0}));
     ev.push(serde_json::json!({"type": "message_delta",
