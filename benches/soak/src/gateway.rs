@@ -52,12 +52,13 @@ fn run_psql(server: &str, sql: &str) -> Result<(), String> {
 impl Gateway {
     /// Starts cch and waits until it answers `/health`.
     pub async fn start(o: &Opts, upstream_url: &str) -> Result<Self, String> {
-        if !o.cch.exists() {
-            return Err(format!(
-                "{} not found: build it first with `cargo build --release` at the repo root, or pass --cch",
+        // Absolute, because cch runs in its data folder.
+        let cch = std::fs::canonicalize(&o.cch).map_err(|e| {
+            format!(
+                "{}: {e}: build it first with `cargo build --release` at the repo root, or pass --cch",
                 o.cch.display()
-            ));
-        }
+            )
+        })?;
         let data_dir = o.out.join("data");
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
@@ -71,7 +72,7 @@ impl Gateway {
                 .unwrap_or(0)
         );
         let log = std::fs::File::create(o.out.join("cch.log")).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(&o.cch);
+        let mut cmd = Command::new(&cch);
         cmd.current_dir(&data_dir)
             .env_remove("DSN")
             .env_remove("REDIS_URL")
@@ -102,7 +103,7 @@ impl Gateway {
         }
         let child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", o.cch.display()))?;
+            .map_err(|e| format!("cannot start {}: {e}", cch.display()))?;
         let pid = child.id().ok_or("cch exited at once")?;
         let mut gw = Gateway {
             child,

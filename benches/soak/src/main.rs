@@ -208,6 +208,15 @@ async fn soak(o: &Opts) -> Result<(), String> {
     // `perf record -k CLOCK_MONOTONIC` or strace timestamps of cch.
     let origin_mono = monotonic_now();
     let mut csv = CsvWriter::create(&o.out.join("soak.csv")).map_err(|e| e.to_string())?;
+    let mut rows: Vec<Row> = Vec::new();
+    // Idle memory before the first request, as the first point of the plot.
+    let mut idle = Row::default();
+    let mut idle_cpu = (Duration::ZERO, Instant::now());
+    sample(&gw, &mut idle, &mut idle_cpu).await;
+    idle.cpu_pct = 0.0;
+    println!("{}", idle.line());
+    csv.push(&idle).map_err(|e| e.to_string())?;
+    rows.push(idle);
     let start = Instant::now();
     let end = start + o.duration;
     let load = {
@@ -215,7 +224,6 @@ async fn soak(o: &Opts) -> Result<(), String> {
         tokio::spawn(async move { generate(&o, w, rec, end).await })
     };
     let mut tick = tokio::time::interval_at((start + o.interval).into(), o.interval);
-    let mut rows: Vec<Row> = Vec::new();
     let mut all_latency: Vec<u32> = Vec::new();
     let mut cpu = (gateway::cpu_time(gw.pid).unwrap_or_default(), start);
     let mut last = start;

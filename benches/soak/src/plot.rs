@@ -128,11 +128,15 @@ pub fn render(
         "requests/s",
         x_max,
         &[
-            ("completed", BLACK, points(rows, |r| Some(r.throughput))),
+            (
+                "completed",
+                BLACK,
+                points(rows, |r| (r.elapsed_s > 0.0).then_some(r.throughput)),
+            ),
             (
                 "not ok (429, 5xx, stream errors)",
                 RED,
-                points(rows, |r| Some(r.not_ok_per_s)),
+                points(rows, |r| (r.elapsed_s > 0.0).then_some(r.not_ok_per_s)),
             ),
         ],
     )?;

@@ -274,6 +274,15 @@ async fn serve(mut sock: TcpStream, st: Arc<State>) -> io::Result<()> {
                 for e in &st.sse[..split] {
                     out.extend_from_slice(e);
                 }
+                if fault.is_none() {
+                    // The whole answer in one write, like a fast upstream.
+                    out.extend_from_slice(b"0\r\n\r\n");
+                    sock.write_all(&out).await?;
+                    if !req.keep_alive {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 sock.write_all(&out).await?;
                 if fault == Some("drop") {
                     return Ok(());
