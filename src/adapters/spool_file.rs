@@ -1,6 +1,8 @@
 //! The log spool as JSON-lines files in the data folder: new rows are appended to
 //! `request_logs.spool`; a replay first renames it to `request_logs.replaying` (atomic), so rows
 //! appended during a replay land in a fresh file and nothing is read twice or dropped.
+//! Every file operation runs on the blocking pool: a replay reads the whole spool, and no
+//! runtime thread may wait on the disk.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,6 +52,15 @@ fn read_lines(path: &PathBuf) -> std::io::Result<Vec<RequestLog>> {
     Ok(rows)
 }
 
+/// Runs a file operation on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 #[async_trait]
 impl LogSpool for FileSpool {
     async fn append(&self, rows: &[RequestLog]) -> std::io::Result<()> {
@@ -60,7 +71,7 @@ impl LogSpool for FileSpool {
             buf.push(b'\n');
         }
         let path = self.active.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let mut f = crate::app::private_fs::private_file_options()
                 .create(true)
                 .append(true)
@@ -69,27 +80,36 @@ impl LogSpool for FileSpool {
             f.sync_data()
         })
         .await
-        .map_err(std::io::Error::other)?
     }
 
     async fn pending(&self) -> std::io::Result<Vec<RequestLog>> {
         let _g = self.lock.lock().await;
-        if !self.replaying.exists() && self.active.exists() {
-            std::fs::rename(&self.active, &self.replaying)?;
-        }
-        read_lines(&self.replaying)
+        let (active, replaying) = (self.active.clone(), self.replaying.clone());
+        blocking(move || {
+            if !replaying.exists() && active.exists() {
+                std::fs::rename(&active, &replaying)?;
+            }
+            read_lines(&replaying)
+        })
+        .await
     }
 
     async fn commit_replay(&self) -> std::io::Result<()> {
         let _g = self.lock.lock().await;
-        match std::fs::remove_file(&self.replaying) {
+        let replaying = self.replaying.clone();
+        blocking(move || match std::fs::remove_file(&replaying) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
-        }
+        })
+        .await
     }
 
     async fn is_empty(&self) -> bool {
         let _g = self.lock.lock().await;
-        !self.active.exists() && !self.replaying.exists()
+        let (active, replaying) = (self.active.clone(), self.replaying.clone());
+        // An unreadable folder counts as not empty: the replay then reports the error.
+        blocking(move || Ok(!active.exists() && !replaying.exists()))
+            .await
+            .unwrap_or(false)
     }
 }

@@ -117,6 +117,14 @@ pub struct ClaudeStreamTap {
     completed: bool,
 }
 
+/// The `type` of an event's data, read without building the rest. A `type` that is not a
+/// string fails the parse, and the caller then falls back to the event name, as `on_json` does.
+#[derive(Deserialize)]
+struct EventType<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<std::borrow::Cow<'a, str>>,
+}
+
 impl ClaudeStreamTap {
     /// A tap that has seen nothing yet.
     pub fn new() -> Self {
@@ -125,6 +133,22 @@ impl ClaudeStreamTap {
 
     /// Takes one parsed event. Events whose data is not JSON (or not a known type) are ignored.
     pub fn on_event(&mut self, ev: &SseEvent) {
+        // Nearly every event of a long answer is a content delta the tap ignores: read an
+        // object's `type` without building a JSON tree, and parse fully only the few events
+        // that carry usage, the stop reason or an error (same rule as `on_json`: the data's
+        // `type`, else the SSE event name).
+        if ev.data.trim_start().starts_with('{') {
+            let ty = serde_json::from_str::<EventType<'_>>(&ev.data)
+                .ok()
+                .and_then(|t| t.ty);
+            let ty = ty.as_deref().or(ev.event.as_deref()).unwrap_or("");
+            if !matches!(
+                ty,
+                "message_start" | "message_delta" | "message_stop" | "error"
+            ) {
+                return;
+            }
+        }
         let Ok(data) = serde_json::from_str::<Value>(&ev.data) else {
             return;
         };

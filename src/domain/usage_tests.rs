@@ -141,3 +141,28 @@ fn garbage_is_ignored() {
     assert_eq!(usage_from_claude_response(&json!({"usage": 3})), None);
     assert_eq!(usage_from_claude_response(&json!([])), None);
 }
+
+#[test]
+fn tap_skips_content_events_but_reads_every_event_that_matters() {
+    // Content deltas (even ones mentioning usage in their text) change nothing; the type in
+    // the data wins over the event name; without a string type the event name decides.
+    let stream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"m1\",\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"\\\"usage\\\":{\\\"output_tokens\\\":99}\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":5}}\n\n",
+        "event: message_stop\ndata: {\"type\":5}\n\n",
+    );
+    let t = tap(stream);
+    assert_eq!(t.model(), Some("m1"));
+    assert_eq!((t.usage().input_tokens, t.usage().output_tokens), (7, 5));
+    assert_eq!(t.stop_reason(), Some("end_turn"));
+    assert!(
+        t.completed(),
+        "a non-string type falls back to the event name"
+    );
+    let t = tap(
+        "event: error\ndata: {\"error\":{\"type\":\"overloaded_error\",\"message\":\"busy\"}}\n\n",
+    );
+    assert!(t.saw_error());
+    assert_eq!(t.error_message(), Some("overloaded_error: busy"));
+}

@@ -146,6 +146,13 @@ pub fn prepare(
     })
 }
 
+/// The only field a passed-through Claude answer is read for.
+#[derive(serde::Deserialize)]
+struct UsageField {
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
 /// Turns a complete upstream answer into the client's format and reads its usage.
 pub fn convert_full(
     client: ClientFormat,
@@ -153,6 +160,19 @@ pub fn convert_full(
     body: &Bytes,
     ctx: &dispatch::ClientContext<'_>,
 ) -> Result<(Bytes, Usage), ConvertError> {
+    if client == ClientFormat::Claude && provider_format == ClientFormat::Claude {
+        // Pass-through: the bytes go out as they came; only `usage` is read, without building
+        // (and then deep-copying) a JSON tree of the whole answer.
+        let head: UsageField = serde_json::from_slice(body).map_err(|e| ConvertError::Invalid {
+            format: provider_format.as_str(),
+            message: format!("upstream answer is not JSON: {e}"),
+        })?;
+        let usage = head
+            .usage
+            .map(|u| usage_from_claude_response(&json!({ "usage": u })).unwrap_or_default())
+            .unwrap_or_default();
+        return Ok((body.clone(), usage));
+    }
     let parsed: Value = serde_json::from_slice(body).map_err(|e| ConvertError::Invalid {
         format: provider_format.as_str(),
         message: format!("upstream answer is not JSON: {e}"),
@@ -168,4 +188,39 @@ pub fn convert_full(
         message: e.to_string(),
     })?;
     Ok((Bytes::from(bytes), usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claude_pass_through_keeps_the_bytes_and_reads_the_usage() {
+        let raw = Bytes::from_static(
+            br#"{"id":"m","type":"message","content":[{"type":"text","text":"hi \u00e9"}],"usage":{"input_tokens":25,"output_tokens":15,"cache_read_input_tokens":7}}"#,
+        );
+        let ctx = dispatch::ClientContext {
+            request: &Value::Null,
+            model: "m",
+            created_at: 0,
+        };
+        let (out, usage) =
+            convert_full(ClientFormat::Claude, ClientFormat::Claude, &raw, &ctx).unwrap();
+        assert_eq!(out, raw, "bytes pass through untouched");
+        assert_eq!(out.as_ptr(), raw.as_ptr(), "and are not copied");
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens
+            ),
+            (25, 15, 7)
+        );
+        let no_usage = Bytes::from_static(br#"{"id":"m","content":[]}"#);
+        let (_, usage) =
+            convert_full(ClientFormat::Claude, ClientFormat::Claude, &no_usage, &ctx).unwrap();
+        assert_eq!(usage, Usage::default());
+        let broken = Bytes::from_static(b"{not json");
+        assert!(convert_full(ClientFormat::Claude, ClientFormat::Claude, &broken, &ctx).is_err());
+    }
 }
