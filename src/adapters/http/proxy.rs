@@ -9,12 +9,14 @@ use poem::{Body, Request, Response, handler};
 use serde_json::json;
 
 use super::body_read::{self, BodyReadError};
+use super::client_query::{forwarded_query, query_key};
 use crate::app::context::AppContext;
 use crate::app::proxy::{ClientRequest, ProxyBody, ProxyResponse};
 use crate::domain::client_error::GatewayErrorKind;
 use crate::domain::format::ClientFormat;
 
-/// The client key from `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=`.
+/// The client key from `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=` (in
+/// any case or encoding; see `client_query`, which keeps the forwarded query in agreement).
 pub fn extract_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let header = |name: &str| {
         headers
@@ -36,24 +38,7 @@ pub fn extract_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
             return Some(v.to_string());
         }
     }
-    query.and_then(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "key")
-            .map(|(_, v)| v.into_owned())
-    })
-}
-
-/// The query string without the client's `key` parameter (never forwarded upstream).
-fn forwarded_query(query: Option<&str>) -> Option<String> {
-    let q = query?;
-    if !q.split('&').any(|p| p == "key" || p.starts_with("key=")) {
-        return Some(q.to_string());
-    }
-    let kept: Vec<&str> = q
-        .split('&')
-        .filter(|p| *p != "key" && !p.starts_with("key="))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("&"))
+    query_key(query)
 }
 
 fn to_response(resp: ProxyResponse) -> Response {
@@ -126,7 +111,7 @@ async fn proxy(
     let client = ClientRequest {
         format,
         path: req.uri().path().to_string(),
-        query: forwarded_query(req.uri().query()),
+        query: forwarded_query(req.uri().query(), api_key.as_deref()),
         headers,
         body: bytes,
         api_key,
@@ -273,16 +258,5 @@ mod tests {
         assert_eq!(extract_key(&h, None), Some("cch_x".into()));
         h.insert("authorization", "Bearer cch_b".parse().unwrap());
         assert_eq!(extract_key(&h, None), Some("cch_b".into()));
-    }
-
-    #[test]
-    fn key_is_never_forwarded_in_the_query() {
-        assert_eq!(forwarded_query(Some("beta=true")), Some("beta=true".into()));
-        assert_eq!(
-            forwarded_query(Some("beta=true&key=cch_x")),
-            Some("beta=true".into())
-        );
-        assert_eq!(forwarded_query(Some("key=cch_x")), None);
-        assert_eq!(forwarded_query(None), None);
     }
 }
