@@ -558,10 +558,7 @@ impl ProxyService {
                         } else {
                             GatewayErrorKind::UpstreamFailed
                         };
-                        last_error = Some((
-                            kind,
-                            format!("upstream request failed after retries: {}", err.message),
-                        ));
+                        last_error = Some((kind, err.client_text()));
                         if err.proxy_failed && use_proxy && provider.proxy_fallback_to_direct {
                             use_proxy = false;
                             try_no = try_no.saturating_sub(1); // the direct try does not use up a retry
