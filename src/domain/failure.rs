@@ -298,9 +298,43 @@ fn message_in(v: &Value) -> Option<String> {
 /// shapes (also `error` as a string, `message`, `detail`, or a Gemini array), else the raw text;
 /// capped at [`MAX_ERROR_MESSAGE_CHARS`].
 pub fn extract_error_message(body_text: &str) -> String {
+    if let Some(summary) = html_summary(body_text) {
+        return summary;
+    }
     let parsed = serde_json::from_str::<Value>(body_text).ok();
     let msg = parsed.as_ref().and_then(message_in);
     cap(msg.as_deref().unwrap_or(body_text.trim()))
+}
+
+/// Longest page title kept from an upstream HTML error page (in characters).
+const MAX_HTML_TITLE_CHARS: usize = 120;
+
+/// An HTML error page (a relay's or a CDN's) is summarised by its title, never passed on whole.
+fn html_summary(body_text: &str) -> Option<String> {
+    let head = body_text.trim_start();
+    let start = head.get(..head.len().min(64))?.to_ascii_lowercase();
+    if !(start.starts_with("<!doctype html")
+        || start.starts_with("<html")
+        || start.starts_with("<head")
+        || start.starts_with("<body"))
+    {
+        return None;
+    }
+    let lower = body_text.to_ascii_lowercase();
+    let title = lower
+        .find("<title")
+        .and_then(|i| lower[i..].find('>').map(|j| i + j + 1))
+        .and_then(|from| lower[from..].find("</title").map(|len| (from, from + len)))
+        .and_then(|(a, b)| body_text.get(a..b))
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty());
+    Some(match title {
+        Some(t) => {
+            let t: String = t.chars().take(MAX_HTML_TITLE_CHARS).collect();
+            format!("upstream answered with an HTML page: {t}")
+        }
+        None => "upstream answered with an HTML page".to_string(),
+    })
 }
 
 fn valid_override_status(s: u16) -> bool {
@@ -309,7 +343,8 @@ fn valid_override_status(s: u16) -> bool {
 
 /// Classifies a failed HTTP answer from an upstream. The first matching rule decides, except that
 /// a rule can make an error a non-retryable client error only for 4xx statuses. Without a rule:
-/// 404 → not found, anything else → provider error.
+/// 404 → not found, 413 and 431 (the client's request too large) → non-retryable client error,
+/// anything else → provider error.
 pub fn classify_http(status: u16, body_text: &str, rules: &ErrorRuleSet) -> Classified {
     let message = extract_error_message(body_text);
     let lower = message.to_lowercase();
@@ -328,10 +363,12 @@ pub fn classify_http(status: u16, body_text: &str, rules: &ErrorRuleSet) -> Clas
             message,
         };
     }
-    let class = if status == 404 {
-        ErrorClass::NotFound
-    } else {
-        ErrorClass::ProviderError
+    let class = match status {
+        404 => ErrorClass::NotFound,
+        // The client's own request was too large for the upstream (headers or body): another
+        // provider or a retry would refuse it too, and the provider is not at fault.
+        413 | 431 => ErrorClass::NonRetryableClientError,
+        _ => ErrorClass::ProviderError,
     };
     Classified {
         class,

@@ -20,9 +20,10 @@ fn extracts_messages_from_every_shape() {
         extract_error_message(r#"{"detail":"Not Found"}"#),
         "Not Found"
     );
+    // An HTML page is summarised, never passed on (issue 16, item 7).
     assert_eq!(
         extract_error_message("  <html>bad gateway</html> "),
-        "<html>bad gateway</html>"
+        "upstream answered with an HTML page"
     );
     assert_eq!(
         extract_error_message(r#"{"error":{"code":5}}"#),
@@ -246,4 +247,46 @@ fn rule_validation_names_the_field() {
     );
     assert_eq!(MatchKind::parse("regex").ok(), Some(MatchKind::Regex));
     assert!(MatchKind::parse("glob").is_err());
+}
+
+#[test]
+fn html_error_pages_are_summarised_by_title() {
+    let page = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway | relay</title></head><body>"
+        .to_string()
+        + &"<p>lots of markup</p>".repeat(500)
+        + "</body></html>";
+    let m = extract_error_message(&page);
+    assert_eq!(
+        m,
+        "upstream answered with an HTML page: 502 Bad Gateway | relay"
+    );
+    assert_eq!(
+        extract_error_message("<html><body>oops</body></html>"),
+        "upstream answered with an HTML page"
+    );
+    assert_eq!(
+        extract_error_message("plain text error"),
+        "plain text error"
+    );
+}
+
+#[test]
+fn oversized_client_requests_are_client_errors_without_a_rule() {
+    let rules = ErrorRuleSet::default();
+    for status in [413, 431] {
+        assert_eq!(
+            classify_http(
+                status,
+                "<html><title>431 Request Header Fields Too Large</title></html>",
+                &rules
+            )
+            .class,
+            ErrorClass::NonRetryableClientError,
+            "{status}"
+        );
+    }
+    assert_eq!(
+        classify_http(500, "boom", &rules).class,
+        ErrorClass::ProviderError
+    );
 }

@@ -48,6 +48,22 @@ pub(super) struct AttemptErr {
     pub(super) timeout: bool,
 }
 
+impl AttemptErr {
+    /// What the key holder is told. Transport details (`tcp connect error`, a SOCKS failure, a
+    /// broken body) stay in the provider chain for admins; the client gets a stable reason. An
+    /// HTTP error answer keeps the upstream's own (summarised, capped) message.
+    pub(super) fn client_text(&self) -> String {
+        match (self.status, self.timeout) {
+            (_, true) => "the upstream provider timed out".into(),
+            (None, false) => "the upstream provider could not be reached".into(),
+            (Some(_), false) if self.class == ErrorClass::SystemError => {
+                "the upstream provider's answer broke off".into()
+            }
+            (Some(_), false) => format!("upstream request failed after retries: {}", self.message),
+        }
+    }
+}
+
 impl ProxyService {
     /// One upstream try.
     pub(super) async fn attempt(

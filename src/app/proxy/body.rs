@@ -96,8 +96,10 @@ impl fmt::Debug for RequestBody {
 }
 
 impl RequestBody {
-    /// Reads the head; fails with a client-facing message when the body is not a JSON object.
+    /// Reads the head; fails with a client-facing message when the body is not a JSON object,
+    /// not UTF-8, or nested too deep (`body_shape`).
     pub fn parse(raw: Bytes) -> Result<Self, String> {
+        super::body_shape::check(&raw)?;
         match serde_json::from_slice::<Head>(&raw) {
             Ok(head) => Ok(Self {
                 raw,

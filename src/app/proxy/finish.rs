@@ -185,7 +185,9 @@ impl ProxyService {
                             Bytes::from(error_body(facts.format, st, t, &msg).to_string()),
                         )
                     }
-                    None if prepared.converted => {
+                    // Relayed verbatim only when it is the upstream's own JSON error in the
+                    // client's format; an HTML page or plain text becomes our error shape.
+                    None if prepared.converted || !is_json_object(&body) => {
                         let t = GatewayErrorKind::claude_type_for_status(status);
                         (
                             status,
@@ -213,4 +215,10 @@ impl ProxyService {
             }
         }
     }
+}
+
+/// Whether an upstream error body is a JSON object (an API error), not a page or plain text.
+fn is_json_object(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+        && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }

@@ -2,32 +2,38 @@
 
 use crate::domain::provider::{Provider, ProviderType};
 
-/// Hop-by-hop and credential headers never forwarded upstream, plus headers that would change
-/// the bytes we must parse (`accept-encoding`) or leak client details.
-const DROP_REQUEST_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "accept-encoding",
-    "cookie",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
+/// Client headers forwarded upstream, by exact name: what the official clients and SDKs send
+/// that a provider may use (see `cli-traffic.md`). Anything else (hop-by-hop headers, the
+/// client's own credentials, cookies, proxy and forwarding headers, arbitrary custom headers)
+/// stays at the gateway.
+const FORWARD_EXACT: &[&str] = &[
+    "accept",
+    "content-type",
+    "user-agent",
+    "x-claude-code-session-id",
+    "originator",
+    "session-id",
+    "session_id",
+    "thread-id",
+    "conversation_id",
+    "x-client-request-id",
+    "x-goog-api-client",
 ];
+
+/// Header families forwarded upstream, by name prefix: Anthropic's versions and betas, the
+/// Stainless SDKs' telemetry (`x-stainless-retry-count`, ...), OpenAI's beta/organization
+/// headers and Codex's window/turn headers.
+const FORWARD_PREFIXES: &[&str] = &["anthropic-", "x-stainless-", "openai-", "x-codex-"];
+
+/// Largest value of one forwarded header; a longer one is dropped, not cut (a cut value would
+/// be wrong). Real values are far shorter; an oversized one would only earn a provider's 431.
+pub const MAX_FORWARDED_HEADER_BYTES: usize = 8 * 1024;
+
+/// Whether a client header (lower-case name) is passed to the provider.
+fn forwarded(name: &str, value: &str) -> bool {
+    value.len() <= MAX_FORWARDED_HEADER_BYTES
+        && (FORWARD_EXACT.contains(&name) || FORWARD_PREFIXES.iter().any(|p| name.starts_with(p)))
+}
 
 /// Response headers not passed back to the client (hop-by-hop, or recomputed by our server).
 const DROP_RESPONSE_HEADERS: &[&str] = &[
@@ -60,11 +66,12 @@ pub fn join_url(base_url: &str, path: &str, query: Option<&str>) -> String {
     url
 }
 
-/// The headers sent upstream: the client's minus dropped ones, plus the provider's credentials.
+/// The headers sent upstream: the client's allowed ones (`forwarded`), plus the provider's
+/// credentials.
 pub fn upstream_headers(client: &[(String, String)], provider: &Provider) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = client
         .iter()
-        .filter(|(k, _)| !DROP_REQUEST_HEADERS.contains(&k.as_str()))
+        .filter(|(k, v)| forwarded(k, v))
         .cloned()
         .collect();
     if !out.iter().any(|(k, _)| k == "content-type") {
@@ -109,6 +116,39 @@ pub fn client_response_headers(upstream: &[(String, String)]) -> Vec<(String, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_known_bounded_client_headers_are_forwarded() {
+        for name in [
+            "anthropic-beta",
+            "anthropic-version",
+            "x-stainless-retry-count",
+            "user-agent",
+            "x-claude-code-session-id",
+            "originator",
+            "session-id",
+            "x-codex-turn-metadata",
+            "openai-beta",
+        ] {
+            assert!(forwarded(name, "v"), "{name}");
+        }
+        for name in [
+            "x-big",
+            "authorization",
+            "x-api-key",
+            "x-goog-api-key",
+            "cookie",
+            "host",
+            "connection",
+            "transfer-encoding",
+            "accept-encoding",
+            "x-forwarded-for",
+            "proxy-authorization",
+        ] {
+            assert!(!forwarded(name, "v"), "{name}");
+        }
+        assert!(!forwarded("anthropic-beta", &"x".repeat(64 * 1024)));
+    }
 
     #[test]
     fn joins_with_or_without_slashes_and_prefixes() {

@@ -4,6 +4,7 @@
 
 mod attempt;
 pub mod body;
+mod body_shape;
 pub mod convert_io;
 pub mod diagnose;
 mod finish;
@@ -40,6 +41,10 @@ use super::snapshot::{ConfigSnapshot, SnapshotHolder};
 use crate::domain::convert::dispatch;
 use body::RequestBody;
 use record::{Ending, Recorder, RequestFacts, Served};
+
+/// Longest model name accepted from a client (real names are far shorter; the name is stored
+/// in the request log and sent upstream).
+const MAX_MODEL_NAME_CHARS: usize = 256;
 
 /// Pause between two tries on the same provider.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -289,6 +294,13 @@ impl ProxyService {
                 "model: a model name (string) is required",
             );
         };
+        if model.chars().count() > MAX_MODEL_NAME_CHARS {
+            return ProxyResponse::error(
+                format,
+                GatewayErrorKind::InvalidRequest,
+                &format!("model: a model name is at most {MAX_MODEL_NAME_CHARS} characters"),
+            );
+        }
         let is_stream = req.path_stream || body.head.stream.unwrap_or(false);
         // Session ids come from headers and small fields; only the derived fallback needs the
         // whole conversation, so only then is the full body parsed.
@@ -546,10 +558,7 @@ impl ProxyService {
                         } else {
                             GatewayErrorKind::UpstreamFailed
                         };
-                        last_error = Some((
-                            kind,
-                            format!("upstream request failed after retries: {}", err.message),
-                        ));
+                        last_error = Some((kind, err.client_text()));
                         if err.proxy_failed && use_proxy && provider.proxy_fallback_to_direct {
                             use_proxy = false;
                             try_no = try_no.saturating_sub(1); // the direct try does not use up a retry
