@@ -124,6 +124,9 @@ pub(super) async fn insert(pool: &PgPool, rows: &[RequestLog]) -> StoreResult<u6
         qb.push(" ON CONFLICT (request_id) DO NOTHING");
         inserted += qb
             .build()
+            // One SQL text per batch size: caching each prepared statement (up to 100 per
+            // connection, each holding thousands of parameters) grew memory by hundreds of MB.
+            .persistent(false)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?
