@@ -234,6 +234,24 @@ async fn a_disk_full_for_seconds_loses_no_row_and_leaves_the_database_usable() {
 
     // Every accepted request's row survives a restart, and so does the key.
     stop(child).await;
+    let received = up.requests();
+    assert_eq!(
+        received.len() as i64,
+        accepted,
+        "one upstream call per request"
+    );
+    for r in &received {
+        assert_eq!(r.path_only(), "/v1/messages");
+        assert_eq!(
+            r.header("x-api-key"),
+            Some("sk-disk-full-1"),
+            "provider key sent"
+        );
+        assert_eq!(
+            r.json.as_ref().map(|j| j["model"].clone()),
+            Some(json!("claude-sonnet-4"))
+        );
+    }
     assert_eq!(
         count_rows(&db).await,
         accepted,
@@ -250,5 +268,6 @@ async fn a_disk_full_for_seconds_loses_no_row_and_leaves_the_database_usable() {
         "the key created after the fault survives"
     );
     stop(child).await;
+    assert_eq!(up.request_count() as i64, accepted + 1);
     assert_eq!(count_rows(&db).await, accepted + 1);
 }

@@ -54,16 +54,28 @@ impl PostgresStore {
     }
 }
 
-/// Decides whether a released connection may return to the pool: the queued rollback of a
-/// dropped transaction is flushed first (the ping runs after it), and a connection still inside
-/// a transaction is closed rather than handed to the next caller. PostgreSQL keeps a failed
-/// transaction open until `ROLLBACK` (it never ends one silently, unlike SQLite on a disk error),
-/// so sqlx's own transaction depth is an accurate view here.
+/// Decides whether a released connection may return to the pool. sqlx's transaction depth only
+/// counts transactions sqlx began, so the server is asked too: `now()` is the start of the
+/// current transaction and `statement_timestamp()` the start of this statement, equal only when
+/// this query (sent as one simple query) runs in its own implicit transaction, i.e. outside any transaction block. A
+/// connection inside a failed transaction answers with an error and is closed the same way
+/// (PostgreSQL never ends a transaction by itself, unlike SQLite on a disk error). The query
+/// also flushes the queued rollback of a dropped transaction, which runs first.
 async fn fit_for_reuse(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Error> {
-    use sqlx::Connection;
-    conn.ping().await?;
-    if conn.is_in_transaction() {
-        tracing::warn!("discarding a database connection left inside a failed transaction");
+    use sqlx::{Connection, Row};
+    // The simple-query protocol: one message, so this is the first command of its transaction.
+    let idle = match sqlx::raw_sql("SELECT now() = statement_timestamp()")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|row| row.try_get::<bool, _>(0))
+    {
+        Ok(idle) => idle,
+        // An aborted transaction refuses every statement: close the connection gracefully.
+        Err(sqlx::Error::Database(_)) => false,
+        Err(e) => return Err(e),
+    };
+    if conn.is_in_transaction() || !idle {
+        tracing::warn!("discarding a database connection left inside a transaction");
         return Ok(false);
     }
     Ok(true)

@@ -1,0 +1,125 @@
+//! PostgreSQL side of issue 16 item 0: a pooled connection left inside a transaction (open or
+//! failed) is never handed to the next caller, so it cannot hold locks or swallow writes, and a
+//! written row is visible to another connection as soon as the store reports it.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use claude_code_hub::adapters::postgres::PostgresStore;
+use claude_code_hub::domain::request_log::RequestLog;
+use claude_code_hub::ports::store::RequestLogStore;
+use sqlx::{Connection, PgConnection, Row};
+use support::postgres::TestDatabase;
+
+fn row(id: &str) -> RequestLog {
+    RequestLog {
+        id: 0,
+        request_id: id.into(),
+        created_at: chrono::Utc::now(),
+        user_id: None,
+        key_id: None,
+        provider_id: None,
+        requested_model: None,
+        forwarded_model: None,
+        endpoint: "/v1/messages".into(),
+        client_format: "claude".into(),
+        status_code: 200,
+        is_stream: false,
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_creation_5m_tokens: 0,
+        cache_creation_1h_tokens: 0,
+        cache_read_tokens: 0,
+        cost_usd: rust_decimal::Decimal::ZERO,
+        cost_known: true,
+        duration_ms: 1,
+        ttfb_ms: None,
+        provider_chain: serde_json::json!([]),
+        session_id: None,
+        user_agent: None,
+        error_message: None,
+    }
+}
+
+/// Whether an outside connection can take the strongest lock on `request_logs` within `wait`.
+async fn outside_can_lock(url: &str, wait: Duration) -> bool {
+    let mut c = PgConnection::connect(url).await.expect("outside");
+    let until = Instant::now() + wait;
+    loop {
+        let mut tx = c.begin().await.expect("begin");
+        let locked = sqlx::query("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE NOWAIT")
+            .execute(&mut *tx)
+            .await
+            .is_ok();
+        let _ = tx.rollback().await;
+        if locked || Instant::now() > until {
+            return locked;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_connection_left_in_a_transaction_is_not_reused_and_holds_no_lock() {
+    tokio::time::timeout(Duration::from_secs(60), scenario())
+        .await
+        .expect("the scenario finishes (a hang means a connection kept a lock)");
+}
+
+async fn scenario() {
+    let Some(db) = TestDatabase::create("postgres_pool_hygiene").await else {
+        return;
+    };
+    let store = PostgresStore::connect(&db.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+
+    // A connection inside a transaction sqlx did not begin, holding a write lock, goes back.
+    {
+        let mut conn = store.pool().acquire().await.expect("acquire");
+        sqlx::raw_sql("BEGIN; LOCK TABLE request_logs IN ROW EXCLUSIVE MODE")
+            .execute(&mut *conn)
+            .await
+            .expect("open transaction");
+    }
+    // A connection inside a failed transaction goes back.
+    {
+        let mut conn = store.pool().acquire().await.expect("acquire");
+        sqlx::raw_sql("BEGIN")
+            .execute(&mut *conn)
+            .await
+            .expect("begin");
+        assert!(sqlx::query("SELECT 1/0").execute(&mut *conn).await.is_err());
+    }
+    // Every connection the pool hands out now works, outside any transaction.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut conn = store.pool().acquire().await.expect("acquire");
+        let idle: bool = sqlx::raw_sql("SELECT now() = statement_timestamp()")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("a pooled connection is usable")
+            .get(0);
+        assert!(idle, "a pooled connection is outside any transaction");
+        held.push(conn);
+    }
+    drop(held);
+
+    // A row the store reports written is visible to another connection at once.
+    assert_eq!(store.insert_logs(&[row("pg-hygiene-1")]).await.unwrap(), 1);
+    let mut outside = PgConnection::connect(&db.url).await.expect("outside");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_logs WHERE request_id = $1")
+        .bind("pg-hygiene-1")
+        .fetch_one(&mut outside)
+        .await
+        .expect("count");
+    assert_eq!(n, 1);
+    let _ = outside.close().await;
+
+    assert!(
+        outside_can_lock(&db.url, Duration::from_secs(3)).await,
+        "no pooled connection keeps a lock on request_logs"
+    );
+    store.pool().close().await;
+    db.drop_db().await;
+}
