@@ -37,11 +37,16 @@ async fn control_characters_case(t: &TestApp) {
         ("group_tag", "team\u{0}a"),
         ("description", "d\u{0}"),
     ] {
-        let r = t.post("/api/v1/providers", with(&base, field, json!(bad))).await;
+        let r = t
+            .post("/api/v1/providers", with(&base, field, json!(bad)))
+            .await;
         expect_400(t, r, field, &format!("create {field}={bad:?}")).await;
     }
     let r = t
-        .post("/api/v1/providers", with(&base, "base_url", json!("ftp://host/")))
+        .post(
+            "/api/v1/providers",
+            with(&base, "base_url", json!("ftp://host/")),
+        )
         .await;
     expect_400(t, r, "base_url", "ftp base_url").await;
     let (s, list) = t.get("/api/v1/providers").await;
@@ -62,13 +67,19 @@ async fn control_characters_case(t: &TestApp) {
     let r = t.post("/api/v1/users", json!({"name": "a\u{0}b"})).await;
     expect_400(t, r, "name", "user name").await;
     let r = t
-        .post("/api/v1/users", json!({"name": "u", "provider_group": "g\u{0}"}))
+        .post(
+            "/api/v1/users",
+            json!({"name": "u", "provider_group": "g\u{0}"}),
+        )
         .await;
     expect_400(t, r, "provider_group", "user group").await;
     let (s, user) = t.post("/api/v1/users", json!({"name": "u"})).await;
     assert_eq!(s, 201, "{user}");
     let r = t
-        .post(&format!("/api/v1/users/{}/keys", user["id"]), json!({"name": "k\u{0}"}))
+        .post(
+            &format!("/api/v1/users/{}/keys", user["id"]),
+            json!({"name": "k\u{0}"}),
+        )
         .await;
     expect_400(t, r, "name", "key name").await;
     let r = t
@@ -96,10 +107,16 @@ async fn null_on_required_case(t: &TestApp) {
         expect_400(t, r, field, &format!("null {field}")).await;
     }
     let (_, after) = t.get(&path).await;
-    assert_eq!(after["weight"], created["weight"], "nothing changed: {after}");
+    assert_eq!(
+        after["weight"], created["weight"],
+        "nothing changed: {after}"
+    );
     let (_, user) = t.post("/api/v1/users", json!({"name": "nu"})).await;
     let r = t
-        .patch(&format!("/api/v1/users/{}", user["id"]), json!({"name": null}))
+        .patch(
+            &format!("/api/v1/users/{}", user["id"]),
+            json!({"name": null}),
+        )
         .await;
     expect_400(t, r, "name", "user name null").await;
 }
@@ -131,7 +148,11 @@ async fn patch_null_on_a_required_field_is_400_naming_it() {
 async fn credentials_in_base_url_are_masked_like_proxy_credentials() {
     let t = spawn_app(&[]).await;
     let body = with(
-        &with(&provider("c"), "base_url", json!("http://user:hunter2pw@upstream.example/")),
+        &with(
+            &provider("c"),
+            "base_url",
+            json!("http://user:hunter2pw@upstream.example/"),
+        ),
         "proxy_url",
         json!("http://puser:proxypw@proxy.example:8080"),
     );
@@ -141,7 +162,10 @@ async fn credentials_in_base_url_are_masked_like_proxy_credentials() {
     let (_, one) = t.get(&format!("/api/v1/providers/{}", created["id"])).await;
     for v in [&created, &list[0], &one] {
         let text = v.to_string();
-        assert!(!text.contains("hunter2pw"), "base_url password leaked: {text}");
+        assert!(
+            !text.contains("hunter2pw"),
+            "base_url password leaked: {text}"
+        );
         assert!(!text.contains("proxypw"), "proxy password leaked: {text}");
         assert_eq!(v["base_url"], "http://user:****@upstream.example/", "{v}");
     }
