@@ -492,6 +492,15 @@ impl AdminService {
             .as_object()
             .map(|m| m.keys().filter(|k| *k != "sample_spec").count())
             .unwrap_or(0);
+        // A LiteLLM file always has entries with both token prices; a body with none (`{}`,
+        // `{"a": 1}`, a config file sent by mistake) is not a price list, not "0 imported".
+        if prices.is_empty() {
+            return Err(ValidationError::new(
+                "body",
+                "is not a LiteLLM price list: no entry has input_cost_per_token and output_cost_per_token",
+            )
+            .into());
+        }
         let mut imported = 0;
         let mut result = Ok(());
         for p in &prices {

@@ -17,6 +17,8 @@ pub struct ProxyMetrics {
     client_aborts: AtomicU64,
     streams: AtomicU64,
     cost_micro_usd: AtomicU64,
+    /// Requests refused before routing, by reason (bounded: one counter per reason).
+    pub rejected: super::proxy::reject::RejectionCounters,
 }
 
 impl ProxyMetrics {
@@ -164,6 +166,19 @@ pub fn render(ctx: &AppContext) -> String {
             ("outcome=\"server_error\"", get(&m.server_errors)),
             ("outcome=\"client_abort\"", get(&m.client_aborts)),
         ],
+    );
+    let rejected: Vec<(String, u64)> = m
+        .rejected
+        .snapshot()
+        .map(|(r, n)| (format!("reason=\"{}\"", r.as_str()), n))
+        .collect();
+    let rejected: Vec<(&str, u64)> = rejected.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    line(
+        &mut out,
+        "cch_rejected_requests_total",
+        "Requests refused before routing, by reason (also counted in cch_requests_total).",
+        "counter",
+        &rejected,
     );
     line(
         &mut out,

@@ -49,6 +49,7 @@ impl ApiKey {
 
     /// Checks the admin-editable fields.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        super::text::single_line("name", &self.name)?;
         if self.name.trim().is_empty() || self.name.chars().count() > 64 {
             return Err(ValidationError::new("name", "must be 1 to 64 characters"));
         }

@@ -129,6 +129,10 @@ impl ErrorRule {
     /// of 100–599, a class of non-retryable client error or provider error, an override status
     /// of 400–599 and a message of at most [`MAX_ERROR_MESSAGE_CHARS`] characters.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        super::text::single_line("pattern", &self.pattern)?;
+        if let Some(m) = &self.override_message {
+            super::text::multi_line("override_message", m)?;
+        }
         let pat = self.pattern.trim();
         if pat.is_empty() {
             return Err(ValidationError::new("pattern", "must not be empty"));

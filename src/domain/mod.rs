@@ -17,6 +17,7 @@ pub mod routing;
 pub mod session;
 pub mod settings;
 pub mod sse;
+pub mod text;
 pub mod token_estimate;
 pub mod usage;
 pub mod user;

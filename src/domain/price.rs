@@ -25,6 +25,7 @@ pub struct ModelPrice {
 impl ModelPrice {
     /// Checks the model name and that every price is non-negative.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        super::text::single_line("model", &self.model)?;
         if self.model.trim().is_empty() || self.model.len() > 200 {
             return Err(ValidationError::new("model", "must be 1 to 200 characters"));
         }

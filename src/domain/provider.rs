@@ -208,6 +208,7 @@ pub fn validate_proxy_url(raw: &str) -> Result<(), ValidationError> {
 impl Provider {
     /// Checks every field against the rules admins must follow.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        self.validate_text()?;
         let name = self.name.trim();
         if name.is_empty() || self.name.chars().count() > MAX_NAME_LEN {
             return Err(ValidationError::new(
@@ -324,6 +325,28 @@ impl Provider {
                 "max_retry_attempts",
                 "must be between 1 and 10",
             ));
+        }
+        Ok(())
+    }
+
+    /// Refuses control characters in every text field (a CR/LF in `api_key` or `base_url`
+    /// would break every upstream request; a NUL is refused by PostgreSQL only).
+    fn validate_text(&self) -> Result<(), ValidationError> {
+        use super::text::{multi_line, single_line};
+        single_line("name", &self.name)?;
+        multi_line("description", &self.description)?;
+        single_line("base_url", &self.base_url)?;
+        single_line("api_key", &self.api_key)?;
+        single_line("group_tag", &self.group_tag)?;
+        if let Some(p) = &self.proxy_url {
+            single_line("proxy_url", p)?;
+        }
+        for m in &self.allowed_models {
+            single_line("allowed_models", m)?;
+        }
+        for (k, v) in &self.model_redirects {
+            single_line("model_redirects", k)?;
+            single_line("model_redirects", v)?;
         }
         Ok(())
     }

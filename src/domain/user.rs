@@ -64,6 +64,9 @@ pub struct User {
 impl User {
     /// Checks every field against the rules admins must follow.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        super::text::single_line("name", &self.name)?;
+        super::text::single_line("provider_group", &self.provider_group)?;
+        super::text::multi_line("note", &self.note)?;
         if self.name.trim().is_empty() || self.name.chars().count() > 64 {
             return Err(ValidationError::new("name", "must be 1 to 64 characters"));
         }

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::body_read::{self, BodyReadError};
 use super::client_query::{forwarded_query, query_key};
 use crate::app::context::AppContext;
+use crate::app::proxy::reject::{RejectReason, Rejection};
 use crate::app::proxy::{ClientRequest, ProxyBody, ProxyResponse};
 use crate::domain::client_error::GatewayErrorKind;
 use crate::domain::format::ClientFormat;
@@ -62,20 +63,39 @@ async fn proxy(
     path_stream: bool,
 ) -> Response {
     let max = ctx.settings.max_body_bytes;
-    let too_large = || {
-        let msg = format!("request body is larger than the {max} byte limit (MAX_BODY_BYTES)");
-        to_response(ProxyResponse::error(
-            format,
-            GatewayErrorKind::RequestTooLarge,
-            &msg,
-        ))
-    };
+    let endpoint = req.uri().path();
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok());
     let api_key = extract_key(req.headers(), req.uri().query());
     // The key is checked from the head alone: a client without a valid key never gets its
-    // body read (nor buffered).
-    if let Err(resp) = ctx.proxy.precheck_key(api_key.as_deref(), format) {
-        return to_response(resp);
-    }
+    // body read (nor buffered). A refusal is counted (and, for a known key, logged) there.
+    let key_ids = match ctx
+        .proxy
+        .precheck_key(api_key.as_deref(), format, endpoint, user_agent)
+    {
+        Ok(ids) => ids,
+        Err(resp) => return to_response(resp),
+    };
+    // Every refusal below is recorded under the (valid) key before it is answered.
+    let refuse = |reason: RejectReason, resp: ProxyResponse, message: &str| {
+        ctx.proxy.record_rejection(&Rejection {
+            format,
+            endpoint,
+            reason,
+            status: resp.status,
+            message,
+            user_agent,
+            key: Some(key_ids),
+        });
+        to_response(resp)
+    };
+    let too_large = || {
+        let msg = format!("request body is larger than the {max} byte limit (MAX_BODY_BYTES)");
+        let resp = ProxyResponse::error(format, GatewayErrorKind::RequestTooLarge, &msg);
+        refuse(RejectReason::BodyTooLarge, resp, &msg)
+    };
     let declared = req
         .headers()
         .get("content-length")
@@ -89,14 +109,17 @@ async fn proxy(
         match body_read::read_body(body, declared, max, &ctx.body_budget).await {
             Ok(b) => b,
             Err(BodyReadError::TooLarge) => return too_large(),
-            Err(BodyReadError::Busy) => return to_response(body_read::busy_response(format)),
+            Err(BodyReadError::Busy) => {
+                return refuse(
+                    RejectReason::BodyBudgetFull,
+                    body_read::busy_response(format),
+                    RejectReason::BodyBudgetFull.describe(),
+                );
+            }
             Err(BodyReadError::Io(e)) => {
                 let msg = format!("cannot read the request body: {e}");
-                return to_response(ProxyResponse::error(
-                    format,
-                    GatewayErrorKind::InvalidRequest,
-                    &msg,
-                ));
+                let resp = ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
+                return refuse(RejectReason::BodyUnreadable, resp, &msg);
             }
         };
     let headers = req

@@ -11,6 +11,7 @@ mod finish;
 pub mod forward;
 mod models;
 pub mod record;
+pub mod reject;
 pub mod stream;
 
 use std::sync::Arc;
@@ -200,14 +201,21 @@ impl ProxyService {
     }
 
     /// The key check alone, from what the request head carries, so the HTTP front can refuse a
-    /// missing, unknown or disabled key (401/403) before reading a byte of the body.
+    /// missing, unknown or disabled key (401/403) before reading a byte of the body. A refusal
+    /// is recorded ([`ProxyService::record_rejection`]); on success the key's ids are returned
+    /// so later refusals in the front (413, …) can be logged under the key.
     pub fn precheck_key(
         &self,
         api_key: Option<&str>,
         format: ClientFormat,
-    ) -> Result<(), ProxyResponse> {
-        self.authenticate(&self.snapshot.get(), api_key, format)
-            .map(|_| ())
+        endpoint: &str,
+        user_agent: Option<&str>,
+    ) -> Result<reject::KeyIds, ProxyResponse> {
+        self.checked_auth(&self.snapshot.get(), api_key, format, endpoint, user_agent)
+            .map(|(user, key)| reject::KeyIds {
+                user_id: user.id,
+                key_id: key.id,
+            })
     }
 
     /// Request counters for `/metrics`.
@@ -277,30 +285,20 @@ impl ProxyService {
         let started = Instant::now();
         let snap = self.snapshot.get();
         let format = req.format;
-        let (user, key) = match self.authenticate(&snap, req.api_key.as_deref(), format) {
+        let ua = req.header("user-agent");
+        let (user, key) =
+            match self.checked_auth(&snap, req.api_key.as_deref(), format, &req.path, ua) {
+                Ok(v) => v,
+                Err(resp) => return resp,
+            };
+        let ids = reject::KeyIds {
+            user_id: user.id,
+            key_id: key.id,
+        };
+        let (body, model) = match self.routable_body(&req, ids) {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        let body = match RequestBody::parse(req.body.clone()) {
-            Ok(b) => b,
-            Err(msg) => {
-                return ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
-            }
-        };
-        let Some(model) = req.path_model.clone().or_else(|| body.head.model.clone()) else {
-            return ProxyResponse::error(
-                format,
-                GatewayErrorKind::InvalidRequest,
-                "model: a model name (string) is required",
-            );
-        };
-        if model.chars().count() > MAX_MODEL_NAME_CHARS {
-            return ProxyResponse::error(
-                format,
-                GatewayErrorKind::InvalidRequest,
-                &format!("model: a model name is at most {MAX_MODEL_NAME_CHARS} characters"),
-            );
-        }
         let is_stream = req.path_stream || body.head.stream.unwrap_or(false);
         // Session ids come from headers and small fields; only the derived fallback needs the
         // whole conversation, so only then is the full body parsed.

@@ -161,6 +161,12 @@ fn apply_patch(p: &ErrorRulePatch, r: &mut StoredErrorRule) -> Result<(), Valida
             MaybeUndefined::Value(v) => *into = Some(v.clone()),
         }
     }
+    if p.pattern.is_null() {
+        return Err(ValidationError::new(
+            "pattern",
+            "cannot be null (leave it out to keep the current value)",
+        ));
+    }
     if let Some(v) = p.pattern.value() {
         r.rule.pattern = v.trim().to_string();
     }
@@ -174,6 +180,7 @@ fn apply_patch(p: &ErrorRulePatch, r: &mut StoredErrorRule) -> Result<(), Valida
     opt(&p.override_status, &mut r.rule.override_status);
     opt(&p.override_message, &mut r.rule.override_message);
     if let Some(v) = p.description.value() {
+        crate::domain::text::multi_line("description", v)?;
         r.description = v.clone();
     }
     if let Some(v) = p.enabled.value() {
@@ -186,6 +193,9 @@ fn apply_patch(p: &ErrorRulePatch, r: &mut StoredErrorRule) -> Result<(), Valida
 }
 
 fn from_create(c: ErrorRuleCreate) -> Result<StoredErrorRule, ValidationError> {
+    if let Some(d) = &c.description {
+        crate::domain::text::multi_line("description", d)?;
+    }
     Ok(StoredErrorRule {
         id: 0,
         rule: ErrorRule {

@@ -12,6 +12,11 @@ pub trait Input<T> {
     fn apply(&self, target: &mut T);
     /// The value, if one was given.
     fn given(&self) -> Option<&T>;
+    /// Refuses an explicit `null` for a field that cannot be cleared (a patch would otherwise
+    /// answer 200 and silently keep the old value).
+    fn not_null(&self, _field: &str) -> Result<(), crate::domain::error::ValidationError> {
+        Ok(())
+    }
 }
 
 impl<T: Clone> Input<T> for Option<T> {
@@ -45,6 +50,15 @@ impl<T: Clone> Input<T> for MaybeUndefined<T> {
     }
     fn given(&self) -> Option<&T> {
         self.value()
+    }
+    fn not_null(&self, field: &str) -> Result<(), crate::domain::error::ValidationError> {
+        if self.is_null() {
+            return Err(crate::domain::error::ValidationError::new(
+                field,
+                "cannot be null (leave it out to keep the current value)",
+            ));
+        }
+        Ok(())
     }
 }
 

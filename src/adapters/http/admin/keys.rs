@@ -58,6 +58,7 @@ macro_rules! apply_key_fields {
         (|| -> Result<(), ValidationError> {
             let i = $input;
             let k: &mut ApiKey = $k;
+            i.name.not_null("name")?;
             i.name.apply(&mut k.name);
             i.enabled.apply(&mut k.enabled);
             i.expires_at.apply_opt(&mut k.expires_at);

@@ -169,6 +169,10 @@ macro_rules! apply_provider_fields {
         (|| -> Result<(), ValidationError> {
             let i = $input;
             let p: &mut Provider = $p;
+            i.name.not_null("name")?;
+            i.provider_type.not_null("provider_type")?;
+            i.base_url.not_null("base_url")?;
+            i.api_key.not_null("api_key")?;
             if let Some(t) = i.provider_type.given() {
                 p.provider_type = ProviderType::parse(t)?;
             }
@@ -275,7 +279,7 @@ impl From<&Provider> for ProviderView {
             name: p.name.clone(),
             description: p.description.clone(),
             provider_type: p.provider_type.as_str().to_string(),
-            base_url: p.base_url.clone(),
+            base_url: crate::app::config::redact_url(&p.base_url),
             api_key: mask_secret(&p.api_key),
             enabled: p.enabled,
             priority: p.priority,

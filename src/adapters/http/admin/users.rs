@@ -76,6 +76,7 @@ macro_rules! apply_user_fields {
         (|| -> Result<(), ValidationError> {
             let i = $input;
             let u: &mut User = $u;
+            i.name.not_null("name")?;
             i.name.apply(&mut u.name);
             if let Some(r) = i.role.given() {
                 u.role = Role::parse(r)?;
