@@ -7,40 +7,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use claude_code_hub::adapters::postgres::PostgresStore;
-use claude_code_hub::domain::request_log::RequestLog;
 use claude_code_hub::ports::store::RequestLogStore;
 use sqlx::{Connection, PgConnection, Row};
 use support::postgres::TestDatabase;
-
-fn row(id: &str) -> RequestLog {
-    RequestLog {
-        id: 0,
-        request_id: id.into(),
-        created_at: chrono::Utc::now(),
-        user_id: None,
-        key_id: None,
-        provider_id: None,
-        requested_model: None,
-        forwarded_model: None,
-        endpoint: "/v1/messages".into(),
-        client_format: "claude".into(),
-        status_code: 200,
-        is_stream: false,
-        input_tokens: 0,
-        output_tokens: 0,
-        cache_creation_5m_tokens: 0,
-        cache_creation_1h_tokens: 0,
-        cache_read_tokens: 0,
-        cost_usd: rust_decimal::Decimal::ZERO,
-        cost_known: true,
-        duration_ms: 1,
-        ttfb_ms: None,
-        provider_chain: serde_json::json!([]),
-        session_id: None,
-        user_agent: None,
-        error_message: None,
-    }
-}
 
 /// Whether an outside connection can take the strongest lock on `request_logs` within `wait`.
 async fn outside_can_lock(url: &str, wait: Duration) -> bool {
@@ -106,7 +75,13 @@ async fn scenario() {
     drop(held);
 
     // A row the store reports written is visible to another connection at once.
-    assert_eq!(store.insert_logs(&[row("pg-hygiene-1")]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .insert_logs(&[support::log_rows::minimal("pg-hygiene-1")])
+            .await
+            .unwrap(),
+        1
+    );
     let mut outside = PgConnection::connect(&db.url).await.expect("outside");
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_logs WHERE request_id = $1")
         .bind("pg-hygiene-1")
