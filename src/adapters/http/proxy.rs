@@ -71,7 +71,7 @@ async fn proxy(
     let api_key = extract_key(req.headers(), req.uri().query());
     // The key is checked from the head alone: a client without a valid key never gets its
     // body read (nor buffered). A refusal is counted (and, for a known key, logged) there.
-    let key_ids = match ctx
+    let caller = match ctx
         .proxy
         .precheck_key(api_key.as_deref(), format, endpoint, user_agent)
     {
@@ -87,7 +87,7 @@ async fn proxy(
             status: resp.status,
             message,
             user_agent,
-            key: Some(key_ids),
+            key: Some(caller.ids()),
         });
         to_response(resp)
     };
@@ -137,7 +137,7 @@ async fn proxy(
         query: forwarded_query(req.uri().query(), api_key.as_deref()),
         headers,
         body: bytes,
-        api_key,
+        caller,
         path_model,
         path_stream,
     };

@@ -74,8 +74,8 @@ pub struct ClientRequest {
     pub headers: Vec<(String, String)>,
     /// The raw body.
     pub body: Bytes,
-    /// The key presented by the client.
-    pub api_key: Option<String>,
+    /// Who the request was authenticated as ([`ProxyService::precheck_key`]).
+    pub caller: reject::Caller,
     /// The model named in the URL (Gemini routes carry it there, not in the body).
     pub path_model: Option<String>,
     /// Whether the URL asks for a stream (Gemini `:streamGenerateContent`).
@@ -200,22 +200,19 @@ impl ProxyService {
         self
     }
 
-    /// The key check alone, from what the request head carries, so the HTTP front can refuse a
+    /// The key check, from what the request head carries, so the HTTP front can refuse a
     /// missing, unknown or disabled key (401/403) before reading a byte of the body. A refusal
-    /// is recorded ([`ProxyService::record_rejection`]); on success the key's ids are returned
-    /// so later refusals in the front (413, …) can be logged under the key.
+    /// is recorded ([`ProxyService::record_rejection`]); on success the caller is returned, to
+    /// log later refusals in the front (413, …) under the key and to hand to [`Self::handle`].
     pub fn precheck_key(
         &self,
         api_key: Option<&str>,
         format: ClientFormat,
         endpoint: &str,
         user_agent: Option<&str>,
-    ) -> Result<reject::KeyIds, ProxyResponse> {
+    ) -> Result<reject::Caller, ProxyResponse> {
         self.checked_auth(&self.snapshot.get(), api_key, format, endpoint, user_agent)
-            .map(|(user, key)| reject::KeyIds {
-                user_id: user.id,
-                key_id: key.id,
-            })
+            .map(|(user, key)| reject::Caller { user, key })
     }
 
     /// Request counters for `/metrics`.
@@ -285,17 +282,8 @@ impl ProxyService {
         let started = Instant::now();
         let snap = self.snapshot.get();
         let format = req.format;
-        let ua = req.header("user-agent");
-        let (user, key) =
-            match self.checked_auth(&snap, req.api_key.as_deref(), format, &req.path, ua) {
-                Ok(v) => v,
-                Err(resp) => return resp,
-            };
-        let ids = reject::KeyIds {
-            user_id: user.id,
-            key_id: key.id,
-        };
-        let (body, model) = match self.routable_body(&req, ids) {
+        let reject::Caller { user, key } = req.caller.clone();
+        let (body, model) = match self.routable_body(&req, req.caller.ids()) {
             Ok(v) => v,
             Err(resp) => return resp,
         };

@@ -113,6 +113,26 @@ pub struct KeyIds {
     pub key_id: i64,
 }
 
+/// The user and key a request was authenticated as, by [`ProxyService::precheck_key`] from the
+/// request head; carried into the pipeline so the key is checked once per request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The key's user.
+    pub user: std::sync::Arc<crate::domain::user::User>,
+    /// The key.
+    pub key: std::sync::Arc<crate::domain::api_key::ApiKey>,
+}
+
+impl Caller {
+    /// The ids a refusal is logged under.
+    pub fn ids(&self) -> KeyIds {
+        KeyIds {
+            user_id: self.user.id,
+            key_id: self.key.id,
+        }
+    }
+}
+
 /// What is known about a refused request.
 #[derive(Debug, Clone)]
 pub struct Rejection<'a> {
