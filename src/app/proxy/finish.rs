@@ -75,7 +75,7 @@ impl ProxyService {
                     }
                     Err(e) => {
                         let msg = format!("cannot convert the upstream answer: {e}");
-                        return self.fail(
+                        return super::failed(
                             &facts,
                             &recorder,
                             &chain,
