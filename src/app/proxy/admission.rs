@@ -1,7 +1,11 @@
 //! Stage 2 of the pipeline: the user's and key's limits (429 when one is reached) and the
 //! routing state every selection of this request starts from (open breakers, providers over
 //! their own limits, the session's bound provider). The reads are independent, so they go to
-//! the shared store together: one round trip with Redis.
+//! the shared store together: one round trip with Redis (a bounded number of commands: the
+//! limit script, the provider-limit script when a provider has limits, one `MGET` of every
+//! breaker, one `GET` of the session binding).
+
+use std::collections::HashSet;
 
 use crate::domain::chain::ProviderChain;
 use crate::domain::client_error::GatewayErrorKind;
@@ -17,6 +21,10 @@ pub(super) struct Admitted {
     pub state: RouteState,
     /// The provider the session is bound to, when the conversation has history.
     pub bound: Option<i64>,
+    /// Breakers known CLOSED before routing (no admission to ask for them).
+    pub closed_breakers: HashSet<i64>,
+    /// Breakers known CLOSED with no failures (a success needs no recording).
+    pub clean_breakers: HashSet<i64>,
 }
 
 impl ProxyService {
@@ -33,11 +41,11 @@ impl ProxyService {
         };
         // A first message has no provider to stick to: no lookup.
         let has_history = inb.body.message_count() > 1;
-        let (admitted, provider_limits, open_breakers, bound) = tokio::join!(
+        let (admitted, provider_limits, breakers, bound) = tokio::join!(
             self.limiter.admit(&admit),
             self.limiter
                 .provider_state(&inb.snap.providers, &inb.session_id, now),
-            self.breakers.open_providers(&inb.snap.providers, now),
+            self.breakers.readings(&inb.snap.providers, now),
             async {
                 if has_history {
                     self.bound_provider(&inb.session_id).await
@@ -58,12 +66,14 @@ impl ProxyService {
         }
         Ok(Admitted {
             state: RouteState {
-                open_breakers,
+                open_breakers: breakers.unavailable,
                 over_limit: provider_limits.over_limit,
                 concurrency_full: provider_limits.concurrency_full,
                 ..RouteState::default()
             },
             bound,
+            closed_breakers: breakers.closed,
+            clean_breakers: breakers.clean,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! a provider answers or the attempts run out. Each step is a named method so later stages
 //! (content gate, rectifier) slot in without growing one function.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use crate::domain::breaker::Admission;
@@ -36,6 +37,10 @@ struct Walk {
     attempts: u32,
     /// The last failure, answered to the client when nothing succeeds.
     last_error: Option<(GatewayErrorKind, String)>,
+    /// Breakers read CLOSED before routing: admitting to them needs no store call.
+    closed_breakers: HashSet<i64>,
+    /// Breakers read CLOSED with no failures: a success needs no recording.
+    clean_breakers: HashSet<i64>,
 }
 
 /// The provider chosen for the next try.
@@ -85,6 +90,8 @@ impl ProxyService {
             chain: ProviderChain::default(),
             attempts: 0,
             last_error: None,
+            closed_breakers: admitted.closed_breakers,
+            clean_breakers: admitted.clean_breakers,
         };
         loop {
             let pick = match pick_provider(&inb.snap, &route, &mut walk) {
@@ -127,7 +134,7 @@ impl ProxyService {
                 return self.estimate_tokens(&inb);
             }
             if !self
-                .reserve_provider(provider, &inb.session_id, &mut walk.state)
+                .reserve_provider(provider, &inb.session_id, &mut walk)
                 .await
             {
                 continue;
@@ -140,6 +147,7 @@ impl ProxyService {
                     provider_id: provider.id,
                     cost_multiplier: provider.cost_multiplier,
                     forwarded_model: fwd_model,
+                    report_success: !walk.clean_breakers.contains(&provider.id),
                 };
                 return self
                     .finish_ok(
@@ -167,23 +175,32 @@ impl ProxyService {
         }
     }
 
-    /// Two admissions for the chosen provider, asked concurrently (one round trip with Redis):
-    /// the breaker (a half-open one admits a limited number of trials) and the provider's
-    /// concurrent-session slot (checked and taken atomically). False when either refuses: the
-    /// provider is marked in `state` and selection picks again. A slot taken while the breaker
-    /// refuses (rare: the breaker changed since the pre-routing read) idles out after
-    /// SESSION_TTL.
+    /// Two admissions for the chosen provider, asked concurrently (one round trip with Redis,
+    /// none in the common case): the breaker (a half-open one admits a limited number of
+    /// trials; a breaker read CLOSED before routing is not asked) and the provider's
+    /// concurrent-session slot (checked and taken atomically, only when the provider limits
+    /// concurrent sessions). False when either refuses: the provider is marked in the walk's
+    /// state and selection picks again. A slot taken while the breaker refuses (rare: the
+    /// breaker changed since the pre-routing read) idles out after SESSION_TTL.
     async fn reserve_provider(
         &self,
         provider: &Provider,
         session_id: &str,
-        state: &mut RouteState,
+        walk: &mut Walk,
     ) -> bool {
         let now = self.clock.now();
+        let known_closed = walk.closed_breakers.contains(&provider.id);
         let (admission, slot) = tokio::join!(
-            self.breakers.admit(provider, now),
+            async {
+                if known_closed {
+                    Admission::Pass
+                } else {
+                    self.breakers.admit(provider, now).await
+                }
+            },
             self.limiter.take_provider_slot(provider, session_id, now),
         );
+        let state = &mut walk.state;
         if let Admission::Refused { until } = admission {
             tracing::debug!(provider = %provider.name, "breaker refused the request; selecting again");
             state.open_breakers.insert(provider.id, until);

@@ -32,7 +32,7 @@ use crate::ports::counters::CounterStore;
 use crate::ports::upstream::UpstreamClient;
 
 use super::log_writer::LogWriter;
-use super::policy::{Breakers, Limiter, NoBreakers, NoLimits};
+use super::policy::{Breakers, Limiter, NoBreakers, NoLimits, ProviderOutcome};
 use super::snapshot::{ConfigSnapshot, SnapshotHolder};
 use crate::domain::convert::dispatch;
 use record::Ending;
@@ -364,23 +364,44 @@ impl ProxyService {
         }
     }
 
-    async fn bind_session(&self, session_id: &str, provider_id: i64, reason: ChainReason) {
+    /// What a provider's answer leaves in the shared store, off the answer's path (spawned, so
+    /// the client never waits a round trip for it): the session's binding to the provider and,
+    /// when `report_success`, the success for its breaker.
+    fn after_answer(
+        &self,
+        session_id: &str,
+        provider_id: i64,
+        reason: ChainReason,
+        report_success: bool,
+    ) {
+        let counters = self.counters.clone();
+        let breakers = self.breakers.clone();
+        let snapshot = self.snapshot.get();
         let key = session_key(session_id);
         let ttl = self.config.session_ttl;
-        let value = provider_id.to_string();
-        let result = match reason {
-            ChainReason::InitialSelection => self
-                .counters
-                .set_if_absent(&key, &value, ttl)
-                .await
-                .map(|_| ()),
-            ChainReason::Failover => self.counters.set(&key, &value, Some(ttl)).await,
-            ChainReason::SessionReuse | ChainReason::Retry => {
-                self.counters.expire(&key, ttl).await.map(|_| ())
-            }
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "session binding not saved");
-        }
+        let now = self.clock.now();
+        tokio::spawn(async move {
+            let bind = async {
+                let value = provider_id.to_string();
+                let result = match reason {
+                    ChainReason::InitialSelection => {
+                        counters.set_if_absent(&key, &value, ttl).await.map(|_| ())
+                    }
+                    ChainReason::Failover => counters.set(&key, &value, Some(ttl)).await,
+                    ChainReason::SessionReuse | ChainReason::Retry => {
+                        counters.expire(&key, ttl).await.map(|_| ())
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "session binding not saved");
+                }
+            };
+            let success = async {
+                if let (true, Some(p)) = (report_success, snapshot.provider(provider_id)) {
+                    breakers.record(p, ProviderOutcome::Success, now).await;
+                }
+            };
+            tokio::join!(bind, success);
+        });
     }
 }
