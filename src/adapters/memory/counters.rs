@@ -9,7 +9,6 @@
 //! a full shard first sweeps it, then evicts the soonest-expiring of a few keys (like Redis'
 //! sampled eviction), so a flood of new session ids cannot grow memory without limit.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -40,7 +39,7 @@ pub struct MemoryCounters {
 #[derive(Default)]
 struct Shard {
     /// Bounded by expiry (lazy, and the periodic sweep) and by `MAX_KEYS_PER_SHARD`.
-    entries: HashMap<String, Entry>,
+    entries: super::FastMap<String, Entry>,
     ops: u32,
 }
 

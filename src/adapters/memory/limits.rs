@@ -8,7 +8,7 @@
 //! session TTL; a period counter is one integer dropped after its period; a total is one
 //! integer per entity. Keys only exist for windows the app checks or records (limited ones).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ const SWEEP_EVERY: u32 = 4096;
 #[derive(Debug, Default)]
 struct SessionSet {
     /// Bounded by `session_cap` (see `put`) and by `ttl_ms` (see `trim`).
-    members: HashMap<String, i64>,
+    members: super::FastMap<String, i64>,
     /// The session TTL this set is used with (for the sweep).
     ttl_ms: i64,
 }
@@ -68,12 +68,12 @@ impl SessionSet {
 struct Inner {
     /// Request and rolling-spend windows: one ring (≤ 101 buckets) per limited window; dropped
     /// by the sweep once every bucket left the window.
-    rings: HashMap<String, BucketRing>,
+    rings: super::FastMap<String, BucketRing>,
     /// Session counters: dropped by the sweep once every session is idle past the TTL.
-    sessions: HashMap<String, SessionSet>,
+    sessions: super::FastMap<String, SessionSet>,
     /// Period and total spend: value and expiry (periods are dropped by the sweep after their
     /// end; totals stay, one per limited entity).
-    values: HashMap<String, (i64, Option<i64>)>,
+    values: super::FastMap<String, (i64, Option<i64>)>,
     /// Warm-up markers (one name in practice).
     markers: HashSet<String>,
     calls: u32,

@@ -5,7 +5,7 @@
 //! (its TTL), so it holds the calls of one window. Only `CounterStore::rolling_add` uses it, and
 //! the app no longer calls that: limit windows are the constant-size rings of `MemoryLimits`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Entries of one rolling window, mirroring the Redis sorted set (score = time, member unique).
 #[derive(Debug, Default)]
@@ -15,7 +15,7 @@ pub(super) struct RollingWindow {
     by_time: BTreeMap<(i64, String), i64>,
     /// member -> time ms, so re-adding a member moves it instead of duplicating it. Same
     /// members as `by_time`.
-    by_member: HashMap<String, i64>,
+    by_member: super::FastMap<String, i64>,
     /// Sum of every amount held.
     total: i64,
 }

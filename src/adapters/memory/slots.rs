@@ -4,15 +4,13 @@
 //! TTL; with a limit, at most `limit` members. Only `CounterStore::acquire_slot` uses it; the
 //! app's provider and session slots are `MemoryLimits` session counters (capped there).
 
-use std::collections::HashMap;
-
 use crate::ports::counters::SlotOutcome;
 
 /// Holders of one concurrency-slot set, mirroring the Redis sorted set (score = last seen ms).
 #[derive(Debug, Default)]
 pub(super) struct SlotSet {
     /// Bounded by the TTL (pruned on every acquire) and by the limit when one is given.
-    members: HashMap<String, i64>,
+    members: super::FastMap<String, i64>,
 }
 
 impl SlotSet {
