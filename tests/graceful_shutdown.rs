@@ -207,3 +207,106 @@ async fn a_second_signal_ends_the_process_at_once() {
     let logs = cch.stderr.lock().unwrap().clone();
     assert!(logs.contains("second shutdown signal"), "{logs}");
 }
+
+/// Opens `n` Claude streams that each pause `pause` after three events; returns their readers
+/// once every stream has shown its first event.
+async fn open_streams(
+    cch: &CchProcess,
+    key: &str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<(String, bool)>> {
+    let mut readers = Vec::new();
+    for _ in 0..n {
+        let http = cch.http.clone();
+        let url = cch.url("/v1/messages");
+        let key = key.to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        readers.push((
+            tokio::spawn(async move {
+                let mut r = http
+                    .post(url)
+                    .header("x-api-key", key)
+                    .json(&claude_stream())
+                    .send()
+                    .await
+                    .unwrap();
+                let mut text = String::new();
+                let mut tx = Some(tx);
+                loop {
+                    match r.chunk().await {
+                        Ok(Some(c)) => {
+                            text.push_str(&String::from_utf8_lossy(&c));
+                            if let Some(tx) = tx.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                        Ok(None) => return (text, true),
+                        Err(_) => return (text, false),
+                    }
+                }
+            }),
+            rx,
+        ));
+    }
+    let mut out = Vec::new();
+    for (reader, first) in readers {
+        tokio::time::timeout(Duration::from_secs(30), first)
+            .await
+            .expect("every stream starts")
+            .expect("a first event");
+        out.push(reader);
+    }
+    out
+}
+
+/// Issue 15, item 2 (the SIGTERM part of the fault suite, small enough for CI): 100 open
+/// streams at SIGTERM all finish normally within the drain time; with a drain shorter than the
+/// streams, all 100 end with an error event and a proper end of body. Every one is logged.
+#[tokio::test]
+async fn sigterm_with_100_open_streams_ends_every_one_cleanly() {
+    for (drain_ms, finishes) in [("30000", true), ("300", false)] {
+        let up = FakeUpstream::start().await;
+        up.set_default(
+            Reply::stream("a long answer").stall_after_events(3, Duration::from_millis(2500)),
+        );
+        let mut cch = spawn(BIN, &[("SHUTDOWN_DRAIN_MS", drain_ms)]).await;
+        let (_, key) = cch.provider_and_key(&up.url()).await;
+        let readers = open_streams(&cch, &key, 100).await;
+        cch.terminate();
+        let (mut clean, mut complete, mut cut) = (0, 0, 0);
+        for r in readers {
+            let (text, ended_properly) = tokio::time::timeout(Duration::from_secs(30), r)
+                .await
+                .unwrap()
+                .unwrap();
+            clean += usize::from(ended_properly);
+            complete += usize::from(text.contains("message_stop"));
+            cut += usize::from(text.contains("the server is shutting down; retry"));
+        }
+        eprintln!(
+            "SHUTDOWN_DRAIN_MS={drain_ms}: {clean}/100 bodies ended properly, {complete} finished, {cut} ended with the shutdown error event"
+        );
+        assert_eq!(clean, 100);
+        if finishes {
+            assert_eq!((complete, cut), (100, 0));
+        } else {
+            assert_eq!((complete, cut), (0, 100));
+        }
+        let status = exit_within(&mut cch, Duration::from_secs(30)).await;
+        assert!(status.success(), "{status:?}");
+        let db = cch.dir.path().join("data/cch.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let logged = store
+            .list_logs(&LogFilter {
+                limit: 200,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(logged.len(), 100, "every stream has its row");
+        let want = if finishes { 200 } else { 503 };
+        assert!(logged.iter().all(|r| r.status_code == want));
+    }
+}
