@@ -294,6 +294,10 @@ impl CounterStore for FailOpenCounters {
         self.route("get", |s| s.get(key)).await
     }
 
+    async fn get_many(&self, keys: &[String]) -> CounterResult<Vec<Option<String>>> {
+        self.route("get_many", |s| s.get_many(keys)).await
+    }
+
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> CounterResult<()> {
         self.route("set", |s| s.set(key, value, ttl)).await
     }

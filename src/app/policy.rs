@@ -83,7 +83,8 @@ pub trait Limiter: Send + Sync {
     /// shared between instances: a session that already holds a slot keeps it; a new session is
     /// refused (`false`) when `limit_concurrent_sessions` other sessions are active, and selection
     /// must then skip the provider. A slot stops counting `SESSION_TTL` after the session's last
-    /// request. When the limits store fails, the slot is granted (fail-open).
+    /// request. A provider without a concurrent-session limit tracks nothing (granted at once).
+    /// When the limits store fails, the slot is granted (fail-open).
     async fn take_provider_slot(
         &self,
         provider: &Provider,
@@ -142,6 +143,20 @@ impl ProviderOutcome {
     }
 }
 
+/// Every provider's breaker as read once before routing (one `MGET` with Redis).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BreakerReadings {
+    /// Providers selection must skip, with the instant they may be tried again (see
+    /// [`Breakers::open_providers`]).
+    pub unavailable: HashMap<i64, Option<DateTime<Utc>>>,
+    /// Providers whose breaker was CLOSED: admitting a request takes nothing from a closed
+    /// breaker, so [`Breakers::admit`] is not asked for them (a breaker that opens in between lets
+    /// this one request through: the same race as any read before a send).
+    pub closed: HashSet<i64>,
+    /// CLOSED with no failure counted: a success changes nothing, so it is not recorded.
+    pub clean: HashSet<i64>,
+}
+
 /// Per-provider circuit breakers.
 #[async_trait]
 #[cfg_attr(test, mockall::automock)]
@@ -151,7 +166,13 @@ pub trait Breakers: Send + Sync {
         &self,
         providers: &[Provider],
         now: DateTime<Utc>,
-    ) -> HashMap<i64, Option<DateTime<Utc>>>;
+    ) -> HashMap<i64, Option<DateTime<Utc>>> {
+        self.readings(providers, now).await.unavailable
+    }
+    /// Every enabled provider's breaker, read in one step; an OPEN breaker whose time is up is
+    /// moved to HALF-OPEN (and saved) on the way. When the store fails, nothing is known: every
+    /// provider is available and asks [`Breakers::admit`].
+    async fn readings(&self, providers: &[Provider], now: DateTime<Utc>) -> BreakerReadings;
     /// Asks to send one request to `provider` (called after selection chose it, before anything
     /// is sent). A HALF-OPEN breaker admits a limited number of concurrent trials, shared between
     /// instances; the trial is released by the [`Breakers::record`] of that request's outcome or
@@ -166,12 +187,13 @@ pub struct NoBreakers;
 
 #[async_trait]
 impl Breakers for NoBreakers {
-    async fn open_providers(
-        &self,
-        _p: &[Provider],
-        _now: DateTime<Utc>,
-    ) -> HashMap<i64, Option<DateTime<Utc>>> {
-        HashMap::new()
+    async fn readings(&self, providers: &[Provider], _now: DateTime<Utc>) -> BreakerReadings {
+        let all: HashSet<i64> = providers.iter().map(|p| p.id).collect();
+        BreakerReadings {
+            unavailable: HashMap::new(),
+            closed: all.clone(),
+            clean: all,
+        }
     }
     async fn admit(&self, _p: &Provider, _now: DateTime<Utc>) -> Admission {
         Admission::Pass

@@ -74,6 +74,9 @@ pub trait CounterStore: Send + Sync {
 
     /// A string value, if present and not expired.
     async fn get(&self, key: &str) -> CounterResult<Option<String>>;
+    /// Several string values in one round trip (`MGET`), in the order of `keys`. The caller bounds
+    /// `keys` (one per configured provider at most).
+    async fn get_many(&self, keys: &[String]) -> CounterResult<Vec<Option<String>>>;
     /// Sets a value, with an optional TTL.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> CounterResult<()>;
     /// Sets a value only when the key is absent; true when it was set.

@@ -236,6 +236,17 @@ impl CounterStore for MemoryCounters {
         }))
     }
 
+    async fn get_many(&self, keys: &[String]) -> CounterResult<Vec<Option<String>>> {
+        Ok(keys
+            .iter()
+            .map(|key| {
+                self.with_shard(key, |shard, now| {
+                    shard.live(key, now).and_then(|e| e.value.as_string())
+                })
+            })
+            .collect())
+    }
+
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> CounterResult<()> {
         self.with_shard(key, |shard, now| {
             let entry = Entry::new(Value::Str(value.to_owned()), now, ttl);

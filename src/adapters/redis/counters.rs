@@ -194,6 +194,17 @@ impl CounterStore for RedisCounters {
         .await
     }
 
+    async fn get_many(&self, keys: &[String]) -> CounterResult<Vec<Option<String>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        self.run("mget", |mut c| async move {
+            cmd("MGET").arg(&keys).query_async(&mut c).await
+        })
+        .await
+    }
+
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> CounterResult<()> {
         let key = self.key(key);
         self.run("set", |mut c| async move {

@@ -479,9 +479,11 @@ impl Limiter for LimitService {
         session_id: &str,
         now: DateTime<Utc>,
     ) -> bool {
-        // Without a limit the session is still counted, so usage shows the provider's sessions
-        // and a limit set later applies at once.
-        let limit = limit_value(&provider.limits, LimitKind::Concurrency).unwrap_or(i64::MAX);
+        // Only a provider that limits concurrent sessions tracks them (no store call, no state
+        // for the others; the sessions listing comes from the session bindings).
+        let Some(limit) = limit_value(&provider.limits, LimitKind::Concurrency) else {
+            return true;
+        };
         let counter = counter_for(
             Scope::Provider,
             provider.id,

@@ -57,11 +57,7 @@ impl ProxyService {
             } => {
                 entry.status = Some(status);
                 chain.push(entry);
-                tokio::join!(
-                    self.bind_session(session_id, provider.id, reason),
-                    self.breakers
-                        .record(provider, ProviderOutcome::Success, self.clock.now()),
-                );
+                self.after_answer(session_id, provider.id, reason, served.report_success);
                 let (body, usage) = match convert_io::convert_full(
                     facts.format,
                     prepared.provider_format,
@@ -75,7 +71,7 @@ impl ProxyService {
                     }
                     Err(e) => {
                         let msg = format!("cannot convert the upstream answer: {e}");
-                        return self.fail(
+                        return super::failed(
                             &facts,
                             &recorder,
                             &chain,
@@ -115,7 +111,8 @@ impl ProxyService {
                 entry.status = Some(status);
                 entry.converted = prepared.converted;
                 chain.push(entry);
-                self.bind_session(session_id, provider.id, reason).await;
+                // The stream's outcome goes to the breaker when it ends (see `stream`).
+                self.after_answer(session_id, provider.id, reason, false);
                 let facts_format = facts.format;
                 let finish = StreamFinish {
                     facts,

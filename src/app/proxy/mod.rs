@@ -2,46 +2,40 @@
 //! through, and account for it. Everything here reads the in-memory snapshot; nothing queries
 //! the SQL database.
 
+mod admission;
 mod attempt;
 pub mod body;
 mod body_shape;
 pub mod convert_io;
 pub mod diagnose;
+mod failover;
 mod finish;
 pub mod forward;
+mod inbound;
 mod models;
 pub mod record;
 pub mod reject;
 pub mod stream;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::domain::api_key::hash_key;
-use crate::domain::breaker::Admission;
-use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
+use crate::domain::chain::{ChainReason, ProviderChain};
 use crate::domain::client_error::{GatewayErrorKind, error_body};
-use crate::domain::failure::ErrorClass;
 use crate::domain::format::ClientFormat;
-use crate::domain::routing::{
-    RouteRequest, RouteState, forwarded_model, select_provider, session_provider_still_eligible,
-};
-use crate::domain::session::{
-    SessionSource, claude_session_id, derived_session_id, openai_session_id,
-};
 use crate::domain::usage::Usage;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::upstream::UpstreamClient;
 
 use super::log_writer::LogWriter;
-use super::policy::{AdmitRequest, Breakers, Limiter, NoBreakers, NoLimits, ProviderOutcome};
+use super::policy::{Breakers, Limiter, NoBreakers, NoLimits, ProviderOutcome};
 use super::snapshot::{ConfigSnapshot, SnapshotHolder};
 use crate::domain::convert::dispatch;
-use body::RequestBody;
-use record::{Ending, Recorder, RequestFacts, Served};
+use record::Ending;
 
 /// Longest model name accepted from a client (real names are far shorter; the name is stored
 /// in the request log and sent upstream).
@@ -153,6 +147,29 @@ impl Default for ProxyPolicies {
             breakers: Arc::new(NoBreakers),
         }
     }
+}
+
+/// The error answer for a request that failed, with its log row (the chain so far, no usage).
+fn failed(
+    facts: &record::RequestFacts,
+    recorder: &record::Recorder,
+    chain: &ProviderChain,
+    kind: GatewayErrorKind,
+    message: &str,
+) -> ProxyResponse {
+    let resp = ProxyResponse::error(facts.format, kind, message);
+    recorder.record(
+        facts,
+        None,
+        Ending {
+            status: resp.status,
+            usage: Usage::default(),
+            ttfb_ms: None,
+            chain,
+            error: Some(message.to_string()),
+        },
+    );
+    resp
 }
 
 /// The counters key binding a session to its provider. One per active session, expiring
@@ -277,345 +294,38 @@ impl ProxyService {
         Ok((user, key))
     }
 
-    /// Handles one client request end to end.
+    /// Handles one client request end to end, in three named stages: `inbound` (body checks,
+    /// session, facts), `admission` (the caller's limits and the routing state) and
+    /// `forward_with_failover` (provider selection, conversion, tries and failover).
     pub async fn handle(&self, req: ClientRequest) -> ProxyResponse {
-        let started = Instant::now();
-        let snap = self.snapshot.get();
-        let format = req.format;
-        let reject::Caller { user, key } = req.caller.clone();
-        let (body, model) = match self.routable_body(&req, req.caller.ids()) {
+        let inbound = match self.inbound(&req) {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        let is_stream = req.path_stream || body.head.stream.unwrap_or(false);
-        // Session ids come from headers and small fields; only the derived fallback needs the
-        // whole conversation, so only then is the full body parsed.
-        let small = body.session_fields();
-        let session = match format {
-            ClientFormat::Claude => {
-                let header = req.header("x-claude-code-session-id");
-                let s = claude_session_id(&small, header, key.id);
-                if s.source == SessionSource::Derived {
-                    claude_session_id(body.value(), header, key.id)
-                } else {
-                    s
-                }
-            }
-            ClientFormat::OpenAi | ClientFormat::Response => {
-                let header = req.header("session-id");
-                let s = openai_session_id(&small, header, key.id);
-                if s.source == SessionSource::Derived {
-                    openai_session_id(body.value(), header, key.id)
-                } else {
-                    s
-                }
-            }
-            ClientFormat::Gemini => derived_session_id(key.id, body.value()),
+        let admitted = match self.admission(&inbound).await {
+            Ok(v) => v,
+            Err(resp) => return resp,
         };
-        let facts = RequestFacts {
-            request_id: new_request_id(),
-            created_at: self.clock.now(),
-            started,
-            user_id: Some(user.id),
-            key_id: Some(key.id),
-            requested_model: Some(model.clone()),
-            endpoint: req.path.clone(),
-            format,
-            is_stream,
-            session_id: Some(session.id.clone()),
-            user_agent: req
-                .header("user-agent")
-                .map(|s| s.chars().take(512).collect()),
-        };
-        let recorder = Arc::new(Recorder {
-            logs: self.logs.clone(),
-            prices: snap.prices.clone(),
-            limiter: self.limiter.clone(),
-            metrics: self.metrics.clone(),
-        });
-        let now = facts.created_at;
-        let admit = AdmitRequest {
-            user: &user,
-            key: &key,
-            session_id: &session.id,
-            format,
-            now,
-        };
-        // Independent reads of the shared store run concurrently: one round trip, not four.
-        let has_history = body.message_count() > 1;
-        let (admitted, provider_limits, open_breakers, bound) = tokio::join!(
-            self.limiter.admit(&admit),
-            self.limiter
-                .provider_state(&snap.providers, &session.id, now),
-            self.breakers.open_providers(&snap.providers, now),
-            async {
-                if has_history {
-                    self.bound_provider(&session.id).await
-                } else {
-                    None
-                }
-            },
-        );
-        if let Err(rejection) = admitted {
-            let mut resp = self.fail(
-                &facts,
-                &recorder,
-                &ProviderChain::default(),
-                GatewayErrorKind::RateLimit,
-                &rejection.message,
-            );
-            resp.headers.extend(rejection.headers);
-            return resp;
-        }
-        let route = RouteRequest {
-            format,
-            model: &model,
-            user_groups: &user.provider_group,
-        };
-        let mut state = RouteState {
-            open_breakers,
-            over_limit: provider_limits.over_limit,
-            concurrency_full: provider_limits.concurrency_full,
-            ..RouteState::default()
-        };
-        let mut chain = ProviderChain::default();
-        let mut attempts = 0u32;
-        let mut last_error: Option<(GatewayErrorKind, String)> = None;
-        let mut bound = bound;
-
-        loop {
-            // Pick a provider: the session's, if still eligible, else by the routing rules.
-            let reused = bound.take().and_then(|pid| {
-                let p = snap.provider(pid)?;
-                session_provider_still_eligible(p, &route, &state)
-                    .ok()
-                    .map(|_| p)
-            });
-            let (provider, reason, excluded) = match reused {
-                Some(p) => (p, ChainReason::SessionReuse, Vec::new()),
-                None => {
-                    let mut rng = rand::rng();
-                    let mut rand01 = || rand::Rng::random::<f64>(&mut rng);
-                    match select_provider(&snap.providers, &route, &state, &mut rand01) {
-                        Ok(sel) => {
-                            let Some(p) = snap.provider(sel.provider_id) else {
-                                break;
-                            };
-                            let reason = if chain.0.is_empty() {
-                                ChainReason::InitialSelection
-                            } else {
-                                ChainReason::Failover
-                            };
-                            (p, reason, sel.excluded)
-                        }
-                        Err(none) => {
-                            let (kind, message) = match last_error.take() {
-                                Some(e) => e,
-                                None => (
-                                    GatewayErrorKind::NoProvider,
-                                    format!("no provider available: {}", none.message),
-                                ),
-                            };
-                            return self.fail(&facts, &recorder, &chain, kind, &message);
-                        }
-                    }
-                }
-            };
-            let fwd_model = forwarded_model(provider, &model).to_string();
-            let prepared =
-                match convert_io::prepare(&req, &body, provider, &model, &fwd_model, is_stream) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let msg = e.to_string();
-                        return self.fail(
-                            &facts,
-                            &recorder,
-                            &chain,
-                            GatewayErrorKind::InvalidRequest,
-                            &msg,
-                        );
-                    }
-                };
-            if convert_io::is_count_tokens(&req.path)
-                && prepared.provider_format != ClientFormat::Claude
-            {
-                return self.estimate_tokens(&facts, &recorder, &body);
-            }
-            // Two admissions, asked concurrently (one round trip with Redis): the breaker (a
-            // half-open one admits a limited number of trials) and the provider's
-            // concurrent-session slot (checked and taken atomically). Either refusal skips the
-            // provider and selection picks again. A slot taken while the breaker refuses (rare:
-            // the breaker changed since the pre-routing read) idles out after SESSION_TTL.
-            let (admission, slot) = tokio::join!(
-                self.breakers.admit(provider, self.clock.now()),
-                self.limiter.take_provider_slot(provider, &session.id, now),
-            );
-            if let Admission::Refused { until } = admission {
-                tracing::debug!(provider = %provider.name, "breaker refused the request; selecting again");
-                state.open_breakers.insert(provider.id, until);
-                continue;
-            }
-            if !slot {
-                tracing::debug!(provider = %provider.name, "provider concurrent sessions full; selecting again");
-                if admission == Admission::Trial {
-                    // Free the half-open trial this request took without counting an outcome.
-                    self.breakers
-                        .record(
-                            provider,
-                            ProviderOutcome::failure(
-                                ErrorClass::ClientAbort,
-                                "not sent: concurrent sessions full",
-                            ),
-                            self.clock.now(),
-                        )
-                        .await;
-                }
-                state.concurrency_full.insert(provider.id);
-                continue;
-            }
-            let tries = provider
-                .max_retry_attempts
-                .map_or(self.config.max_retry_default, |n| n.max(1) as u32);
-            let mut use_proxy = provider.proxy_url.is_some();
-            let mut try_no = 0u32;
-            let mut last_failure: Option<(ErrorClass, String)> = None;
-            let mut excluded = Some(excluded);
-            while try_no < tries {
-                if attempts >= self.config.max_attempts {
-                    break;
-                }
-                attempts += 1;
-                let this_reason = if try_no == 0 {
-                    reason
-                } else {
-                    ChainReason::Retry
-                };
-                try_no += 1;
-                let attempt_started = Instant::now();
-                let result = self
-                    .attempt(&req, provider, &prepared, is_stream, use_proxy)
-                    .await;
-                let mut entry = ChainEntry {
-                    provider_id: provider.id,
-                    provider_name: provider.name.clone(),
-                    reason: this_reason,
-                    outcome: ChainOutcome::Success,
-                    status: None,
-                    error_class: None,
-                    error: None,
-                    duration_ms: u64::try_from(attempt_started.elapsed().as_millis())
-                        .unwrap_or(u64::MAX),
-                    converted: false,
-                    excluded: excluded.take().unwrap_or_default(),
-                };
-                match result {
-                    Ok(ok) => {
-                        let served = Served {
-                            provider_id: provider.id,
-                            cost_multiplier: provider.cost_multiplier,
-                            forwarded_model: fwd_model.clone(),
-                        };
-                        return self
-                            .finish_ok(
-                                &body,
-                                &prepared,
-                                ok,
-                                entry,
-                                chain,
-                                facts,
-                                served,
-                                recorder,
-                                provider,
-                                this_reason,
-                                &session.id,
-                            )
-                            .await;
-                    }
-                    Err(err) => {
-                        entry.outcome = ChainOutcome::Failure;
-                        entry.status = err.status;
-                        entry.error_class = Some(err.class);
-                        entry.error = Some(err.message.clone());
-                        chain.push(entry);
-                        last_failure = Some((err.class, err.message.clone()));
-                        tracing::info!(provider = %provider.name, class = ?err.class, status = ?err.status, "upstream attempt failed");
-                        let kind = if err.timeout {
-                            GatewayErrorKind::Timeout
-                        } else {
-                            GatewayErrorKind::UpstreamFailed
-                        };
-                        last_error = Some((kind, err.client_text()));
-                        if err.proxy_failed && use_proxy && provider.proxy_fallback_to_direct {
-                            use_proxy = false;
-                            try_no = try_no.saturating_sub(1); // the direct try does not use up a retry
-                            continue;
-                        }
-                        if err.class == ErrorClass::NotFound {
-                            break;
-                        }
-                        if try_no < tries {
-                            tokio::time::sleep(RETRY_PAUSE).await;
-                        }
-                    }
-                }
-            }
-            state.tried.insert(provider.id);
-            if let Some((class, message)) = last_failure {
-                // Counted once per request, after this provider's retries are spent.
-                self.breakers
-                    .record(
-                        provider,
-                        ProviderOutcome::failure(class, message),
-                        self.clock.now(),
-                    )
-                    .await;
-            }
-            if attempts >= self.config.max_attempts {
-                let (kind, message) = last_error
-                    .take()
-                    .unwrap_or((GatewayErrorKind::UpstreamFailed, "upstream failed".into()));
-                return self.fail(&facts, &recorder, &chain, kind, &message);
-            }
-        }
-        let (kind, message) = last_error.unwrap_or((
-            GatewayErrorKind::Internal,
-            "provider vanished from the configuration".into(),
-        ));
-        self.fail(&facts, &recorder, &chain, kind, &message)
+        self.forward_with_failover(&req, inbound, admitted).await
     }
 
+    /// Answers the client with an error in its format and logs the request with the chain so
+    /// far.
     fn fail(
         &self,
-        facts: &RequestFacts,
-        recorder: &Recorder,
+        inb: &inbound::Inbound,
         chain: &ProviderChain,
         kind: GatewayErrorKind,
         message: &str,
     ) -> ProxyResponse {
-        let resp = ProxyResponse::error(facts.format, kind, message);
-        recorder.record(
-            facts,
-            None,
-            Ending {
-                status: resp.status,
-                usage: Usage::default(),
-                ttfb_ms: None,
-                chain,
-                error: Some(message.to_string()),
-            },
-        );
-        resp
+        failed(&inb.facts, &inb.recorder, chain, kind, message)
     }
 
     /// `count_tokens` for a provider without a count endpoint: a local, upward-biased estimate
     /// (see `domain::token_estimate`), marked with `x-cch-token-count: estimated`.
-    fn estimate_tokens(
-        &self,
-        facts: &RequestFacts,
-        recorder: &Recorder,
-        body: &RequestBody,
-    ) -> ProxyResponse {
-        let body = body.value();
+    fn estimate_tokens(&self, inb: &inbound::Inbound) -> ProxyResponse {
+        let (facts, recorder) = (&inb.facts, &inb.recorder);
+        let body = inb.body.value();
         let claude =
             dispatch::request_to_claude(facts.format, body).unwrap_or_else(|_| body.clone());
         let n = crate::domain::token_estimate::estimate_input_tokens(&claude);
@@ -654,23 +364,44 @@ impl ProxyService {
         }
     }
 
-    async fn bind_session(&self, session_id: &str, provider_id: i64, reason: ChainReason) {
+    /// What a provider's answer leaves in the shared store, off the answer's path (spawned, so
+    /// the client never waits a round trip for it): the session's binding to the provider and,
+    /// when `report_success`, the success for its breaker.
+    fn after_answer(
+        &self,
+        session_id: &str,
+        provider_id: i64,
+        reason: ChainReason,
+        report_success: bool,
+    ) {
+        let counters = self.counters.clone();
+        let breakers = self.breakers.clone();
+        let snapshot = self.snapshot.get();
         let key = session_key(session_id);
         let ttl = self.config.session_ttl;
-        let value = provider_id.to_string();
-        let result = match reason {
-            ChainReason::InitialSelection => self
-                .counters
-                .set_if_absent(&key, &value, ttl)
-                .await
-                .map(|_| ()),
-            ChainReason::Failover => self.counters.set(&key, &value, Some(ttl)).await,
-            ChainReason::SessionReuse | ChainReason::Retry => {
-                self.counters.expire(&key, ttl).await.map(|_| ())
-            }
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "session binding not saved");
-        }
+        let now = self.clock.now();
+        tokio::spawn(async move {
+            let bind = async {
+                let value = provider_id.to_string();
+                let result = match reason {
+                    ChainReason::InitialSelection => {
+                        counters.set_if_absent(&key, &value, ttl).await.map(|_| ())
+                    }
+                    ChainReason::Failover => counters.set(&key, &value, Some(ttl)).await,
+                    ChainReason::SessionReuse | ChainReason::Retry => {
+                        counters.expire(&key, ttl).await.map(|_| ())
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "session binding not saved");
+                }
+            };
+            let success = async {
+                if let (true, Some(p)) = (report_success, snapshot.provider(provider_id)) {
+                    breakers.record(p, ProviderOutcome::Success, now).await;
+                }
+            };
+            tokio::join!(bind, success);
+        });
     }
 }

@@ -52,6 +52,9 @@ pub struct Served {
     pub cost_multiplier: Decimal,
     /// The model sent upstream.
     pub forwarded_model: String,
+    /// Whether a success must be reported to the provider's breaker (false when it was read
+    /// CLOSED with no failures, where a success changes nothing).
+    pub report_success: bool,
 }
 
 /// Writes the one log row of a request.

@@ -282,7 +282,8 @@ impl TappedStream {
                 ProviderOutcome::failure(ErrorClass::ClientAbort, "client closed the connection")
             }
         };
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        let needless = verdict == ProviderOutcome::Success && !f.served.report_success;
+        if let (Ok(handle), false) = (tokio::runtime::Handle::try_current(), needless) {
             let (breakers, snapshot, id) =
                 (f.breakers.clone(), f.snapshot.clone(), f.served.provider_id);
             let elapsed = i64::try_from(f.facts.started.elapsed().as_millis()).unwrap_or(0);

@@ -1,0 +1,188 @@
+//! What one proxied request costs in Redis: every command cch sends for it, seen by a
+//! `MONITOR` client. Before forwarding, one round trip of a bounded number of commands
+//! (independent of how many providers are configured); after the answer, a bounded few.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::app::{TestApp, spawn_app};
+use support::fake_upstream::{FakeUpstream, Reply};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const MODEL: &str = "claude-sonnet-4-5";
+
+/// Commands (name and arguments, Lua-internal calls excluded) that touched `prefix`, as
+/// `MONITOR` reports them. Test-only; the list lives as long as the test.
+async fn monitor(host_port: &str, prefix: String) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut conn = tokio::net::TcpStream::connect(host_port).await.unwrap();
+    conn.write_all(b"MONITOR\r\n").await.unwrap();
+    let mut lines = BufReader::new(conn).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert_eq!(first, "+OK");
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(&prefix) && !line.contains(" lua]") {
+                let cmd = line.split("] ").nth(1).unwrap_or_default().to_string();
+                out.lock().unwrap().push(cmd);
+            }
+        }
+    });
+    seen
+}
+
+async fn provider(t: &TestApp, up: &FakeUpstream, name: &str, extra: Value) {
+    let mut p = json!({"name": name, "provider_type": "claude", "base_url": up.url(),
+                       "api_key": "sk-up"});
+    if let Value::Object(m) = extra {
+        for (k, v) in m {
+            p[k] = v;
+        }
+    }
+    let (s, b) = t.post("/api/v1/providers", p).await;
+    assert_eq!(s, 201, "{b}");
+}
+
+/// The command names, sorted (commands sent together may reach Redis in any order).
+fn names(cmds: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = cmds
+        .iter()
+        .map(|c| {
+            c.split(' ')
+                .next()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn body(session: &str, history: bool) -> Value {
+    let mut messages = vec![json!({"role": "user", "content": "hi"})];
+    if history {
+        messages.push(json!({"role": "assistant", "content": "hello"}));
+        messages.push(json!({"role": "user", "content": "again"}));
+    }
+    json!({"model": MODEL, "max_tokens": 10, "metadata": {"session_id": session},
+           "messages": messages})
+}
+
+/// Sends one request the upstream holds for a while; returns (commands before the upstream
+/// saw it, commands in all once the answer is out and the after-effects settled).
+async fn measure(
+    t: &TestApp,
+    up: &FakeUpstream,
+    seen: &Arc<Mutex<Vec<String>>>,
+    key: &str,
+    session: &str,
+) -> (Vec<String>, Vec<String>) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    seen.lock().unwrap().clear();
+    up.clear_requests();
+    up.push(
+        Reply::message("ok")
+            .usage(100, 10, 0, 0)
+            .delay_first_byte(Duration::from_millis(400)),
+    );
+    let (http, url, key2, b) = (
+        t.http.clone(),
+        t.url("/v1/messages"),
+        key.to_string(),
+        body(session, true),
+    );
+    let call = tokio::spawn(async move {
+        http.post(url)
+            .header("x-api-key", key2)
+            .header("anthropic-version", "2023-06-01")
+            .json(&b)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    for _ in 0..200 {
+        if !up.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(up.requests().len(), 1, "the request reached the upstream");
+    let before = seen.lock().unwrap().clone();
+    assert_eq!(call.await.unwrap(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = seen.lock().unwrap().clone();
+    (before, all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_costs_a_bounded_number_of_redis_commands() {
+    let Some(redis) = support::redis::test_redis("redis_round_trips").await else {
+        return;
+    };
+    let vars = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
+    ];
+    let t = spawn_app(&vars).await;
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::message("ok").usage(100, 10, 0, 0));
+    provider(&t, &up, "p0", json!({"limit_daily_usd": "100"})).await;
+    let (s, u) = t
+        .post(
+            "/api/v1/users",
+            json!({"name": "u", "rpm_limit": 1000, "limit_daily_usd": "50",
+                   "limit_5h_usd": "20", "limit_monthly_usd": "500"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    let uid = u["id"].as_i64().unwrap();
+    let (s, k) = t
+        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_string();
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let seen = monitor(&redis.host_port(), redis.prefix.clone()).await;
+
+    // Warm up (first-use markers, session binding), then measure with one provider.
+    for _ in 0..2 {
+        measure(&t, &up, &seen, &key, "s1").await;
+    }
+    let (before_1, all_1) = measure(&t, &up, &seen, &key, "s1").await;
+    // Before forwarding: the user's and key's limit script, the providers' limit reads, one
+    // MGET of the breakers, the session binding; sent together (one round trip).
+    assert_eq!(
+        names(&before_1),
+        ["EVALSHA", "EVALSHA", "GET", "MGET"],
+        "{before_1:#?}"
+    );
+    // After the answer: the spend record and the session binding's refresh.
+    let after_1 = &all_1[before_1.len()..];
+    assert_eq!(names(after_1), ["EVALSHA", "PEXPIRE"], "{all_1:#?}");
+
+    // Eleven more providers, each with limits of its own: the request costs the same.
+    for i in 1..12 {
+        provider(&t, &up, &format!("p{i}"), json!({"limit_daily_usd": "100"})).await;
+    }
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    measure(&t, &up, &seen, &key, "s1").await;
+    let (before_12, all_12) = measure(&t, &up, &seen, &key, "s1").await;
+    assert_eq!(names(&before_12), names(&before_1), "{before_12:#?}");
+    assert_eq!(names(&all_12), names(&all_1), "{all_12:#?}");
+    let mget = before_12
+        .iter()
+        .find(|c| c.starts_with("\"MGET\""))
+        .unwrap();
+    assert_eq!(
+        mget.matches(":breaker:").count(),
+        12,
+        "one MGET for every breaker"
+    );
+    redis.cleanup().await;
+}
