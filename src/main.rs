@@ -1,4 +1,4 @@
-//! The `cch` binary: `cch serve` (default), `cch migrate`.
+//! The `cch` binary: `cch serve` (default), `cch migrate`, `cch export`, `cch import`.
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +16,21 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Write the configuration (providers, users, key hashes, prices, rules, settings) as JSON
+    /// to stdout.
+    Export,
+    /// Apply a configuration file from `cch export` (`-` for stdin), or, with `cch-ts --from
+    /// postgres://…`, bring over an original Claude Code Hub database. Idempotent.
+    Import {
+        /// A file written by `cch export`, `-` for stdin, or `cch-ts`.
+        source: String,
+        /// With `cch-ts`: the original's PostgreSQL URL.
+        #[arg(long)]
+        from: Option<String>,
+        /// Print what would be created or changed (and what cannot be mapped); write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +59,23 @@ fn main() -> std::process::ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => claude_code_hub::app::wiring::serve(settings).await,
             Command::Migrate => claude_code_hub::app::wiring::migrate(settings).await,
+            Command::Export => claude_code_hub::app::wiring::export_config(settings).await,
+            Command::Import {
+                source,
+                from,
+                dry_run,
+            } => match (source.as_str(), from) {
+                ("cch-ts", Some(url)) => {
+                    claude_code_hub::app::wiring::import_cch_ts(settings, &url, dry_run).await
+                }
+                ("cch-ts", None) => Err(anyhow::anyhow!(
+                    "cch import cch-ts needs --from postgres://… (the original's database)"
+                )),
+                (_, Some(_)) => Err(anyhow::anyhow!("--from only goes with cch-ts")),
+                (file, None) => {
+                    claude_code_hub::app::wiring::import_config(settings, file, dry_run).await
+                }
+            },
         }
     });
     match result {

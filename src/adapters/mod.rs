@@ -1,6 +1,7 @@
 //! Concrete implementations of the ports (databases, Redis, memory, HTTP upstreams) and the
 //! HTTP front that drives the app.
 
+pub mod cch_ts;
 pub mod http;
 pub mod log_notifier;
 pub mod memory;

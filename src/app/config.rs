@@ -120,8 +120,12 @@ pub struct ClientLimits {
     /// (`MAX_BUFFERED_BODY_BYTES`, 4 × `MAX_BODY_BYTES`); beyond it, 503 with `retry-after`.
     pub max_buffered_body_bytes: u64,
     /// How long shutdown waits for open requests before cutting the remaining streams with an
-    /// error event (`SHUTDOWN_DRAIN_TIMEOUT_MS`, 30 000).
+    /// error event (`SHUTDOWN_DRAIN_MS`, or its older name `SHUTDOWN_DRAIN_TIMEOUT_MS`, 30 000).
     pub shutdown_drain_timeout: Duration,
+    /// How long, after the first signal, `/ready` answers 503 while new connections are still
+    /// accepted, so a load balancer stops sending before the listener closes
+    /// (`SHUTDOWN_READY_DELAY_MS`, 0).
+    pub shutdown_ready_delay: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -301,12 +305,11 @@ impl Settings {
                 max_body_bytes,
                 1 << 40,
             )?,
-            shutdown_drain_timeout: ms(env.int(
-                "SHUTDOWN_DRAIN_TIMEOUT_MS",
-                30_000,
-                0,
-                3_600_000,
-            )?),
+            shutdown_drain_timeout: ms(match env.get("SHUTDOWN_DRAIN_MS") {
+                Some(_) => env.int("SHUTDOWN_DRAIN_MS", 30_000, 0, 3_600_000)?,
+                None => env.int("SHUTDOWN_DRAIN_TIMEOUT_MS", 30_000, 0, 3_600_000)?,
+            }),
+            shutdown_ready_delay: ms(env.int("SHUTDOWN_READY_DELAY_MS", 0, 0, 600_000)?),
         };
         Ok(Self {
             app_port,
@@ -383,6 +386,23 @@ mod tests {
         assert_eq!(s.client.max_connections, 10_000);
         assert_eq!(s.client.max_buffered_body_bytes, 256 << 20);
         assert_eq!(s.client.shutdown_drain_timeout, Duration::from_secs(30));
+        assert_eq!(s.client.shutdown_ready_delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn shutdown_drain_takes_the_issue_name_before_the_older_one() {
+        let s = parse(&[("SHUTDOWN_DRAIN_TIMEOUT_MS", "5000")]).unwrap();
+        assert_eq!(s.client.shutdown_drain_timeout, Duration::from_secs(5));
+        let s = parse(&[
+            ("SHUTDOWN_DRAIN_MS", "7000"),
+            ("SHUTDOWN_DRAIN_TIMEOUT_MS", "5000"),
+        ])
+        .unwrap();
+        assert_eq!(s.client.shutdown_drain_timeout, Duration::from_secs(7));
+        assert_eq!(
+            parse(&[("SHUTDOWN_DRAIN_MS", "x")]).err().unwrap().var,
+            "SHUTDOWN_DRAIN_MS"
+        );
     }
 
     #[test]

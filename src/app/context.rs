@@ -44,4 +44,6 @@ pub struct AppContext {
     pub connections: Arc<super::metrics::ConnectionMetrics>,
     /// The bound on request-body bytes buffered at once across all connections.
     pub body_budget: Arc<super::body_budget::BodyBudget>,
+    /// Shutdown progress (`/ready` turns 503 when draining; waiting requests end at the cut).
+    pub shutdown: Arc<super::shutdown::ShutdownState>,
 }

@@ -33,6 +33,7 @@ use super::metrics::ConnectionMetrics;
 use super::probe::Prober;
 use super::proxy::stream::ShutdownCut;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
+use super::shutdown::ShutdownState;
 use super::snapshot::SnapshotHolder;
 
 /// The real clock.
@@ -174,8 +175,19 @@ pub struct RunningApp {
 }
 
 impl RunningApp {
-    /// Stops accepting, lets in-flight requests finish (bounded) and stops background jobs.
+    /// Turns `/ready` to 503, keeps accepting for `SHUTDOWN_READY_DELAY_MS`, then stops
+    /// accepting, lets in-flight requests finish (bounded by the drain time), ends the rest with
+    /// an error in the client's format, flushes the request log and stops background jobs.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.ctx.shutdown.begin_drain();
+        let delay = self.ctx.settings.client.shutdown_ready_delay;
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "not ready; still accepting until load balancers notice"
+            );
+            tokio::time::sleep(delay).await;
+        }
         let _ = self.shutdown.send(true);
         self.server
             .await
@@ -336,6 +348,7 @@ pub async fn start_with_clock(
         admin_token,
         connections: Arc::new(ConnectionMetrics::default()),
         body_budget: Arc::new(BodyBudget::new(settings.client.max_buffered_body_bytes)),
+        shutdown: Arc::new(ShutdownState::new(stream_cut.subscribe())),
         settings: settings.clone(),
     });
 
@@ -374,15 +387,21 @@ pub async fn start_with_clock(
     })
 }
 
-/// `cch serve`: runs until SIGINT/SIGTERM, then shuts down gracefully.
+/// `cch serve`: runs until SIGINT/SIGTERM, then shuts down gracefully; a second signal during
+/// the drain ends the process at once.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut app = start(settings).await?;
     tokio::select! {
         _ = shutdown_signal() => {
             tracing::info!("shutting down");
-            app.shutdown().await
         }
-        r = app.wait() => r,
+        r = app.wait() => return r,
+    }
+    tokio::select! {
+        r = app.shutdown() => r,
+        _ = shutdown_signal() => {
+            anyhow::bail!("second shutdown signal: stopped without waiting for open requests")
+        }
     }
 }
 
@@ -406,4 +425,79 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `cch export`: writes the configuration (providers with their secrets, users, key hashes,
+/// prices, error rules, settings) as JSON to stdout.
+pub async fn export_config(settings: Settings) -> anyhow::Result<()> {
+    init_crypto();
+    let stores = open_stores(&settings, settings.auto_migrate).await?;
+    let bundle = super::config_transfer::export(stores.config.as_ref())
+        .await
+        .context("cannot read the configuration")?;
+    println!("{}", serde_json::to_string_pretty(&bundle)?);
+    Ok(())
+}
+
+/// `cch import FILE [--dry-run]`: applies a file written by `cch export` (`-` reads stdin).
+pub async fn import_config(settings: Settings, file: &str, dry_run: bool) -> anyhow::Result<()> {
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
+    };
+    let bundle: crate::domain::config_bundle::ConfigBundle = serde_json::from_str(&text)
+        .with_context(|| format!("{file} is not a cch configuration"))?;
+    bundle.check_version().map_err(anyhow::Error::msg)?;
+    apply_bundle(&settings, &bundle, dry_run, &[]).await
+}
+
+/// `cch import cch-ts --from postgres://… [--dry-run]`: brings over an original Claude Code Hub.
+pub async fn import_cch_ts(settings: Settings, from: &str, dry_run: bool) -> anyhow::Result<()> {
+    init_crypto();
+    let dump = crate::adapters::cch_ts::read_dump(from)
+        .await
+        .with_context(|| format!("cannot read {}", redact_url(from)))?;
+    println!(
+        "source: {} users, {} keys, {} providers, {} price rows, {} error rules, {} sensitive words, {} webhook targets",
+        dump.users.len(),
+        dump.keys.len(),
+        dump.providers.len(),
+        dump.model_prices.len(),
+        dump.error_rules.len(),
+        dump.sensitive_words.len(),
+        dump.webhook_targets.len()
+    );
+    let mapping = crate::domain::legacy_import::map_legacy(&dump, chrono::Utc::now());
+    apply_bundle(&settings, &mapping.bundle, dry_run, &mapping.unmapped).await
+}
+
+async fn apply_bundle(
+    settings: &Settings,
+    bundle: &crate::domain::config_bundle::ConfigBundle,
+    dry_run: bool,
+    unmapped: &[String],
+) -> anyhow::Result<()> {
+    init_crypto();
+    // Migrations run in a dry run too (as `cch serve` would): they write no configuration, and
+    // an empty target database then reads as an empty configuration.
+    let stores = open_stores(settings, settings.auto_migrate).await?;
+    let report =
+        super::config_transfer::apply(stores.config.as_ref(), bundle, dry_run, chrono::Utc::now())
+            .await
+            .context("cannot read the target configuration")?;
+    if dry_run {
+        println!("dry run: nothing was written ({})", stores.backend);
+    }
+    print!("{}", report.render(dry_run));
+    if !unmapped.is_empty() {
+        println!("\ncannot be mapped ({}):", unmapped.len());
+        for line in unmapped {
+            println!("  {line}");
+        }
+    }
+    if !report.failed.is_empty() {
+        anyhow::bail!("{} entities were refused", report.failed.len());
+    }
+    Ok(())
 }

@@ -17,10 +17,16 @@ pub fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Readiness: 200 when the database answers (Redis being down, or database writes failing while
+/// Readiness: 503 from the first shutdown signal on; otherwise 200 when the database answers (Redis being down, or database writes failing while
 /// request logs are spooled, only degrade it), else 503.
 #[handler]
 pub async fn ready(ctx: Data<&Arc<AppContext>>) -> Response {
+    if ctx.shutdown.is_draining() {
+        let body = json!({"status": "draining", "version": env!("CARGO_PKG_VERSION")});
+        return Json(body)
+            .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            .into_response();
+    }
     let db_ok = tokio::time::timeout(std::time::Duration::from_secs(2), ctx.config_store.ping())
         .await
         .map(|r| r.is_ok())

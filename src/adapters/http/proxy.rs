@@ -79,6 +79,7 @@ async fn proxy(
         Err(resp) => return to_response(resp),
     };
     // Every refusal below is recorded under the (valid) key before it is answered.
+    let ids = caller.ids();
     let refuse = |reason: RejectReason, resp: ProxyResponse, message: &str| {
         ctx.proxy.record_rejection(&Rejection {
             format,
@@ -87,7 +88,7 @@ async fn proxy(
             status: resp.status,
             message,
             user_agent,
-            key: Some(caller.ids()),
+            key: Some(ids),
         });
         to_response(resp)
     };
@@ -141,7 +142,17 @@ async fn proxy(
         path_model,
         path_stream,
     };
-    to_response(ctx.proxy.handle(client).await)
+    // A request still waiting for its answer when shutdown's drain time ends is answered now,
+    // in the client's format, and logged; a stream already begun ends by itself at the cut.
+    tokio::select! {
+        resp = ctx.proxy.handle(client) => to_response(resp),
+        _ = ctx.shutdown.cut_fired() => {
+            let msg = crate::app::proxy::stream::SHUTDOWN_CLIENT_MESSAGE;
+            let mut resp = ProxyResponse::error(format, GatewayErrorKind::NoProvider, msg);
+            resp.headers.push(("retry-after".into(), "1".into()));
+            refuse(RejectReason::ShuttingDown, resp, msg)
+        }
+    }
 }
 
 /// `POST /v1/messages` and `POST /v1/messages/count_tokens` (Claude format).

@@ -36,11 +36,13 @@ pub enum RejectReason {
     InvalidBody,
     /// No model in the path or the body (400).
     MissingModel,
+    /// Shutdown's drain time ended while the request still waited for its answer (503).
+    ShuttingDown,
 }
 
 impl RejectReason {
     /// Every reason, in `/metrics` order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::MissingKey,
         Self::InvalidKey,
         Self::KeyRefused,
@@ -49,6 +51,7 @@ impl RejectReason {
         Self::BodyUnreadable,
         Self::InvalidBody,
         Self::MissingModel,
+        Self::ShuttingDown,
     ];
 
     /// The label value and the tag at the start of the log row's error message.
@@ -62,6 +65,7 @@ impl RejectReason {
             Self::BodyUnreadable => "body_unreadable",
             Self::InvalidBody => "invalid_body",
             Self::MissingModel => "missing_model",
+            Self::ShuttingDown => "shutting_down",
         }
     }
 
@@ -76,6 +80,7 @@ impl RejectReason {
             Self::BodyUnreadable => "cannot read the request body",
             Self::InvalidBody => "request body is invalid",
             Self::MissingModel => "no model given",
+            Self::ShuttingDown => "the server shut down before the answer was ready",
         }
     }
 
