@@ -44,4 +44,10 @@ pub struct AppContext {
     pub connections: Arc<super::metrics::ConnectionMetrics>,
     /// The bound on request-body bytes buffered at once across all connections.
     pub body_budget: Arc<super::body_budget::BodyBudget>,
+    /// Run-time system settings (time zone override, retention, site title).
+    pub system_settings: Arc<super::system_settings::SystemSettings>,
+    /// Log retention (the daily job and `POST /api/v1/logs/cleanup`).
+    pub retention: Arc<super::retention::RetentionService>,
+    /// Daily jobs; tests drive `tick` with a manual clock.
+    pub scheduler: Arc<super::scheduler::Scheduler>,
 }

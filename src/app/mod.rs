@@ -17,5 +17,8 @@ pub mod private_fs;
 pub mod probe;
 pub mod provider_test;
 pub mod proxy;
+pub mod retention;
+pub mod scheduler;
 pub mod snapshot;
+pub mod system_settings;
 pub mod wiring;

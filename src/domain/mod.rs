@@ -14,6 +14,7 @@ pub mod price;
 pub mod provider;
 pub mod request_log;
 pub mod routing;
+pub mod schedule;
 pub mod session;
 pub mod settings;
 pub mod sse;

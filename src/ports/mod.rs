@@ -3,8 +3,10 @@
 
 pub mod clock;
 pub mod counters;
+pub mod jobs;
 pub mod limits;
 pub mod notifier;
+pub mod retention;
 pub mod spool;
 pub mod store;
 pub mod upstream;

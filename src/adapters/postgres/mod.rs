@@ -10,6 +10,7 @@ mod keys;
 mod logs;
 mod prices;
 mod providers;
+mod retention;
 mod settings;
 mod users;
 
@@ -79,4 +80,20 @@ async fn fit_for_reuse(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Erro
         return Ok(false);
     }
     Ok(true)
+}
+
+crate::adapters::sql_shared::job_leases::impl_job_lease_store!(PostgresStore, codec::map_err);
+
+#[async_trait::async_trait]
+impl crate::ports::retention::LogRetentionStore for PostgresStore {
+    async fn delete_logs_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        batch: i64,
+    ) -> crate::ports::store::StoreResult<u64> {
+        retention::delete_before(&self.pool, cutoff, batch).await
+    }
+    async fn reclaim_space(&self) -> crate::ports::store::StoreResult<String> {
+        retention::reclaim(&self.pool).await
+    }
 }
