@@ -48,6 +48,8 @@ pub struct AppContext {
     pub system_settings: Arc<super::system_settings::SystemSettings>,
     /// Log retention (the daily job and `POST /api/v1/logs/cleanup`).
     pub retention: Arc<super::retention::RetentionService>,
+    /// Counts of requests refused by limits, from the request log.
+    pub refusal_stats: Arc<dyn crate::ports::refusal_stats::RefusalStatsStore>,
     /// Daily jobs; tests drive `tick` with a manual clock.
     pub scheduler: Arc<super::scheduler::Scheduler>,
 }

@@ -18,6 +18,7 @@ use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::jobs::JobLeaseStore;
 use crate::ports::limits::LimitStore;
+use crate::ports::refusal_stats::RefusalStatsStore;
 use crate::ports::retention::LogRetentionStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
@@ -87,6 +88,8 @@ pub struct Stores {
     pub leases: Arc<dyn JobLeaseStore>,
     /// Expired request-log deletion.
     pub retention: Arc<dyn LogRetentionStore>,
+    /// Rate-limit refusal counts.
+    pub refusal_stats: Arc<dyn RefusalStatsStore>,
 }
 
 /// Opens the database named by the settings, applying migrations when asked.
@@ -104,7 +107,8 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
                 config: store.clone(),
                 logs: store.clone(),
                 leases: store.clone(),
-                retention: store,
+                retention: store.clone(),
+                refusal_stats: store,
                 backend: "sqlite",
             })
         }
@@ -123,7 +127,8 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
                 config: store.clone(),
                 logs: store.clone(),
                 leases: store.clone(),
-                retention: store,
+                retention: store.clone(),
+                refusal_stats: store,
                 backend: "postgres",
             })
         }
@@ -386,6 +391,7 @@ pub async fn start_with_clock(
         settings: settings.clone(),
         system_settings,
         retention,
+        refusal_stats: stores.refusal_stats,
         scheduler,
     });
 

@@ -6,6 +6,7 @@ pub mod counters;
 pub mod jobs;
 pub mod limits;
 pub mod notifier;
+pub mod refusal_stats;
 pub mod retention;
 pub mod spool;
 pub mod store;

@@ -97,3 +97,21 @@ impl crate::ports::retention::LogRetentionStore for PostgresStore {
         retention::reclaim(&self.pool).await
     }
 }
+
+#[async_trait::async_trait]
+impl crate::ports::refusal_stats::RefusalStatsStore for PostgresStore {
+    async fn limit_refusals(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> crate::ports::store::StoreResult<Vec<crate::domain::rate_limit_stats::RefusalCount>> {
+        use crate::adapters::sql_shared::limit_refusals as q;
+        let rows: Vec<(String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(q::LIMIT_REFUSALS)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(codec::map_err)?;
+        Ok(q::to_counts(rows))
+    }
+}

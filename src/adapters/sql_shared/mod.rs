@@ -4,3 +4,4 @@
 //! logic lives once.
 
 pub(crate) mod job_leases;
+pub(crate) mod limit_refusals;

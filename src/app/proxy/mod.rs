@@ -357,12 +357,12 @@ impl ProxyService {
             },
         );
         if let Err(rejection) = admitted {
-            let mut resp = self.fail(
+            let mut resp = self.fail_logged(
                 &facts,
                 &recorder,
-                &ProviderChain::default(),
                 GatewayErrorKind::RateLimit,
                 &rejection.message,
+                &rejection.log_message,
             );
             resp.headers.extend(rejection.headers);
             return resp;
@@ -602,6 +602,31 @@ impl ProxyService {
                 ttfb_ms: None,
                 chain,
                 error: Some(message.to_string()),
+            },
+        );
+        resp
+    }
+
+    /// Like [`Self::fail`] before any attempt, with a different message in the log row than
+    /// the one the client sees (a limit's refusal keeps its tag there).
+    fn fail_logged(
+        &self,
+        facts: &RequestFacts,
+        recorder: &Recorder,
+        kind: GatewayErrorKind,
+        client_message: &str,
+        log_message: &str,
+    ) -> ProxyResponse {
+        let resp = ProxyResponse::error(facts.format, kind, client_message);
+        recorder.record(
+            facts,
+            None,
+            Ending {
+                status: resp.status,
+                usage: Usage::default(),
+                ttfb_ms: None,
+                chain: &ProviderChain::default(),
+                error: Some(log_message.to_string()),
             },
         );
         resp

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cleanup;
 pub mod error;
 pub mod error_rules;
+pub mod export;
 pub mod fields;
 pub mod health;
 pub mod json_body;
@@ -12,6 +13,7 @@ pub mod keys;
 pub mod logs;
 pub mod prices;
 pub mod providers;
+pub mod rate_limits;
 pub mod settings;
 pub mod usage;
 pub mod users;
@@ -84,7 +86,12 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
 
 /// Settings, log cleanup and export, sessions and rate-limit statistics (issue 10 part B),
 /// grouped so the top-level tuple stays short.
-pub type RetentionApis = (cleanup::CleanupApi, settings::SettingsApi);
+pub type RetentionApis = (
+    cleanup::CleanupApi,
+    settings::SettingsApi,
+    export::ExportApi,
+    rate_limits::RateLimitStatsApi,
+);
 
 fn retention_apis(ctx: &Arc<AppContext>) -> RetentionApis {
     (
@@ -92,6 +99,12 @@ fn retention_apis(ctx: &Arc<AppContext>) -> RetentionApis {
             ctx: Arc::clone(ctx),
         },
         settings::SettingsApi {
+            ctx: Arc::clone(ctx),
+        },
+        export::ExportApi {
+            ctx: Arc::clone(ctx),
+        },
+        rate_limits::RateLimitStatsApi {
             ctx: Arc::clone(ctx),
         },
     )
