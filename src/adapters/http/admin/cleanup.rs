@@ -22,7 +22,7 @@ pub struct CleanupView {
     pub cutoff: Option<DateTime<Utc>>,
     /// Request-log rows removed.
     pub rows_deleted: u64,
-    /// Transactions used (each removes at most a few thousand rows).
+    /// Transactions used (each removes at most 1,000 rows).
     pub batches: u64,
     /// What space reclaim did.
     pub reclaimed: String,
