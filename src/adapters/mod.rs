@@ -8,5 +8,6 @@ pub mod memory;
 pub mod postgres;
 pub mod redis;
 pub mod spool_file;
+pub(crate) mod sql_shared;
 pub mod sqlite;
 pub mod upstream;

@@ -46,4 +46,12 @@ pub struct AppContext {
     pub body_budget: Arc<super::body_budget::BodyBudget>,
     /// Shutdown progress (`/ready` turns 503 when draining; waiting requests end at the cut).
     pub shutdown: Arc<super::shutdown::ShutdownState>,
+    /// Run-time system settings (time zone override, retention, site title).
+    pub system_settings: Arc<super::system_settings::SystemSettings>,
+    /// Log retention (the daily job and `POST /api/v1/logs/cleanup`).
+    pub retention: Arc<super::retention::RetentionService>,
+    /// Counts of requests refused by limits, from the request log.
+    pub refusal_stats: Arc<dyn crate::ports::refusal_stats::RefusalStatsStore>,
+    /// Daily jobs; tests drive `tick` with a manual clock.
+    pub scheduler: Arc<super::scheduler::Scheduler>,
 }

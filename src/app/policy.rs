@@ -38,6 +38,9 @@ pub struct LimitRejection {
     /// Headers to send (`x-rate-limit-limit`, `x-rate-limit-remaining`, `x-rate-limit-reset`,
     /// `retry-after`).
     pub headers: Vec<(String, String)>,
+    /// The message the request log keeps: `message` behind a tag naming the limit kind and
+    /// scope (`domain::rate_limit_stats::tagged_message`), counted by the refusal statistics.
+    pub log_message: String,
 }
 
 /// Providers selection must skip because of their own limits.

@@ -16,7 +16,10 @@ use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::upstream::ReqwestUpstream;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
+use crate::ports::jobs::JobLeaseStore;
 use crate::ports::limits::LimitStore;
+use crate::ports::refusal_stats::RefusalStatsStore;
+use crate::ports::retention::LogRetentionStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
 
@@ -33,8 +36,11 @@ use super::metrics::ConnectionMetrics;
 use super::probe::Prober;
 use super::proxy::stream::ShutdownCut;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
+use super::retention::{RetentionJob, RetentionService};
+use super::scheduler::Scheduler;
 use super::shutdown::ShutdownState;
 use super::snapshot::SnapshotHolder;
+use super::system_settings::SystemSettings;
 
 /// The real clock.
 pub struct SystemClock;
@@ -43,6 +49,11 @@ impl Clock for SystemClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         chrono::Utc::now()
     }
+}
+
+/// A name unique to this process, under which it claims scheduled runs and locks.
+fn instance_id() -> String {
+    format!("{}-{:08x}", std::process::id(), rand::random::<u32>())
 }
 
 /// Installs the tracing subscriber (text or JSON), filtered by `RUST_LOG` (default `info`).
@@ -74,6 +85,12 @@ pub struct Stores {
     pub logs: Arc<dyn RequestLogStore>,
     /// `sqlite` or `postgres`.
     pub backend: &'static str,
+    /// Scheduled-job leases and cluster-wide locks.
+    pub leases: Arc<dyn JobLeaseStore>,
+    /// Expired request-log deletion.
+    pub retention: Arc<dyn LogRetentionStore>,
+    /// Rate-limit refusal counts.
+    pub refusal_stats: Arc<dyn RefusalStatsStore>,
 }
 
 /// Opens the database named by the settings, applying migrations when asked.
@@ -89,7 +106,10 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             let store = Arc::new(store);
             Ok(Stores {
                 config: store.clone(),
-                logs: store,
+                logs: store.clone(),
+                leases: store.clone(),
+                retention: store.clone(),
+                refusal_stats: store,
                 backend: "sqlite",
             })
         }
@@ -106,7 +126,10 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             let store = Arc::new(store);
             Ok(Stores {
                 config: store.clone(),
-                logs: store,
+                logs: store.clone(),
+                leases: store.clone(),
+                retention: store.clone(),
+                refusal_stats: store,
                 backend: "postgres",
             })
         }
@@ -327,6 +350,35 @@ pub async fn start_with_clock(
         )
         .spawn(shutdown_rx.clone());
     }
+    let holder = instance_id();
+    let system_settings = Arc::new(SystemSettings::new(
+        snapshot.clone(),
+        stores.config.clone(),
+        clock.clone(),
+        settings.timezone,
+    ));
+    let retention = Arc::new(RetentionService::new(
+        stores.retention.clone(),
+        stores.leases.clone(),
+        clock.clone(),
+        system_settings.clone(),
+        holder.clone(),
+    ));
+    let scheduler = Arc::new(
+        Scheduler::new(
+            stores.leases.clone(),
+            clock.clone(),
+            system_settings.zone_source(),
+            holder,
+        )
+        .with_job(Arc::new(RetentionJob::new(
+            retention.clone(),
+            system_settings.clone(),
+        ))),
+    );
+    scheduler
+        .clone()
+        .spawn(std::time::Duration::from_secs(30), shutdown_rx.clone());
     let ctx = Arc::new(AppContext {
         proxy,
         log_writer,
@@ -350,6 +402,10 @@ pub async fn start_with_clock(
         body_budget: Arc::new(BodyBudget::new(settings.client.max_buffered_body_bytes)),
         shutdown: Arc::new(ShutdownState::new(stream_cut.subscribe())),
         settings: settings.clone(),
+        system_settings,
+        retention,
+        refusal_stats: stores.refusal_stats,
+        scheduler,
     });
 
     let bind = format!("{}:{}", settings.app_host, settings.app_port);

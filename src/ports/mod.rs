@@ -3,8 +3,11 @@
 
 pub mod clock;
 pub mod counters;
+pub mod jobs;
 pub mod limits;
 pub mod notifier;
+pub mod refusal_stats;
+pub mod retention;
 pub mod spool;
 pub mod store;
 pub mod upstream;

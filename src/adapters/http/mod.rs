@@ -9,6 +9,7 @@ pub mod probes;
 pub mod proxy;
 pub mod server;
 pub mod usage;
+pub mod usage_logs;
 
 use std::sync::Arc;
 
@@ -47,6 +48,7 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
         .at("/v1beta/models/*rest", poem::post(proxy::gemini))
         .at("/v1/models/*rest", poem::post(proxy::gemini))
         .at("/v1/usage", get(usage::key_usage))
+        .at("/v1/usage/logs", get(usage_logs::key_logs))
         .at("/", get(proxy::root).head(proxy::root))
         .data(ctx)
         .with(CatchPanic::new())

@@ -10,6 +10,7 @@ mod keys;
 mod logs;
 mod prices;
 mod providers;
+mod retention;
 mod settings;
 mod users;
 
@@ -79,4 +80,38 @@ async fn fit_for_reuse(conn: &mut sqlx::PgConnection) -> Result<bool, sqlx::Erro
         return Ok(false);
     }
     Ok(true)
+}
+
+crate::adapters::sql_shared::job_leases::impl_job_lease_store!(PostgresStore, codec::map_err);
+
+#[async_trait::async_trait]
+impl crate::ports::retention::LogRetentionStore for PostgresStore {
+    async fn delete_logs_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        batch: i64,
+    ) -> crate::ports::store::StoreResult<u64> {
+        retention::delete_before(&self.pool, cutoff, batch).await
+    }
+    async fn reclaim_space(&self) -> crate::ports::store::StoreResult<String> {
+        retention::reclaim(&self.pool).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::refusal_stats::RefusalStatsStore for PostgresStore {
+    async fn limit_refusals(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> crate::ports::store::StoreResult<Vec<crate::domain::rate_limit_stats::RefusalCount>> {
+        use crate::adapters::sql_shared::limit_refusals as q;
+        let rows: Vec<(String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(q::LIMIT_REFUSALS)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(codec::map_err)?;
+        Ok(q::to_counts(rows))
+    }
 }

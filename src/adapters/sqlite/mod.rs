@@ -11,6 +11,7 @@ mod logs;
 mod pool_hygiene;
 mod prices;
 mod providers;
+mod retention;
 mod settings;
 mod users;
 
@@ -18,7 +19,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::ports::store::StoreError;
 
@@ -43,7 +46,10 @@ impl SqliteStore {
             options
         } else {
             prepare_private_files(options.get_filename().to_path_buf()).await?;
+            // Incremental auto-vacuum only takes effect on a new (empty) file: the log retention
+            // job then returns freed pages step by step (`retention.rs`).
             options
+                .auto_vacuum(SqliteAutoVacuum::Incremental)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
         };
@@ -99,4 +105,38 @@ async fn prepare_private_files(db: std::path::PathBuf) -> Result<(), StoreError>
     .await
     .map_err(|e| StoreError::Unavailable(format!("cannot prepare the database file: {e}")))?;
     prepared.map_err(|e| StoreError::Unavailable(format!("cannot prepare the database file: {e}")))
+}
+
+crate::adapters::sql_shared::job_leases::impl_job_lease_store!(SqliteStore, codec::map_err);
+
+#[async_trait::async_trait]
+impl crate::ports::retention::LogRetentionStore for SqliteStore {
+    async fn delete_logs_before(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        batch: i64,
+    ) -> crate::ports::store::StoreResult<u64> {
+        retention::delete_before(&self.pool, cutoff, batch).await
+    }
+    async fn reclaim_space(&self) -> crate::ports::store::StoreResult<String> {
+        retention::reclaim(&self.pool).await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::refusal_stats::RefusalStatsStore for SqliteStore {
+    async fn limit_refusals(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> crate::ports::store::StoreResult<Vec<crate::domain::rate_limit_stats::RefusalCount>> {
+        use crate::adapters::sql_shared::limit_refusals as q;
+        let rows: Vec<(String, Option<i64>, Option<i64>, i64)> = sqlx::query_as(q::LIMIT_REFUSALS)
+            .bind(codec::ts_to_text(&from))
+            .bind(codec::ts_to_text(&to))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(codec::map_err)?;
+        Ok(q::to_counts(rows))
+    }
 }

@@ -328,7 +328,13 @@ impl LimitService {
                 headers.push(("retry-after".into(), secs.max(1).to_string()));
             }
         }
-        LimitRejection { message, headers }
+        let log_message =
+            crate::domain::rate_limit_stats::tagged_message(kind, scope.name(), &message);
+        LimitRejection {
+            message,
+            headers,
+            log_message,
+        }
     }
 }
 

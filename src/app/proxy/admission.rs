@@ -7,7 +7,6 @@
 
 use std::collections::HashSet;
 
-use crate::domain::chain::ProviderChain;
 use crate::domain::client_error::GatewayErrorKind;
 use crate::domain::routing::RouteState;
 
@@ -55,11 +54,11 @@ impl ProxyService {
             },
         );
         if let Err(rejection) = admitted {
-            let mut resp = self.fail(
+            let mut resp = self.fail_logged(
                 inb,
-                &ProviderChain::default(),
                 GatewayErrorKind::RateLimit,
                 &rejection.message,
+                &rejection.log_message,
             );
             resp.headers.extend(rejection.headers);
             return Err(resp);

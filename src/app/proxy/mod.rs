@@ -321,6 +321,30 @@ impl ProxyService {
         failed(&inb.facts, &inb.recorder, chain, kind, message)
     }
 
+    /// Like [`Self::fail`] before any attempt, with a different message in the log row than
+    /// the one the client sees (a limit's refusal keeps its tag there).
+    fn fail_logged(
+        &self,
+        inb: &inbound::Inbound,
+        kind: GatewayErrorKind,
+        client_message: &str,
+        log_message: &str,
+    ) -> ProxyResponse {
+        let resp = ProxyResponse::error(inb.facts.format, kind, client_message);
+        inb.recorder.record(
+            &inb.facts,
+            None,
+            Ending {
+                status: resp.status,
+                usage: Usage::default(),
+                ttfb_ms: None,
+                chain: &ProviderChain::default(),
+                error: Some(log_message.to_string()),
+            },
+        );
+        resp
+    }
+
     /// `count_tokens` for a provider without a count endpoint: a local, upward-biased estimate
     /// (see `domain::token_estimate`), marked with `x-cch-token-count: estimated`.
     fn estimate_tokens(&self, inb: &inbound::Inbound) -> ProxyResponse {

@@ -2,8 +2,10 @@
 //! `/docs` (assets embedded in the binary, no CDN).
 
 pub mod auth;
+pub mod cleanup;
 pub mod error;
 pub mod error_rules;
+pub mod export;
 pub mod fields;
 pub mod health;
 pub mod json_body;
@@ -11,6 +13,8 @@ pub mod keys;
 pub mod logs;
 pub mod prices;
 pub mod providers;
+pub mod rate_limits;
+pub mod settings;
 pub mod usage;
 pub mod users;
 
@@ -39,6 +43,8 @@ pub enum ApiTags {
     ErrorRules,
     /// Limit windows: usage, total reset, rebuild from the log.
     Usage,
+    /// System settings: time zone, log retention, site title.
+    Settings,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -52,6 +58,7 @@ pub type AdminService = OpenApiService<
         health::HealthApi,
         error_rules::ErrorRulesApi,
         usage::UsageApi,
+        RetentionApis,
     ),
     (),
 >;
@@ -68,10 +75,37 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             health::HealthApi { ctx: Arc::clone(ctx) },
             error_rules::ErrorRulesApi { ctx: Arc::clone(ctx) },
             usage::UsageApi { ctx: Arc::clone(ctx) },
+            retention_apis(ctx),
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),
     )
     .server("/api/v1")
     .description("Manage providers, users, API keys and model prices; read request logs. Authenticate with `Authorization: Bearer <ADMIN_TOKEN>`.")
+}
+
+/// Settings, log cleanup and export, sessions and rate-limit statistics (issue 10 part B),
+/// grouped so the top-level tuple stays short.
+pub type RetentionApis = (
+    cleanup::CleanupApi,
+    settings::SettingsApi,
+    export::ExportApi,
+    rate_limits::RateLimitStatsApi,
+);
+
+fn retention_apis(ctx: &Arc<AppContext>) -> RetentionApis {
+    (
+        cleanup::CleanupApi {
+            ctx: Arc::clone(ctx),
+        },
+        settings::SettingsApi {
+            ctx: Arc::clone(ctx),
+        },
+        export::ExportApi {
+            ctx: Arc::clone(ctx),
+        },
+        rate_limits::RateLimitStatsApi {
+            ctx: Arc::clone(ctx),
+        },
+    )
 }

@@ -1,0 +1,19 @@
+//! Removing expired request-log rows in small steps, and giving the space back, for the log
+//! retention job. Roll-up tables are never touched through this port.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::store::StoreResult;
+
+/// Deletion of expired request logs.
+#[async_trait]
+#[cfg_attr(test, mockall::automock)]
+pub trait LogRetentionStore: Send + Sync {
+    /// Deletes at most `batch` request-log rows created before `cutoff` (oldest first) in one
+    /// short transaction, without reading them into memory; returns how many went.
+    async fn delete_logs_before(&self, cutoff: DateTime<Utc>, batch: i64) -> StoreResult<u64>;
+    /// Gives the space freed by deletions back where the database needs it, in bounded steps
+    /// that never hold a lock for long; returns a short description of what it did.
+    async fn reclaim_space(&self) -> StoreResult<String>;
+}

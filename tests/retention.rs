@@ -1,0 +1,316 @@
+//! Log retention: batched deletion of expired rows on both backends (with the cluster lock),
+//! the daily job at the configured local time, `POST /api/v1/logs/cleanup`, and the settings
+//! API (validation, effective time zone, reaching a second instance through the refresh).
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use claude_code_hub::adapters::postgres::PostgresStore;
+use claude_code_hub::adapters::sqlite::SqliteStore;
+use claude_code_hub::app::retention::{CleanupError, RetentionJob, RetentionService};
+use claude_code_hub::app::scheduler::{Scheduler, TickOutcome};
+use claude_code_hub::app::snapshot::SnapshotHolder;
+use claude_code_hub::app::system_settings::SystemSettings;
+use claude_code_hub::domain::request_log::LogFilter;
+use claude_code_hub::domain::settings::SettingsPatch;
+use claude_code_hub::ports::clock::Clock;
+use claude_code_hub::ports::jobs::{JobLeaseStore, LeaseKey};
+use claude_code_hub::ports::retention::LogRetentionStore;
+use claude_code_hub::ports::store::{ConfigStore, RequestLogStore};
+use serde_json::json;
+
+struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+trait Backend: ConfigStore + RequestLogStore + LogRetentionStore + JobLeaseStore {}
+impl<T: ConfigStore + RequestLogStore + LogRetentionStore + JobLeaseStore> Backend for T {}
+
+async fn all_rows(store: &dyn RequestLogStore) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .list_logs(&LogFilter {
+            limit: 1000,
+            ..LogFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.request_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// 23 rows older than 10 days, 5 newer; retention 10 days, batches of 4.
+async fn deletes_expired_rows_in_batches<S: Backend + 'static>(store: Arc<S>) {
+    let now = utc("2026-12-04T12:00:00Z");
+    let clock = Arc::new(ManualClock(Mutex::new(now)));
+    let mut rows = Vec::new();
+    for i in 0..23 {
+        let mut r = support::log_rows::minimal(&format!("old-{i:02}"));
+        r.created_at = now - Duration::days(11) - Duration::minutes(i);
+        rows.push(r);
+    }
+    for i in 0..5 {
+        let mut r = support::log_rows::minimal(&format!("new-{i}"));
+        r.created_at = now - Duration::days(9) + Duration::minutes(i);
+        rows.push(r);
+    }
+    store.insert_logs(&rows).await.unwrap();
+    let snapshot = SnapshotHolder::load(store.clone(), now).await.unwrap();
+    let settings = Arc::new(SystemSettings::new(
+        snapshot,
+        store.clone(),
+        clock.clone(),
+        chrono_tz::Asia::Shanghai,
+    ));
+    let service = RetentionService::new(
+        store.clone(),
+        store.clone(),
+        clock.clone(),
+        settings.clone(),
+        "a".into(),
+    )
+    .with_batch_rows(4);
+    // Retention off: nothing happens.
+    let off = service.run_now(None).await.unwrap();
+    assert_eq!((off.cutoff, off.rows_deleted), (None, 0));
+    settings
+        .patch(&SettingsPatch {
+            log_retention_days: Some(10),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Another instance is cleaning: refused, nothing deleted.
+    let lock = LeaseKey::new("log-retention", "lock");
+    let t = now.timestamp_millis();
+    store.claim(&lock, "b", t, t + 60_000).await.unwrap();
+    assert!(matches!(
+        service.run_now(None).await,
+        Err(CleanupError::Busy)
+    ));
+    store.release(&lock, "b").await.unwrap();
+    let report = service.run_now(None).await.unwrap();
+    assert_eq!(report.cutoff, Some(now - Duration::days(10)));
+    assert_eq!(report.rows_deleted, 23);
+    assert_eq!(report.batches, 6, "5 full batches of 4, then 3");
+    assert!(!report.reclaimed.is_empty());
+    assert_eq!(
+        all_rows(store.as_ref()).await,
+        vec!["new-0", "new-1", "new-2", "new-3", "new-4"]
+    );
+    // The lock was released: an explicit cutoff runs at once and removes the rest.
+    let all = service.run_now(Some(now)).await.unwrap();
+    assert_eq!(all.rows_deleted, 5);
+    assert!(all_rows(store.as_ref()).await.is_empty());
+}
+
+/// The daily job runs at `log_cleanup_time` in the effective zone, only while retention is on.
+async fn daily_job_follows_the_settings<S: Backend + 'static>(store: Arc<S>) {
+    // 02:59 in Kolkata (UTC+5:30) on Dec 4.
+    let clock = Arc::new(ManualClock(Mutex::new(utc("2026-12-03T21:29:00Z"))));
+    let mut r = support::log_rows::minimal("ancient");
+    r.created_at = utc("2026-01-01T00:00:00Z");
+    store.insert_logs(&[r]).await.unwrap();
+    let snapshot = SnapshotHolder::load(store.clone(), clock.now())
+        .await
+        .unwrap();
+    let settings = Arc::new(SystemSettings::new(
+        snapshot,
+        store.clone(),
+        clock.clone(),
+        chrono_tz::UTC,
+    ));
+    let service = Arc::new(RetentionService::new(
+        store.clone(),
+        store.clone(),
+        clock.clone(),
+        settings.clone(),
+        "a".into(),
+    ));
+    let scheduler = Scheduler::new(
+        store.clone(),
+        clock.clone(),
+        settings.zone_source(),
+        "a".into(),
+    )
+    .with_job(Arc::new(RetentionJob::new(service, settings.clone())));
+    let ran = |o: Vec<TickOutcome>| {
+        o.into_iter()
+            .filter_map(|o| match o {
+                TickOutcome::Ran { result, .. } => Some(result.unwrap()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(ran(scheduler.tick().await).is_empty(), "retention is off");
+    settings
+        .patch(&SettingsPatch {
+            timezone: Some(Some("Asia/Kolkata".into())),
+            log_retention_days: Some(30),
+            log_cleanup_time: Some("03:00".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Dec 3's 03:00 Kolkata run is caught up once at first sight...
+    assert_eq!(ran(scheduler.tick().await), vec!["1 rows removed"]);
+    assert!(ran(scheduler.tick().await).is_empty());
+    // ...and Dec 4's happens at 03:00 Kolkata = 21:30 UTC.
+    *clock.0.lock().unwrap() = utc("2026-12-03T21:30:00Z");
+    assert_eq!(ran(scheduler.tick().await), vec!["0 rows removed"]);
+}
+
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = format!("sqlite://{}/cch.db", dir.path().display());
+                    let store = super::SqliteStore::connect(&url).await.unwrap();
+                    store.migrate().await.unwrap();
+                    super::$case(std::sync::Arc::new(store)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let name = concat!("retention::postgres::", stringify!($case));
+                    let Some(db) = crate::support::postgres::TestDatabase::create(name).await
+                    else {
+                        return;
+                    };
+                    let store = super::PostgresStore::connect(&db.url).await.unwrap();
+                    store.migrate().await.unwrap();
+                    let pool = store.pool().clone();
+                    super::$case(std::sync::Arc::new(store)).await;
+                    pool.close().await;
+                    db.drop_db().await;
+                }
+            )*
+        }
+    };
+}
+
+both_backends!(
+    deletes_expired_rows_in_batches,
+    daily_job_follows_the_settings
+);
+
+#[tokio::test]
+async fn settings_api_validates_and_cleanup_endpoint_reports() {
+    let app = support::app::spawn_app(&[("TZ", "America/New_York")]).await;
+    let (status, body) = app.get("/api/v1/settings").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["timezone"], json!(null));
+    assert_eq!(body["effective_timezone"], "America/New_York");
+    assert_eq!(body["log_retention_days"], 0);
+    assert_eq!(body["log_cleanup_time"], "03:00");
+
+    for (patch, field) in [
+        (json!({"timezone": "Nowhere/Atlantis"}), "timezone"),
+        (json!({"log_retention_days": -3}), "log_retention_days"),
+        (json!({"log_retention_days": "7"}), "log_retention_days"),
+        (json!({"log_cleanup_time": "7am"}), "log_cleanup_time"),
+        (json!({"site_title": ""}), "site_title"),
+        (json!({"site_title": null}), "site_title"),
+    ] {
+        let (status, body) = app.patch("/api/v1/settings", patch.clone()).await;
+        assert_eq!(status, 400, "{patch}: {body}");
+        assert!(body.to_string().contains(field), "{patch}: {body}");
+    }
+    let (status, body) = app.patch("/api/v1/settings", json!({"bogus": 1})).await;
+    assert_eq!(status, 400, "{body}");
+
+    let (status, body) = app
+        .patch(
+            "/api/v1/settings",
+            json!({"timezone": "Asia/Shanghai", "log_retention_days": 7, "site_title": "Team"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["effective_timezone"], "Asia/Shanghai");
+    assert_eq!(body["env_timezone"], "America/New_York");
+    assert_eq!(body["site_title"], "Team");
+    assert_eq!(
+        app.app.ctx.system_settings.effective_zone(),
+        chrono_tz::Asia::Shanghai
+    );
+
+    // Rows older than 7 days go; newer stay.
+    let now = Utc::now();
+    let mut old = support::log_rows::minimal("old");
+    old.created_at = now - Duration::days(8);
+    let fresh = support::log_rows::minimal("fresh");
+    app.app
+        .ctx
+        .log_store
+        .insert_logs(&[old, fresh])
+        .await
+        .unwrap();
+    let (status, body) = app.post("/api/v1/logs/cleanup", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows_deleted"], 1);
+    let (_, logs) = app.get("/api/v1/logs").await;
+    assert_eq!(logs["data"].as_array().unwrap().len(), 1);
+    assert_eq!(logs["data"][0]["request_id"], "fresh");
+    let future = (now + Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (status, _) = app
+        .post(&format!("/api/v1/logs/cleanup?before={future}"), json!({}))
+        .await;
+    assert_eq!(status, 400);
+
+    // Clearing the override goes back to TZ.
+    let (status, body) = app
+        .patch("/api/v1/settings", json!({"timezone": null}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["timezone"], json!(null));
+    assert_eq!(body["effective_timezone"], "America/New_York");
+    app.app.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_settings_change_reaches_another_instance() {
+    let Some(db) = support::postgres::TestDatabase::create("settings_two_instances").await else {
+        return;
+    };
+    let extra = [
+        ("DSN", db.url.as_str()),
+        ("CONFIG_REFRESH_INTERVAL_MS", "200"),
+    ];
+    let a = support::app::spawn_app(&extra).await;
+    let b = support::app::spawn_app(&extra).await;
+    let (status, _) = a
+        .patch("/api/v1/settings", json!({"log_retention_days": 30}))
+        .await;
+    assert_eq!(status, 200);
+    let mut seen = 0;
+    for _ in 0..50 {
+        let (_, body) = b.get("/api/v1/settings").await;
+        seen = body["log_retention_days"].as_i64().unwrap();
+        if seen == 30 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 30);
+    a.app.shutdown().await.unwrap();
+    b.app.shutdown().await.unwrap();
+    db.drop_db().await;
+}
