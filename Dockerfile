@@ -5,6 +5,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
+COPY templates ./templates
+COPY assets ./assets
 RUN cargo build --release --locked --bin cch && strip target/release/cch
 
 FROM debian:bookworm-slim

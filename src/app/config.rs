@@ -75,6 +75,9 @@ pub struct Settings {
     pub store_session_messages: bool,
     /// Mark admin cookies Secure (`ENABLE_SECURE_COOKIES`, true).
     pub enable_secure_cookies: bool,
+    /// The address users reach cch at (`APP_URL`), shown on the client setup page; empty = taken
+    /// from each request.
+    pub app_url: Option<String>,
     /// Count network errors as breaker failures (`ENABLE_CIRCUIT_BREAKER_ON_NETWORK_ERRORS`, false).
     pub breaker_on_network_errors: bool,
     /// Probe open breakers (`ENABLE_SMART_PROBING`, false).
@@ -326,6 +329,10 @@ impl Settings {
             session_ttl: Duration::from_secs(env.int("SESSION_TTL", 300, 1, 7 * 86_400)?),
             store_session_messages: env.bool("STORE_SESSION_MESSAGES", false)?,
             enable_secure_cookies: env.bool("ENABLE_SECURE_COOKIES", true)?,
+            app_url: env
+                .get("APP_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
             breaker_on_network_errors: env
                 .bool("ENABLE_CIRCUIT_BREAKER_ON_NETWORK_ERRORS", false)?,
             enable_smart_probing: env.bool("ENABLE_SMART_PROBING", false)?,

@@ -8,6 +8,7 @@ pub mod listener;
 pub mod probes;
 pub mod proxy;
 pub mod server;
+pub mod ui;
 pub mod usage;
 pub mod usage_logs;
 
@@ -25,7 +26,8 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let digest = admin::auth::AdminTokenDigest::of(&ctx.admin_token);
-    Route::new()
+    let ui_state = Arc::new(ui::UiState::new(&ctx));
+    let routes = Route::new()
         .nest(
             "/api/v1",
             api.data(digest)
@@ -49,7 +51,9 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
         .at("/v1/models/*rest", poem::post(proxy::gemini))
         .at("/v1/usage", get(usage::key_usage))
         .at("/v1/usage/logs", get(usage_logs::key_logs))
-        .at("/", get(proxy::root).head(proxy::root))
+        .at("/", get(ui::pages::root).head(proxy::root));
+    ui::mount(routes)
+        .data(ui_state)
         .data(ctx)
         .with(CatchPanic::new())
         .boxed()

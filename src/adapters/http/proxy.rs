@@ -268,13 +268,18 @@ pub async fn list_models(ctx: Data<&Arc<AppContext>>, req: &Request) -> Response
 /// `GET`/`HEAD /`: tells a client (or a human) what this is, instead of an error.
 #[handler]
 pub fn root() -> poem::web::Json<serde_json::Value> {
+    root_description()
+}
+
+/// The service description `GET /` answers to clients that do not ask for HTML.
+pub fn root_description() -> poem::web::Json<serde_json::Value> {
     poem::web::Json(json!({
         "service": "cch",
         "version": env!("CARGO_PKG_VERSION"),
         "status": "ok",
         "endpoints": ["/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/v1/responses",
                       "/v1beta/models/{model}:generateContent", "/v1beta/models/{model}:streamGenerateContent", "/v1/models"],
-        "admin": {"api": "/api/v1", "docs": "/docs", "spec": "/openapi.json"}
+        "admin": {"api": "/api/v1", "docs": "/docs", "spec": "/openapi.json", "console": "/login"}
     }))
 }
 

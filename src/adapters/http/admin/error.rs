@@ -106,8 +106,10 @@ pub fn to_json_error(err: poem::Error) -> poem::Response {
     let kind = match status.as_u16() {
         400 => "invalid_request",
         401 => "unauthorized",
+        403 => "forbidden",
         404 => "not_found",
         405 => "method_not_allowed",
+        429 => "rate_limited",
         _ if status.is_server_error() => "internal_error",
         _ => "invalid_request",
     };
