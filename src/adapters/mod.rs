@@ -7,5 +7,6 @@ pub mod memory;
 pub mod postgres;
 pub mod redis;
 pub mod spool_file;
+pub mod sql_ledger;
 pub mod sqlite;
 pub mod upstream;

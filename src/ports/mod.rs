@@ -6,5 +6,6 @@ pub mod counters;
 pub mod limits;
 pub mod notifier;
 pub mod spool;
+pub mod stats;
 pub mod store;
 pub mod upstream;

@@ -11,6 +11,7 @@ mod logs;
 mod prices;
 mod providers;
 mod settings;
+mod stats;
 mod users;
 
 use std::time::Duration;

@@ -12,6 +12,7 @@ mod pool_hygiene;
 mod prices;
 mod providers;
 mod settings;
+mod stats;
 mod users;
 
 use std::str::FromStr;
