@@ -18,4 +18,5 @@ pub mod probe;
 pub mod provider_test;
 pub mod proxy;
 pub mod snapshot;
+pub mod stats;
 pub mod wiring;

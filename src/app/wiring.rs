@@ -17,6 +17,7 @@ use crate::adapters::upstream::ReqwestUpstream;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::limits::LimitStore;
+use crate::ports::stats::StatsStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
 
@@ -34,6 +35,7 @@ use super::probe::Prober;
 use super::proxy::stream::ShutdownCut;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
 use super::snapshot::SnapshotHolder;
+use super::stats::StatsService;
 
 /// The real clock.
 pub struct SystemClock;
@@ -71,6 +73,8 @@ pub struct Stores {
     pub config: Arc<dyn ConfigStore>,
     /// Request log store.
     pub logs: Arc<dyn RequestLogStore>,
+    /// Usage ledger reads (roll-ups).
+    pub stats: Arc<dyn StatsStore>,
     /// `sqlite` or `postgres`.
     pub backend: &'static str,
 }
@@ -88,7 +92,8 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             let store = Arc::new(store);
             Ok(Stores {
                 config: store.clone(),
-                logs: store,
+                logs: store.clone(),
+                stats: store,
                 backend: "sqlite",
             })
         }
@@ -105,7 +110,8 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             let store = Arc::new(store);
             Ok(Stores {
                 config: store.clone(),
-                logs: store,
+                logs: store.clone(),
+                stats: store,
                 backend: "postgres",
             })
         }
@@ -315,7 +321,16 @@ pub async fn start_with_clock(
         )
         .spawn(shutdown_rx.clone());
     }
+    StatsService::spawn_backfill(stores.stats.clone(), shutdown_rx.clone());
+    let stats = Arc::new(StatsService::new(
+        stores.stats.clone(),
+        snapshot.clone(),
+        clock.clone(),
+        settings.timezone,
+        settings.session_ttl,
+    ));
     let ctx = Arc::new(AppContext {
+        stats,
         proxy,
         log_writer,
         admin: AdminService::new(

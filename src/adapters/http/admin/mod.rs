@@ -11,6 +11,7 @@ pub mod keys;
 pub mod logs;
 pub mod prices;
 pub mod providers;
+pub mod stats;
 pub mod usage;
 pub mod users;
 
@@ -39,6 +40,8 @@ pub enum ApiTags {
     ErrorRules,
     /// Limit windows: usage, total reset, rebuild from the log.
     Usage,
+    /// Statistics from the usage ledger: overview, time series, leaderboard.
+    Stats,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -52,6 +55,7 @@ pub type AdminService = OpenApiService<
         health::HealthApi,
         error_rules::ErrorRulesApi,
         usage::UsageApi,
+        stats::StatsApi,
     ),
     (),
 >;
@@ -68,6 +72,7 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             health::HealthApi { ctx: Arc::clone(ctx) },
             error_rules::ErrorRulesApi { ctx: Arc::clone(ctx) },
             usage::UsageApi { ctx: Arc::clone(ctx) },
+            stats::StatsApi { ctx: Arc::clone(ctx) },
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),
