@@ -253,11 +253,13 @@ enum PlainPool {
     Lite(sqlx::SqlitePool),
 }
 
+/// The store's own pool settings (WAL, `synchronous=NORMAL`, pool hygiene), so both inserts
+/// pay the same commit cost.
 async fn plain_pool(dsn: &str) -> PlainPool {
     if dsn.starts_with("postgres") {
-        PlainPool::Pg(sqlx::PgPool::connect(dsn).await.unwrap())
+        PlainPool::Pg(PostgresStore::connect(dsn).await.unwrap().pool().clone())
     } else {
-        PlainPool::Lite(sqlx::SqlitePool::connect(dsn).await.unwrap())
+        PlainPool::Lite(SqliteStore::connect(dsn).await.unwrap().pool().clone())
     }
 }
 
