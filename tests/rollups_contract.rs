@@ -333,6 +333,7 @@ async fn rows_logged_before_rollups_are_backfilled_once(store: &dyn Backend) {
     store.insert_logs(&logs).await.unwrap();
     // As if these rows predated the roll-ups: the migration recorded their id range.
     store.exec("DELETE FROM usage_rollups").await;
+    store.exec("DELETE FROM usage_hourly_totals").await;
     store
         .exec(
             "UPDATE usage_rollup_backfill SET pending_from = (SELECT MIN(id) FROM request_logs), \

@@ -59,6 +59,14 @@ SELECT t / 3600 * 3600, usr, key, provider, 'model-' || model, fmt,
   COUNT(*) FILTER (WHERE ttfb > 3000 AND ttfb <= 5000), COUNT(*) FILTER (WHERE ttfb > 5000 AND ttfb <= 10000),
   COUNT(*) FILTER (WHERE ttfb > 10000 AND ttfb <= 30000), COUNT(*) FILTER (WHERE ttfb > 30000), 0
 FROM g GROUP BY 1, 2, 3, 4, 5, 6, 7;
+INSERT INTO usage_hourly_totals
+SELECT hour, SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens),
+    SUM(cache_read_tokens), SUM(cache_write_5m_tokens), SUM(cache_write_1h_tokens),
+    SUM(cost_micros), SUM(cost_pico), SUM(duration_ms), SUM(ttfb_ms), SUM(ttfb_count),
+    SUM(ttfb_b0), SUM(ttfb_b1), SUM(ttfb_b2), SUM(ttfb_b3), SUM(ttfb_b4), SUM(ttfb_b5),
+    SUM(ttfb_b6), SUM(ttfb_b7), SUM(ttfb_b8), SUM(ttfb_b9), SUM(ttfb_b10), SUM(ttfb_b11),
+    SUM(converted)
+FROM usage_rollups GROUP BY hour;
 UPDATE usage_rollup_backfill SET pending_from = pending_to;
 VACUUM ANALYZE request_logs;
 VACUUM ANALYZE usage_rollups;

@@ -157,6 +157,67 @@ pub(crate) fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql 
     q
 }
 
+/// One statement adding per-hour totals of `rows` to `usage_hourly_totals` (what the overview
+/// reads: one row per hour instead of every roll-up of the period).
+pub(crate) fn upsert_hourly_totals(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
+    // Bounded by the batch: at most one entry per hour it spans.
+    let mut by_hour: std::collections::BTreeMap<i64, RollupSums> = Default::default();
+    for (k, s) in rows {
+        let t = by_hour.entry(k.hour).or_default();
+        let add = sum_values(s);
+        let mut cur = sum_values(t);
+        for (c, a) in cur.iter_mut().zip(add) {
+            *c = c.saturating_add(a);
+        }
+        *t = sums_of(&cur);
+    }
+    let sums = sum_columns(true);
+    let mut q = Sql::new(dialect);
+    q.push("INSERT INTO usage_hourly_totals (hour, ")
+        .push(&sums.join(", "))
+        .push(") VALUES ");
+    for (i, (hour, s)) in by_hour.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" });
+        q.bind(Arg::I64(*hour));
+        for v in sum_values(s) {
+            q.push(", ").bind(Arg::I64(v));
+        }
+        q.push(")");
+    }
+    q.push(" ON CONFLICT (hour) DO UPDATE SET ");
+    let set: Vec<String> = sums
+        .iter()
+        .map(|c| format!("{c} = usage_hourly_totals.{c} + excluded.{c}"))
+        .collect();
+    q.push(&set.join(", "));
+    q
+}
+
+/// The inverse of `sum_values`.
+fn sums_of(v: &[i64]) -> RollupSums {
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    let mut hist = [0i64; TTFB_BUCKETS];
+    for (i, slot) in hist.iter_mut().enumerate() {
+        *slot = at(12 + i);
+    }
+    RollupSums {
+        requests: at(0),
+        errors: at(1),
+        input_tokens: at(2),
+        output_tokens: at(3),
+        cache_read_tokens: at(4),
+        cache_write_5m_tokens: at(5),
+        cache_write_1h_tokens: at(6),
+        cost_micros: at(7),
+        cost_pico: at(8),
+        duration_ms: at(9),
+        ttfb_ms: at(10),
+        ttfb_count: at(11),
+        ttfb_hist: hist,
+        converted: at(12 + TTFB_BUCKETS),
+    }
+}
+
 fn select_sums(with_hist: bool) -> String {
     sum_columns(with_hist)
         .iter()

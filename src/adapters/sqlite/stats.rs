@@ -51,6 +51,12 @@ pub(super) async fn add_rollups(
             .await
             .map_err(map_err)?;
     }
+    if !rollups.is_empty() {
+        query(&ledger::upsert_hourly_totals(D, &rollups))
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
     Ok(())
 }
 
