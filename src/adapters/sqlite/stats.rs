@@ -167,9 +167,12 @@ impl StatsStore for SqliteStore {
         requests_since: DateTime<Utc>,
         sessions_since: DateTime<Utc>,
     ) -> StoreResult<LiveFigures> {
+        // With a bound instant the planner cannot tell that the range is small and walked the
+        // session-id index over the whole log for the DISTINCT (21 s on 5 M rows).
         let (requests, sessions): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM request_logs WHERE created_at >= ?), \
              (SELECT COUNT(DISTINCT session_id) FROM request_logs \
+              INDEXED BY request_logs_created_at_idx \
               WHERE created_at >= ? AND session_id IS NOT NULL)",
         )
         .bind(ts_to_text(&requests_since))
