@@ -9,5 +9,6 @@ pub mod postgres;
 pub mod redis;
 pub mod spool_file;
 pub(crate) mod sql_shared;
+pub mod sql_ledger;
 pub mod sqlite;
 pub mod upstream;

@@ -18,6 +18,8 @@ pub struct AppContext {
     pub admin_token: String,
     /// Admin use cases.
     pub admin: AdminService,
+    /// Statistics over the usage ledger.
+    pub stats: Arc<super::stats::StatsService>,
     /// The configuration snapshot used on the hot path.
     pub snapshot: Arc<SnapshotHolder>,
     /// Configuration storage (admin writes, readiness).

@@ -23,4 +23,5 @@ pub mod scheduler;
 pub mod shutdown;
 pub mod snapshot;
 pub mod system_settings;
+pub mod stats;
 pub mod wiring;

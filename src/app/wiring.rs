@@ -20,6 +20,7 @@ use crate::ports::jobs::JobLeaseStore;
 use crate::ports::limits::LimitStore;
 use crate::ports::refusal_stats::RefusalStatsStore;
 use crate::ports::retention::LogRetentionStore;
+use crate::ports::stats::StatsStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
 
@@ -41,6 +42,7 @@ use super::scheduler::Scheduler;
 use super::shutdown::ShutdownState;
 use super::snapshot::SnapshotHolder;
 use super::system_settings::SystemSettings;
+use super::stats::StatsService;
 
 /// The real clock.
 pub struct SystemClock;
@@ -83,6 +85,8 @@ pub struct Stores {
     pub config: Arc<dyn ConfigStore>,
     /// Request log store.
     pub logs: Arc<dyn RequestLogStore>,
+    /// Usage ledger reads (roll-ups).
+    pub stats: Arc<dyn StatsStore>,
     /// `sqlite` or `postgres`.
     pub backend: &'static str,
     /// Scheduled-job leases and cluster-wide locks.
@@ -109,7 +113,8 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
                 logs: store.clone(),
                 leases: store.clone(),
                 retention: store.clone(),
-                refusal_stats: store,
+                refusal_stats: store.clone(),
+                stats: store,
                 backend: "sqlite",
             })
         }
@@ -129,7 +134,8 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
                 logs: store.clone(),
                 leases: store.clone(),
                 retention: store.clone(),
-                refusal_stats: store,
+                refusal_stats: store.clone(),
+                stats: store,
                 backend: "postgres",
             })
         }
@@ -379,7 +385,16 @@ pub async fn start_with_clock(
     scheduler
         .clone()
         .spawn(std::time::Duration::from_secs(30), shutdown_rx.clone());
+    StatsService::spawn_backfill(stores.stats.clone(), shutdown_rx.clone());
+    let stats = Arc::new(StatsService::new(
+        stores.stats.clone(),
+        snapshot.clone(),
+        clock.clone(),
+        settings.timezone,
+        settings.session_ttl,
+    ));
     let ctx = Arc::new(AppContext {
+        stats,
         proxy,
         log_writer,
         admin: AdminService::new(

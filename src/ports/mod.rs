@@ -9,5 +9,6 @@ pub mod notifier;
 pub mod refusal_stats;
 pub mod retention;
 pub mod spool;
+pub mod stats;
 pub mod store;
 pub mod upstream;

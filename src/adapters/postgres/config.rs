@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::{PostgresStore, codec, error_rules, keys, logs, prices, providers, settings, users};
+use super::{
+    PostgresStore, codec, error_rules, keys, logs, prices, providers, settings, stats, users,
+};
 use crate::domain::api_key::ApiKey;
 use crate::domain::failure::StoredErrorRule;
 use crate::domain::price::ModelPrice;
@@ -119,6 +121,6 @@ impl RequestLogStore for PostgresStore {
         &self,
         query: &crate::ports::store::CostQuery,
     ) -> StoreResult<Vec<crate::ports::store::CostBucket>> {
-        logs::cost_buckets(&self.pool, query).await
+        stats::cost_buckets(&self.pool, query).await
     }
 }

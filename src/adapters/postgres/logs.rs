@@ -1,7 +1,9 @@
-//! Request log rows: batched idempotent inserts and the filtered, cursor-paginated listing.
+//! Request log rows: batched idempotent inserts (with their roll-ups) and the filtered, cursor-paginated listing.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use std::collections::HashSet;
+
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
@@ -92,6 +94,9 @@ pub(super) async fn insert(pool: &PgPool, rows: &[RequestLog]) -> StoreResult<u6
     }
     let mut tx = pool.begin().await.map_err(map_err)?;
     let mut inserted = 0;
+    // The request ids this transaction added (replayed rows already stored are skipped):
+    // only they go into the roll-ups, so a replayed batch counts once. Bounded by the batch.
+    let mut stored: HashSet<String> = HashSet::with_capacity(rows.len());
     for chunk in rows.chunks(CHUNK) {
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("INSERT INTO request_logs (");
         qb.push(INSERT_COLUMNS).push(") ");
@@ -121,17 +126,19 @@ pub(super) async fn insert(pool: &PgPool, rows: &[RequestLog]) -> StoreResult<u6
                 .push_bind(r.user_agent.clone())
                 .push_bind(r.error_message.clone());
         });
-        qb.push(" ON CONFLICT (request_id) DO NOTHING");
-        inserted += qb
-            .build()
+        qb.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
+        let added: Vec<String> = qb
+            .build_query_scalar()
             // One SQL text per batch size: caching each prepared statement (up to 100 per
             // connection, each holding thousands of parameters) grew memory by hundreds of MB.
             .persistent(false)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
-            .map_err(map_err)?
-            .rows_affected();
+            .map_err(map_err)?;
+        inserted += added.len() as u64;
+        stored.extend(added);
     }
+    super::stats::add_rollups(&mut tx, rows, stored).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(inserted)
 }
@@ -231,4 +238,20 @@ pub(super) async fn cost_buckets(
             },
         )
         .collect())
+}
+
+/// Rows with `from <= id < to`, for the roll-up backfill.
+pub(super) async fn by_id_range(
+    conn: &mut sqlx::PgConnection,
+    from: i64,
+    to: i64,
+) -> StoreResult<Vec<RequestLog>> {
+    let sql = format!("SELECT id, {INSERT_COLUMNS} FROM request_logs WHERE id >= $1 AND id < $2");
+    let rows: Vec<LogRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(from)
+        .bind(to)
+        .fetch_all(conn)
+        .await
+        .map_err(map_err)?;
+    rows.into_iter().map(RequestLog::try_from).collect()
 }

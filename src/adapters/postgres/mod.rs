@@ -12,6 +12,7 @@ mod prices;
 mod providers;
 mod retention;
 mod settings;
+mod stats;
 mod users;
 
 use std::time::Duration;

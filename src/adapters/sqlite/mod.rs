@@ -13,6 +13,7 @@ mod prices;
 mod providers;
 mod retention;
 mod settings;
+mod stats;
 mod users;
 
 use std::str::FromStr;

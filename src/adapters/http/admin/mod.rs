@@ -15,6 +15,7 @@ pub mod prices;
 pub mod providers;
 pub mod rate_limits;
 pub mod settings;
+pub mod stats;
 pub mod usage;
 pub mod users;
 
@@ -45,6 +46,8 @@ pub enum ApiTags {
     Usage,
     /// System settings: time zone, log retention, site title.
     Settings,
+    /// Statistics from the usage ledger: overview, time series, leaderboard.
+    Stats,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -59,6 +62,7 @@ pub type AdminService = OpenApiService<
         error_rules::ErrorRulesApi,
         usage::UsageApi,
         RetentionApis,
+        stats::StatsApi,
     ),
     (),
 >;
@@ -76,6 +80,7 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             error_rules::ErrorRulesApi { ctx: Arc::clone(ctx) },
             usage::UsageApi { ctx: Arc::clone(ctx) },
             retention_apis(ctx),
+            stats::StatsApi { ctx: Arc::clone(ctx) },
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),

@@ -1,0 +1,393 @@
+//! Usage-ledger benchmark: generates request logs through the real log insert (so roll-ups are
+//! written exactly as in production), times the statistics queries, and measures what roll-ups
+//! add to the log writer.
+//!
+//! ```text
+//! cargo bench --bench stats_ledger -- generate <DSN> [rows=5000000] [days=90]
+//! cargo bench --bench stats_ledger -- query    <DSN> [runs=20]
+//! cargo bench --bench stats_ledger -- writer   <DSN> [rows=100000]
+//! ```
+//! `DSN` is `sqlite:///path/cch.db` or `postgres://…/db` (an empty database: it is migrated).
+//! Data: 10,000 users (a few heavy, most light: user = 10,000·u³), 3 keys each (each key one
+//! client format, 70 % Claude), 200 providers in 50 groups of 4 (a user's group is fixed, a
+//! session sticks to one provider), 50 models (each user uses two, 70/30), 95 % successes, requests spread over `days` with a daily rhythm, in time order.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use claude_code_hub::adapters::postgres::PostgresStore;
+use claude_code_hub::adapters::sqlite::SqliteStore;
+use claude_code_hub::app::snapshot::SnapshotHolder;
+use claude_code_hub::app::stats::{Period, StatsService};
+use claude_code_hub::domain::periods::BucketWidth;
+use claude_code_hub::domain::request_log::RequestLog;
+use claude_code_hub::ports::clock::Clock;
+use claude_code_hub::ports::stats::{Dimension, Metric, StatsStore};
+use claude_code_hub::ports::store::{ConfigStore, RequestLogStore};
+use rust_decimal::Decimal;
+
+/// Rows per insert, as the log writer batches them.
+const BATCH: usize = 256;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct SystemClock;
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+trait Store: RequestLogStore + StatsStore + ConfigStore {}
+impl<T: RequestLogStore + StatsStore + ConfigStore> Store for T {}
+
+async fn open(dsn: &str) -> Arc<dyn Store> {
+    if dsn.starts_with("postgres") {
+        let s = PostgresStore::connect(dsn).await.expect("connect");
+        s.migrate().await.expect("migrate");
+        Arc::new(s)
+    } else {
+        let s = SqliteStore::connect(dsn).await.expect("connect");
+        s.migrate().await.expect("migrate");
+        Arc::new(s)
+    }
+}
+
+/// Row `i` of `n` spread over `days` up to `end`.
+fn row(rng: &mut Rng, i: u64, n: u64, days: i64, end: DateTime<Utc>, tag: &str) -> RequestLog {
+    let span = days * 86_400;
+    // Time order with a daily rhythm: squeeze each day's share toward its working hours.
+    let t = (i as f64 + rng.unit()) / n as f64;
+    let day = (t * days as f64).floor();
+    let within = t * days as f64 - day;
+    let shaped = 0.25 + 0.6 * within.powf(1.3);
+    let secs = ((day + shaped) * 86_400.0) as i64;
+    let created_at = end - chrono::Duration::seconds(span - secs.min(span - 1));
+    let user = (10_000.0 * rng.unit().powi(3)) as i64 + 1;
+    let key = user * 3 - rng.below(3) as i64;
+    // A session (about two hours of a user's traffic) sticks to one provider of its group.
+    let session = user * 100 + (i / 5_000) as i64 % 100;
+    let provider = (user % 50) * 4 + (user + session) % 4 + 1;
+    // Each user works with two models (most requests on the first); 50 models in all.
+    let model = if rng.below(10) < 7 {
+        (user * 7) % 50
+    } else {
+        (user * 13 + 1) % 50
+    } + 1;
+    // A key belongs to one client: mostly Claude Code.
+    let format = match key % 10 {
+        0..7 => "claude",
+        7 => "openai",
+        8 => "response",
+        _ => "gemini",
+    };
+    let status = match rng.below(1000) {
+        0..950 => 200,
+        950..970 => 429,
+        970..985 => 502,
+        985..995 => 499,
+        _ => 400,
+    };
+    let ok = status == 200;
+    let input = if ok {
+        200 + rng.below(20_000) as i64
+    } else {
+        0
+    };
+    let output = if ok { 50 + rng.below(4_000) as i64 } else { 0 };
+    let cache_read = if ok { rng.below(100_000) as i64 } else { 0 };
+    let cost = Decimal::from(input * 3 + output * 15) / Decimal::from(1_000_000)
+        + Decimal::from(cache_read * 3) / Decimal::from(10_000_000);
+    RequestLog {
+        id: 0,
+        request_id: format!("{tag}-{i}"),
+        created_at,
+        user_id: Some(user),
+        key_id: Some(key),
+        provider_id: Some(provider),
+        requested_model: Some(format!("model-{model}")),
+        forwarded_model: Some(format!("model-{model}")),
+        endpoint: "/v1/messages".into(),
+        client_format: format.into(),
+        status_code: status,
+        is_stream: true,
+        input_tokens: input,
+        output_tokens: output,
+        cache_creation_5m_tokens: if ok { rng.below(2_000) as i64 } else { 0 },
+        cache_creation_1h_tokens: 0,
+        cache_read_tokens: cache_read,
+        cost_usd: cost,
+        cost_known: true,
+        duration_ms: 500 + rng.below(60_000) as i64,
+        ttfb_ms: ok.then(|| 200 + rng.below(3_000) as i64),
+        provider_chain: serde_json::json!([{"provider_id": provider, "converted": false}]),
+        session_id: Some(format!("s{session}")),
+        user_agent: Some("claude-cli/2.0".into()),
+        error_message: None,
+    }
+}
+
+async fn generate(dsn: &str, n: u64, days: i64) {
+    let store = open(dsn).await;
+    let end = Utc::now();
+    let mut rng = Rng(42);
+    let started = Instant::now();
+    let mut batch = Vec::with_capacity(BATCH);
+    for i in 0..n {
+        batch.push(row(&mut rng, i, n, days, end, "gen"));
+        if batch.len() == BATCH || i + 1 == n {
+            store.insert_logs(&batch).await.expect("insert");
+            batch.clear();
+        }
+        if i % 500_000 == 0 && i > 0 {
+            let s = started.elapsed().as_secs_f64();
+            eprintln!("{i} rows, {:.0} rows/s", i as f64 / s);
+        }
+    }
+    let s = started.elapsed().as_secs_f64();
+    println!(
+        "generated {n} rows over {days} days in {s:.0} s ({:.0} rows/s)",
+        n as f64 / s
+    );
+}
+
+fn summary(name: &str, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    let p = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<44} median {:>7.1} ms   p95 {:>7.1} ms   max {:>7.1} ms",
+        p(0.5),
+        p(0.95),
+        p(1.0)
+    );
+}
+
+async fn timed<F, Fut>(runs: usize, mut f: F) -> Vec<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..2 {
+        f().await;
+    }
+    let mut out = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await;
+        out.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out
+}
+
+async fn query(dsn: &str, runs: usize) {
+    let store = open(dsn).await;
+    let snapshot = SnapshotHolder::load(store.clone() as Arc<dyn ConfigStore>, Utc::now())
+        .await
+        .expect("snapshot");
+    let stats = StatsService::new(
+        store.clone() as Arc<dyn StatsStore>,
+        snapshot,
+        Arc::new(SystemClock),
+        chrono_tz::Asia::Shanghai,
+        Duration::from_secs(300),
+    );
+    let o = stats.overview(Period::Month).await.expect("overview");
+    println!(
+        "this month: {} requests, cost {} USD",
+        o.sums.requests,
+        o.sums.cost_usd.round_dp(2)
+    );
+    let ms = timed(runs, || async {
+        stats.overview(Period::Month).await.expect("overview");
+    })
+    .await;
+    summary("overview (period=month)", ms);
+    let range = stats.default_series_range(BucketWidth::Day).expect("range");
+    let ms = timed(runs, || async {
+        let s = stats
+            .timeseries(
+                Metric::Cost,
+                BucketWidth::Day,
+                range,
+                Some(Dimension::Provider),
+                10,
+            )
+            .await
+            .expect("series");
+        assert_eq!(s.buckets.len(), 30);
+    })
+    .await;
+    summary("timeseries (30 days, day, by provider, top 10)", ms);
+    let ms = timed(runs, || async {
+        stats
+            .leaderboard(Dimension::User, Period::Month, Metric::Cost, 50)
+            .await
+            .expect("leaderboard");
+    })
+    .await;
+    summary("leaderboard (users, month, by cost, 50)", ms);
+}
+
+/// The log insert as it was before roll-ups (same SQL the adapters ran), for comparison.
+/// A pool for the plain insert, opened once.
+enum PlainPool {
+    Pg(sqlx::PgPool),
+    Lite(sqlx::SqlitePool),
+}
+
+/// The store's own pool settings (WAL, `synchronous=NORMAL`, pool hygiene), so both inserts
+/// pay the same commit cost.
+async fn plain_pool(dsn: &str) -> PlainPool {
+    if dsn.starts_with("postgres") {
+        PlainPool::Pg(PostgresStore::connect(dsn).await.unwrap().pool().clone())
+    } else {
+        PlainPool::Lite(SqliteStore::connect(dsn).await.unwrap().pool().clone())
+    }
+}
+
+async fn plain_insert(pool: &PlainPool, rows: &[RequestLog]) {
+    use sqlx::types::Json;
+    const COLS: &str = "request_id, created_at, user_id, key_id, provider_id, requested_model, \
+        forwarded_model, endpoint, client_format, status_code, is_stream, input_tokens, \
+        output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens, \
+        cost_usd, cost_known, duration_ms, ttfb_ms, provider_chain, session_id, user_agent, \
+        error_message";
+    macro_rules! insert {
+        ($db:ty, $pool:expr, $conn:ident, $begin:expr, $ts:expr, $dec:expr) => {{
+            let mut $conn = $pool.acquire().await.unwrap();
+            let mut tx = $begin;
+            for chunk in rows.chunks(500) {
+                let mut qb: sqlx::QueryBuilder<$db> =
+                    sqlx::QueryBuilder::new(format!("INSERT INTO request_logs ({COLS}) "));
+                qb.push_values(chunk, |mut s, r| {
+                    s.push_bind(r.request_id.clone())
+                        .push_bind($ts(&r.created_at))
+                        .push_bind(r.user_id)
+                        .push_bind(r.key_id)
+                        .push_bind(r.provider_id)
+                        .push_bind(r.requested_model.clone())
+                        .push_bind(r.forwarded_model.clone())
+                        .push_bind(r.endpoint.clone())
+                        .push_bind(r.client_format.clone())
+                        .push_bind(r.status_code)
+                        .push_bind(r.is_stream)
+                        .push_bind(r.input_tokens)
+                        .push_bind(r.output_tokens)
+                        .push_bind(r.cache_creation_5m_tokens)
+                        .push_bind(r.cache_creation_1h_tokens)
+                        .push_bind(r.cache_read_tokens)
+                        .push_bind($dec(&r.cost_usd))
+                        .push_bind(r.cost_known)
+                        .push_bind(r.duration_ms)
+                        .push_bind(r.ttfb_ms)
+                        .push_bind(Json(r.provider_chain.clone()))
+                        .push_bind(r.session_id.clone())
+                        .push_bind(r.user_agent.clone())
+                        .push_bind(r.error_message.clone());
+                });
+                qb.push(" ON CONFLICT (request_id) DO NOTHING");
+                qb.build()
+                    .persistent(false)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+        }};
+    }
+    match pool {
+        PlainPool::Pg(pool) => insert!(
+            sqlx::Postgres,
+            pool,
+            conn,
+            sqlx::Connection::begin(&mut *conn).await.unwrap(),
+            |t: &DateTime<Utc>| *t,
+            |d: &Decimal| *d
+        ),
+        PlainPool::Lite(pool) => insert!(
+            sqlx::Sqlite,
+            pool,
+            conn,
+            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+                .await
+                .unwrap(),
+            |t: &DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            |d: &Decimal| d.round_dp(12).to_string()
+        ),
+    }
+}
+
+/// Writer cost: the same batches through `insert_logs` (logs + roll-ups) and through the plain
+/// log insert, alternating batch by batch so both see the same database state and load.
+async fn writer(dsn: &str, n: u64) {
+    let store = open(dsn).await;
+    let plain = plain_pool(dsn).await;
+    let end = Utc::now();
+    let mut rng = Rng(7);
+    let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+    let mut i = 0;
+    while i < n {
+        // Two batches of the same shape; which goes first alternates.
+        let a: Vec<RequestLog> = (i..i + BATCH as u64)
+            .map(|j| row(&mut rng, j, n, 1, end, "wa"))
+            .collect();
+        let b: Vec<RequestLog> = (i..i + BATCH as u64)
+            .map(|j| row(&mut rng, j, n, 1, end, "wb"))
+            .collect();
+        let flip = (i / BATCH as u64).is_multiple_of(2);
+        let (first, second) = if flip { (&a, &b) } else { (&b, &a) };
+        let t = Instant::now();
+        store.insert_logs(first).await.unwrap();
+        with += t.elapsed();
+        let t = Instant::now();
+        plain_insert(&plain, second).await;
+        without += t.elapsed();
+        i += BATCH as u64;
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "writer, {n} rows in batches of {BATCH}: with roll-ups {:.1} µs/row, log only {:.1} µs/row ({:+.1} %)",
+        per(with),
+        per(without),
+        (per(with) / per(without) - 1.0) * 100.0
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let arg = |i: usize| args.get(i).cloned();
+    let num = |i: usize, d: u64| arg(i).and_then(|s| s.parse().ok()).unwrap_or(d);
+    match (arg(0).as_deref(), arg(1)) {
+        (Some("generate"), Some(dsn)) => {
+            rt.block_on(generate(&dsn, num(2, 5_000_000), num(3, 90) as i64))
+        }
+        (Some("query"), Some(dsn)) => rt.block_on(query(&dsn, num(2, 20) as usize)),
+        (Some("writer"), Some(dsn)) => rt.block_on(writer(&dsn, num(2, 100_000))),
+        _ => eprintln!("usage: stats_ledger generate|query|writer <DSN> [n]"),
+    }
+}

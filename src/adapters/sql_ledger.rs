@@ -1,0 +1,502 @@
+//! The SQL of the usage ledger (`usage_rollups`), written once for SQLite and PostgreSQL: the
+//! table has the same integer columns in both, so only placeholders differ. The storage
+//! adapters bind the arguments and decode the rows; they hold no roll-up logic of their own.
+
+use std::fmt::Write as _;
+
+use crate::domain::periods::{BucketPlan, BucketWidth, HourSpan};
+use crate::domain::rollup::{RollupKey, RollupSums, TTFB_BUCKETS, join_cost};
+use crate::ports::stats::{Dimension, LedgerSums, Metric, RankQuery, SeriesQuery};
+use crate::ports::store::CostScope;
+
+/// Which placeholder syntax to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `?`
+    Sqlite,
+    /// `$1`, `$2`, …
+    Postgres,
+}
+
+/// A bound argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Arg {
+    /// An integer.
+    I64(i64),
+    /// A string.
+    Text(String),
+}
+
+/// SQL text with its arguments in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql {
+    dialect: Dialect,
+    /// The statement.
+    pub text: String,
+    /// Its arguments.
+    pub args: Vec<Arg>,
+}
+
+impl Sql {
+    fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            text: String::new(),
+            args: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    fn bind(&mut self, a: Arg) -> &mut Self {
+        self.args.push(a);
+        match self.dialect {
+            Dialect::Sqlite => self.text.push('?'),
+            Dialect::Postgres => {
+                let _ = write!(self.text, "${}", self.args.len());
+            }
+        }
+        self
+    }
+}
+
+/// Roll-up rows per upsert statement: 32 arguments each keeps below SQLite's 32,766 limit.
+pub(crate) const UPSERT_CHUNK: usize = 500;
+
+const KEY_COLUMNS: [&str; 7] = [
+    "hour",
+    "user_id",
+    "key_id",
+    "provider_id",
+    "model",
+    "endpoint_format",
+    "outcome",
+];
+
+/// The summed columns, in [`RollupSums`] order; the histogram sits between `ttfb_count` and
+/// `converted`.
+fn sum_columns(with_hist: bool) -> Vec<String> {
+    let mut cols: Vec<String> = [
+        "requests",
+        "errors",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+        "cost_micros",
+        "cost_pico",
+        "duration_ms",
+        "ttfb_ms",
+        "ttfb_count",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    if with_hist {
+        cols.extend((0..TTFB_BUCKETS).map(|i| format!("ttfb_b{i}")));
+    }
+    cols.push("converted".into());
+    cols
+}
+
+fn sum_values(s: &RollupSums) -> Vec<i64> {
+    let mut v = vec![
+        s.requests,
+        s.errors,
+        s.input_tokens,
+        s.output_tokens,
+        s.cache_read_tokens,
+        s.cache_write_5m_tokens,
+        s.cache_write_1h_tokens,
+        s.cost_micros,
+        s.cost_pico,
+        s.duration_ms,
+        s.ttfb_ms,
+        s.ttfb_count,
+    ];
+    v.extend_from_slice(&s.ttfb_hist);
+    v.push(s.converted);
+    v
+}
+
+/// One statement adding `rows` to the ledger (new keys inserted, existing ones summed).
+pub(crate) fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
+    let sums = sum_columns(true);
+    let mut q = Sql::new(dialect);
+    q.push("INSERT INTO usage_rollups (")
+        .push(&KEY_COLUMNS.join(", "))
+        .push(", ")
+        .push(&sums.join(", "))
+        .push(") VALUES ");
+    for (i, (k, s)) in rows.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" });
+        q.bind(Arg::I64(k.hour)).push(", ");
+        q.bind(Arg::I64(k.user_id)).push(", ");
+        q.bind(Arg::I64(k.key_id)).push(", ");
+        q.bind(Arg::I64(k.provider_id)).push(", ");
+        q.bind(Arg::Text(k.model.clone())).push(", ");
+        q.bind(Arg::Text(k.endpoint_format.clone())).push(", ");
+        q.bind(Arg::Text(k.outcome.as_str().to_string()));
+        for v in sum_values(s) {
+            q.push(", ").bind(Arg::I64(v));
+        }
+        q.push(")");
+    }
+    q.push(" ON CONFLICT (")
+        .push(&KEY_COLUMNS.join(", "))
+        .push(") DO UPDATE SET ");
+    let set: Vec<String> = sums
+        .iter()
+        .map(|c| format!("{c} = usage_rollups.{c} + excluded.{c}"))
+        .collect();
+    q.push(&set.join(", "));
+    q
+}
+
+/// One statement adding per-hour totals of `rows` to `usage_hourly_totals` (what the overview
+/// reads: one row per hour instead of every roll-up of the period).
+pub(crate) fn upsert_hourly_totals(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
+    // Bounded by the batch: at most one entry per hour it spans.
+    let mut by_hour: std::collections::BTreeMap<i64, RollupSums> = Default::default();
+    for (k, s) in rows {
+        let t = by_hour.entry(k.hour).or_default();
+        let add = sum_values(s);
+        let mut cur = sum_values(t);
+        for (c, a) in cur.iter_mut().zip(add) {
+            *c = c.saturating_add(a);
+        }
+        *t = sums_of(&cur);
+    }
+    let sums = sum_columns(true);
+    let mut q = Sql::new(dialect);
+    q.push("INSERT INTO usage_hourly_totals (hour, ")
+        .push(&sums.join(", "))
+        .push(") VALUES ");
+    for (i, (hour, s)) in by_hour.iter().enumerate() {
+        q.push(if i == 0 { "(" } else { ", (" });
+        q.bind(Arg::I64(*hour));
+        for v in sum_values(s) {
+            q.push(", ").bind(Arg::I64(v));
+        }
+        q.push(")");
+    }
+    q.push(" ON CONFLICT (hour) DO UPDATE SET ");
+    let set: Vec<String> = sums
+        .iter()
+        .map(|c| format!("{c} = usage_hourly_totals.{c} + excluded.{c}"))
+        .collect();
+    q.push(&set.join(", "));
+    q
+}
+
+/// The inverse of `sum_values`.
+fn sums_of(v: &[i64]) -> RollupSums {
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    let mut hist = [0i64; TTFB_BUCKETS];
+    for (i, slot) in hist.iter_mut().enumerate() {
+        *slot = at(12 + i);
+    }
+    RollupSums {
+        requests: at(0),
+        errors: at(1),
+        input_tokens: at(2),
+        output_tokens: at(3),
+        cache_read_tokens: at(4),
+        cache_write_5m_tokens: at(5),
+        cache_write_1h_tokens: at(6),
+        cost_micros: at(7),
+        cost_pico: at(8),
+        duration_ms: at(9),
+        ttfb_ms: at(10),
+        ttfb_count: at(11),
+        ttfb_hist: hist,
+        converted: at(12 + TTFB_BUCKETS),
+    }
+}
+
+fn select_sums(with_hist: bool) -> String {
+    sum_columns(with_hist)
+        .iter()
+        .map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Decodes the columns of `select_sums` (the histogram only when `with_hist`).
+pub(crate) fn sums_from(v: &[i64], with_hist: bool) -> LedgerSums {
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    let mut hist = [0i64; TTFB_BUCKETS];
+    let mut next = 12;
+    if with_hist {
+        for slot in hist.iter_mut() {
+            *slot = at(next);
+            next += 1;
+        }
+    }
+    LedgerSums {
+        requests: at(0),
+        errors: at(1),
+        input_tokens: at(2),
+        output_tokens: at(3),
+        cache_read_tokens: at(4),
+        cache_write_5m_tokens: at(5),
+        cache_write_1h_tokens: at(6),
+        cost_usd: join_cost(at(7), at(8)),
+        duration_ms: at(9),
+        ttfb_ms: at(10),
+        ttfb_count: at(11),
+        ttfb_hist: hist,
+        converted: at(next),
+    }
+}
+
+/// Columns `totals` returns (all integers).
+pub(crate) const TOTALS_WIDTH: usize = 13 + TTFB_BUCKETS;
+/// Integer columns after the group in a `rank` row.
+pub(crate) const RANK_WIDTH: usize = 13;
+
+fn hours_where(q: &mut Sql, hours: HourSpan) {
+    q.push(" WHERE hour >= ")
+        .bind(Arg::I64(hours.first))
+        .push(" AND hour < ")
+        .bind(Arg::I64(hours.end));
+}
+
+/// Every sum of a span, with the histogram: one row of [`TOTALS_WIDTH`] integers.
+pub(crate) fn totals(dialect: Dialect, hours: HourSpan) -> Sql {
+    let mut q = Sql::new(dialect);
+    q.push("SELECT ")
+        .push(&select_sums(true))
+        .push(" FROM usage_rollups");
+    hours_where(&mut q, hours);
+    q
+}
+
+fn metric_sum(m: Metric) -> &'static str {
+    match m {
+        Metric::Requests => "SUM(requests)",
+        Metric::Errors => "SUM(errors)",
+        Metric::Tokens => {
+            "SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens \
+             + cache_write_1h_tokens)"
+        }
+        Metric::Cost => "SUM(cost_micros)",
+    }
+}
+
+fn none_value(d: Dimension) -> &'static str {
+    match d {
+        Dimension::Model => "''",
+        _ => "0",
+    }
+}
+
+/// Groups ranked by a metric: rows of (group text, [`RANK_WIDTH`] integers). The "none" group
+/// (id 0, model "") is left out.
+pub(crate) fn rank(dialect: Dialect, r: &RankQuery) -> Sql {
+    let col = r.dimension.column();
+    let mut q = Sql::new(dialect);
+    q.push("SELECT CAST(")
+        .push(col)
+        .push(" AS TEXT), ")
+        .push(&select_sums(false))
+        .push(" FROM usage_rollups");
+    hours_where(&mut q, r.hours);
+    q.push(" AND ")
+        .push(col)
+        .push(" <> ")
+        .push(none_value(r.dimension));
+    q.push(" GROUP BY ").push(col).push(" ORDER BY ");
+    let order = match r.order {
+        // Whole micro-dollars plus the picos' micro-dollars: ties within a micro-dollar.
+        Metric::Cost => "SUM(cost_micros) + SUM(cost_pico) / 1000000".to_string(),
+        m => metric_sum(m).to_string(),
+    };
+    q.push(&order).push(" DESC, ").push(col).push(" LIMIT ");
+    q.bind(Arg::I64(r.limit.max(0)));
+    q
+}
+
+fn bucket_expr(plan: &BucketPlan) -> String {
+    match plan.width {
+        BucketWidth::Hour => format!("(hour - {}) / 3600", plan.origin),
+        BucketWidth::Day => {
+            if let [only] = plan.segments.as_slice() {
+                return format!("(hour + {} - {}) / 86400", only.offset_secs, plan.origin);
+            }
+            let mut offset = String::from("CASE");
+            let mut segs = plan.segments.iter().peekable();
+            while let Some(s) = segs.next() {
+                match segs.peek() {
+                    Some(next) => {
+                        let _ = write!(
+                            offset,
+                            " WHEN hour < {} THEN {}",
+                            next.from_hour, s.offset_secs
+                        );
+                    }
+                    None => {
+                        let _ = write!(offset, " ELSE {}", s.offset_secs);
+                    }
+                }
+            }
+            offset.push_str(" END");
+            format!("(hour + {offset} - {}) / 86400", plan.origin)
+        }
+    }
+}
+
+/// A series: rows of (bucket, group text or NULL, value, cost picos).
+pub(crate) fn series(dialect: Dialect, s: &SeriesQuery) -> Sql {
+    let mut q = Sql::new(dialect);
+    q.push("SELECT CAST(")
+        .push(&bucket_expr(&s.plan))
+        .push(" AS BIGINT), ");
+    match &s.group {
+        None => {
+            q.push("CAST(NULL AS TEXT)");
+        }
+        Some((dim, keep)) => {
+            let col = dim.column();
+            q.push("CASE WHEN ").push(col).push(" IN (");
+            if keep.is_empty() {
+                q.push("NULL");
+            }
+            for (i, g) in keep.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                match dim {
+                    Dimension::Model => q.bind(Arg::Text(g.clone())),
+                    _ => q.bind(Arg::I64(g.parse().unwrap_or(-1))),
+                };
+            }
+            q.push(") THEN CAST(").push(col).push(" AS TEXT) END");
+        }
+    }
+    q.push(", CAST(COALESCE(")
+        .push(metric_sum(s.metric))
+        .push(", 0) AS BIGINT), ");
+    q.push(if s.metric == Metric::Cost {
+        "CAST(COALESCE(SUM(cost_pico), 0) AS BIGINT)"
+    } else {
+        "CAST(0 AS BIGINT)"
+    });
+    q.push(" FROM usage_rollups");
+    hours_where(&mut q, s.plan.hours);
+    q.push(" GROUP BY 1, 2");
+    q
+}
+
+/// Cost per entity over whole hours: rows of (entity id, micros, picos).
+pub(crate) fn cost_by_entity(
+    dialect: Dialect,
+    scope: CostScope,
+    id: Option<i64>,
+    hours: HourSpan,
+) -> Sql {
+    let col = scope.column();
+    let mut q = Sql::new(dialect);
+    q.push("SELECT ")
+        .push(col)
+        .push(", CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), CAST(COALESCE(SUM(cost_pico), 0) AS BIGINT) FROM usage_rollups");
+    hours_where(&mut q, hours);
+    q.push(" AND ").push(col).push(" <> 0");
+    if let Some(id) = id {
+        q.push(" AND ").push(col).push(" = ").bind(Arg::I64(id));
+    }
+    q.push(" GROUP BY ").push(col);
+    q
+}
+
+/// Backfill progress: one row (pending_from, pending_to).
+pub(crate) const BACKFILL_STATE: &str =
+    "SELECT pending_from, pending_to FROM usage_rollup_backfill WHERE id = 1";
+
+/// Advances the backfill from `from` to `to`, only if no one else did (compare and set).
+pub(crate) fn backfill_advance(dialect: Dialect, from: i64, to: i64) -> Sql {
+    let mut q = Sql::new(dialect);
+    q.push("UPDATE usage_rollup_backfill SET pending_from = ")
+        .bind(Arg::I64(to))
+        .push(" WHERE id = 1 AND pending_from = ")
+        .bind(Arg::I64(from));
+    q
+}
+
+/// The roll-up rows of the log rows a transaction actually added (`stored` request ids; a row
+/// repeated in the batch counts once, as only one copy was stored).
+pub(crate) fn rollups_of(
+    rows: &[crate::domain::request_log::RequestLog],
+    mut stored: std::collections::HashSet<String>,
+) -> Vec<(RollupKey, RollupSums)> {
+    crate::domain::rollup::summarise(rows.iter().filter(|r| stored.remove(&r.request_id)))
+}
+
+/// How a cost query is answered: whole hours from the roll-ups and the partial hours at each
+/// edge from the log. Only single-bucket queries (a sum since an instant) use roll-ups; finer
+/// buckets (the rolling windows' rings, at most 24 h back) read the log alone.
+pub(crate) fn cost_split(
+    q: &crate::ports::store::CostQuery,
+) -> Option<(HourSpan, Vec<crate::ports::store::CostQuery>)> {
+    use crate::domain::periods::Range;
+    let since_ms = q.since.timestamp_millis();
+    let until_ms = q.until.timestamp_millis();
+    if until_ms <= since_ms || q.bucket_ms < until_ms - since_ms {
+        return None;
+    }
+    let hours = Range {
+        from: q.since,
+        to: q.until,
+    }
+    .hours();
+    // Hours wholly inside: from the first hour start at/after `since` to the last before `until`.
+    let end = crate::domain::rollup::hour_of(q.until.timestamp());
+    if hours.first >= end {
+        return None;
+    }
+    let at = |s: i64| chrono::DateTime::<chrono::Utc>::from_timestamp(s, 0).unwrap_or(q.since);
+    let mut edges = Vec::new();
+    if q.since < at(hours.first) {
+        edges.push(crate::ports::store::CostQuery {
+            until: at(hours.first),
+            ..q.clone()
+        });
+    }
+    if at(end) < q.until {
+        edges.push(crate::ports::store::CostQuery {
+            since: at(end),
+            ..q.clone()
+        });
+    }
+    Some((
+        HourSpan {
+            first: hours.first,
+            end,
+        },
+        edges,
+    ))
+}
+
+/// Adds per-entity costs into one bucket-0 sum per entity.
+pub(crate) fn merge_costs(
+    parts: impl IntoIterator<Item = (i64, rust_decimal::Decimal)>,
+) -> Vec<crate::ports::store::CostBucket> {
+    let mut sums: std::collections::BTreeMap<i64, rust_decimal::Decimal> = Default::default();
+    for (id, cost) in parts {
+        *sums.entry(id).or_default() += cost;
+    }
+    sums.into_iter()
+        .map(|(entity_id, cost_usd)| crate::ports::store::CostBucket {
+            entity_id,
+            bucket: 0,
+            cost_usd: cost_usd.normalize(),
+        })
+        .collect()
+}
+
+/// Log rows summarised per backfill transaction.
+pub(crate) const BACKFILL_CHUNK: i64 = 2_000;

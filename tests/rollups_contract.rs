@@ -1,0 +1,385 @@
+//! Usage-ledger contract, on SQLite and PostgreSQL: roll-ups sum exactly what the log holds, a
+//! replayed batch counts once, statistics and recompute sums survive deleting every log row,
+//! and rows logged before roll-ups existed are backfilled.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use claude_code_hub::adapters::postgres::PostgresStore;
+use claude_code_hub::adapters::sqlite::SqliteStore;
+use claude_code_hub::domain::periods::{BucketPlan, BucketWidth, Range};
+use claude_code_hub::domain::request_log::RequestLog;
+use claude_code_hub::ports::stats::{Dimension, Metric, RankQuery, SeriesQuery, StatsStore};
+use claude_code_hub::ports::store::{CostQuery, CostScope, RequestLogStore};
+use rust_decimal::Decimal;
+
+/// The ports plus raw SQL, to delete logs as cleanup would.
+#[async_trait]
+trait Backend: RequestLogStore + StatsStore {
+    async fn exec(&self, sql: &str);
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
+    async fn exec(&self, sql: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(self.pool())
+            .await
+            .unwrap();
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresStore {
+    async fn exec(&self, sql: &str) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(self.pool())
+            .await
+            .unwrap();
+    }
+}
+
+async fn sqlite_store() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cch.db", dir.path().display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+macro_rules! contract_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$case(&store).await;
+                    store.pool().close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let name = concat!("rollups::", stringify!($case));
+                    let Some(db) = crate::support::postgres::TestDatabase::create(name).await
+                    else {
+                        return;
+                    };
+                    let store = super::PostgresStore::connect(&db.url).await.unwrap();
+                    store.migrate().await.unwrap();
+                    super::$case(&store).await;
+                    store.pool().close().await;
+                    db.drop_db().await;
+                }
+            )*
+        }
+    };
+}
+
+contract_tests!(
+    rollups_sum_exactly_what_the_log_holds,
+    a_replayed_batch_counts_once,
+    statistics_and_recompute_survive_deleting_every_log_row,
+    rows_logged_before_rollups_are_backfilled_once,
+    day_buckets_follow_the_zone_across_a_dst_change,
+);
+
+/// Start of the test data: two days ago, on the hour, so no row falls in the current hour.
+fn base() -> DateTime<Utc> {
+    let now = Utc::now() - Duration::days(2);
+    Utc.timestamp_opt(now.timestamp() / 3600 * 3600, 0).unwrap()
+}
+
+/// `n` varied rows over 30 hours: 4 users, 6 keys, 3 providers, 3 models, mixed statuses,
+/// some without a time to first byte, odd costs with 12 decimals.
+fn rows(prefix: &str, n: usize) -> Vec<RequestLog> {
+    let start = base() - Duration::hours(30);
+    (0..n)
+        .map(|i| {
+            let mut r = support::log_rows::minimal(&format!("{prefix}-{i}"));
+            r.created_at = start + Duration::seconds((i as i64 * 397) % (30 * 3600));
+            r.user_id = Some(1 + (i % 4) as i64);
+            r.key_id = Some(10 + (i % 6) as i64);
+            r.provider_id = if i % 11 == 0 {
+                None
+            } else {
+                Some(100 + (i % 3) as i64)
+            };
+            r.forwarded_model = Some(["m-a", "m-b", "m-c"][i % 3].to_string());
+            r.client_format = ["claude", "openai"][i % 2].to_string();
+            r.status_code = [200, 200, 200, 429, 503, 499, 400][i % 7];
+            r.input_tokens = 100 + i as i64;
+            r.output_tokens = 7 * i as i64;
+            r.cache_read_tokens = (i % 5) as i64 * 50;
+            r.cache_creation_5m_tokens = (i % 3) as i64;
+            r.cache_creation_1h_tokens = (i % 2) as i64;
+            r.cost_usd = Decimal::from_str(&format!("0.{:012}", 1_234_567 * (i + 1))).unwrap();
+            r.duration_ms = 1000 + i as i64;
+            r.ttfb_ms = (i % 4 != 0).then_some(50 * i as i64);
+            r.provider_chain = serde_json::json!([{ "converted": i % 2 == 1 }]);
+            r.session_id = Some(format!("s{}", i % 9));
+            r
+        })
+        .collect()
+}
+
+/// The whole test range (every row's hour).
+fn range() -> Range {
+    Range {
+        from: base() - Duration::hours(31),
+        to: base() + Duration::hours(1),
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Expect {
+    requests: i64,
+    errors: i64,
+    tokens: i64,
+    cost: Decimal,
+    ttfb: i64,
+    ttfb_n: i64,
+    converted: i64,
+}
+
+fn expect<'a>(logs: impl IntoIterator<Item = &'a RequestLog>) -> Expect {
+    let mut e = Expect::default();
+    for r in logs {
+        e.requests += 1;
+        e.errors += i64::from(r.status_code >= 400);
+        e.tokens += r.input_tokens
+            + r.output_tokens
+            + r.cache_read_tokens
+            + r.cache_creation_5m_tokens
+            + r.cache_creation_1h_tokens;
+        e.cost += r.cost_usd;
+        if let Some(t) = r.ttfb_ms {
+            e.ttfb += t;
+            e.ttfb_n += 1;
+        }
+        e.converted += i64::from(r.provider_chain[0]["converted"] == true);
+    }
+    e.cost = e.cost.normalize();
+    e
+}
+
+async fn observed(store: &dyn Backend) -> Expect {
+    let t = store.totals(range().hours()).await.unwrap();
+    Expect {
+        requests: t.requests,
+        errors: t.errors,
+        tokens: t.input_tokens
+            + t.output_tokens
+            + t.cache_read_tokens
+            + t.cache_write_5m_tokens
+            + t.cache_write_1h_tokens,
+        cost: t.cost_usd,
+        ttfb: t.ttfb_ms,
+        ttfb_n: t.ttfb_count,
+        converted: t.converted,
+    }
+}
+
+/// Everything the statistics and recompute answer, to compare before and after cleanup.
+async fn answers(store: &dyn Backend) -> String {
+    let hours = range().hours();
+    let mut out = format!("{:?}\n", store.totals(hours).await.unwrap());
+    for dim in [
+        Dimension::User,
+        Dimension::Key,
+        Dimension::Provider,
+        Dimension::Model,
+    ] {
+        let ranked = store
+            .rank(&RankQuery {
+                hours,
+                dimension: dim,
+                order: Metric::Cost,
+                limit: 100,
+            })
+            .await
+            .unwrap();
+        out += &format!("{ranked:?}\n");
+    }
+    let plan = BucketPlan::new(range(), BucketWidth::Day, chrono_tz::Asia::Shanghai).unwrap();
+    let mut series = store
+        .series(&SeriesQuery {
+            plan,
+            metric: Metric::Cost,
+            group: Some((Dimension::Provider, vec!["100".into()])),
+        })
+        .await
+        .unwrap();
+    series.sort_by(|a, b| (a.bucket, &a.group).cmp(&(b.bucket, &b.group)));
+    out += &format!("{series:?}\n");
+    for scope in [CostScope::User, CostScope::Key, CostScope::Provider] {
+        let since = base() - Duration::hours(40);
+        let costs = store
+            .cost_buckets(&CostQuery {
+                scope,
+                id: None,
+                since,
+                until: Utc::now(),
+                bucket_ms: i64::MAX,
+            })
+            .await
+            .unwrap();
+        out += &format!("{costs:?}\n");
+    }
+    out
+}
+
+async fn rollups_sum_exactly_what_the_log_holds(store: &dyn Backend) {
+    let logs = rows("sum", 700);
+    for batch in logs.chunks(97) {
+        store.insert_logs(batch).await.unwrap();
+    }
+    assert_eq!(observed(store).await, expect(&logs));
+
+    // Per user, ranked by cost, each equal to its own rows.
+    let ranked = store
+        .rank(&RankQuery {
+            hours: range().hours(),
+            dimension: Dimension::User,
+            order: Metric::Cost,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(ranked.len(), 4);
+    for w in ranked.windows(2) {
+        assert!(w[0].1.cost_usd >= w[1].1.cost_usd);
+    }
+    for (user, sums) in &ranked {
+        let mine = expect(
+            logs.iter()
+                .filter(|r| r.user_id.unwrap().to_string() == *user),
+        );
+        assert_eq!((sums.requests, sums.cost_usd), (mine.requests, mine.cost));
+    }
+    // Rows without a provider are not ranked as a provider.
+    let providers = store
+        .rank(&RankQuery {
+            hours: range().hours(),
+            dimension: Dimension::Provider,
+            order: Metric::Requests,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let ranked_requests: i64 = providers.iter().map(|p| p.1.requests).sum();
+    assert_eq!(
+        ranked_requests,
+        logs.iter().filter(|r| r.provider_id.is_some()).count() as i64
+    );
+
+    // Daily cost per provider (top 1 + other) adds up to the whole, each day to its rows.
+    let plan = BucketPlan::new(range(), BucketWidth::Day, chrono_tz::UTC).unwrap();
+    let series = store
+        .series(&SeriesQuery {
+            plan: plan.clone(),
+            metric: Metric::Cost,
+            group: Some((Dimension::Provider, vec!["101".into()])),
+        })
+        .await
+        .unwrap();
+    let mut by_day: BTreeMap<i64, Decimal> = BTreeMap::new();
+    for r in &logs {
+        let hour = r.created_at.timestamp() / 3600 * 3600;
+        *by_day.entry(plan.bucket_of(hour)).or_default() += r.cost_usd;
+    }
+    let mut got: BTreeMap<i64, Decimal> = BTreeMap::new();
+    for p in &series {
+        assert!(p.group.is_none() || p.group.as_deref() == Some("101"));
+        *got.entry(p.bucket).or_default() += p.value;
+    }
+    let norm = |m: BTreeMap<i64, Decimal>| -> BTreeMap<i64, Decimal> {
+        m.into_iter().map(|(k, v)| (k, v.normalize())).collect()
+    };
+    assert_eq!(norm(got), norm(by_day));
+}
+
+async fn a_replayed_batch_counts_once(store: &dyn Backend) {
+    let logs = rows("replay", 300);
+    store.insert_logs(&logs[..200]).await.unwrap();
+    // The spool replays a batch the database had in fact stored, with newer rows after it,
+    // and a batch may even carry the same row twice.
+    let mut replay = logs.clone();
+    replay.push(logs[250].clone());
+    assert_eq!(store.insert_logs(&replay).await.unwrap(), 100);
+    assert_eq!(store.insert_logs(&replay).await.unwrap(), 0);
+    assert_eq!(observed(store).await, expect(&logs));
+}
+
+async fn statistics_and_recompute_survive_deleting_every_log_row(store: &dyn Backend) {
+    let logs = rows("cleanup", 500);
+    store.insert_logs(&logs).await.unwrap();
+    let before = answers(store).await;
+    assert!(before.contains("cost_usd"), "{before}");
+    store.exec("DELETE FROM request_logs").await;
+    assert_eq!(answers(store).await, before);
+    assert_eq!(observed(store).await, expect(&logs));
+}
+
+async fn rows_logged_before_rollups_are_backfilled_once(store: &dyn Backend) {
+    let logs = rows("old", 5000);
+    store.insert_logs(&logs).await.unwrap();
+    // As if these rows predated the roll-ups: the migration recorded their id range.
+    store.exec("DELETE FROM usage_rollups").await;
+    store.exec("DELETE FROM usage_hourly_totals").await;
+    store
+        .exec(
+            "UPDATE usage_rollup_backfill SET pending_from = (SELECT MIN(id) FROM request_logs), \
+             pending_to = (SELECT MAX(id) + 1 FROM request_logs)",
+        )
+        .await;
+    let mut steps = 0;
+    while store.backfill_step().await.unwrap() > 0 {
+        steps += 1;
+        assert!(steps < 10);
+    }
+    assert_eq!(store.backfill_step().await.unwrap(), 0);
+    assert_eq!(observed(store).await, expect(&logs));
+}
+
+async fn day_buckets_follow_the_zone_across_a_dst_change(store: &dyn Backend) {
+    // One request every hour around New York's spring change (2026-03-08 02:00 local).
+    let start = Utc.with_ymd_and_hms(2026, 3, 6, 0, 0, 0).unwrap();
+    let logs: Vec<RequestLog> = (0..24 * 5)
+        .map(|h| {
+            let mut r = support::log_rows::minimal(&format!("dst-{h}"));
+            r.created_at = start + Duration::hours(h) + Duration::minutes(17);
+            r
+        })
+        .collect();
+    store.insert_logs(&logs).await.unwrap();
+    let ny = chrono_tz::America::New_York;
+    let range = Range {
+        from: Utc.with_ymd_and_hms(2026, 3, 6, 5, 0, 0).unwrap(),
+        to: Utc.with_ymd_and_hms(2026, 3, 10, 4, 0, 0).unwrap(),
+    };
+    let plan = BucketPlan::new(range, BucketWidth::Day, ny).unwrap();
+    assert_eq!(plan.segments.len(), 2);
+    let series = store
+        .series(&SeriesQuery {
+            plan: plan.clone(),
+            metric: Metric::Requests,
+            group: None,
+        })
+        .await
+        .unwrap();
+    let got: BTreeMap<i64, Decimal> = series.iter().map(|p| (p.bucket, p.value)).collect();
+    // Local days: the 6th, 7th and 9th have 24 hours, the 8th 23.
+    let want: BTreeMap<i64, Decimal> = [(0, 24), (1, 24), (2, 23), (3, 24)]
+        .into_iter()
+        .map(|(b, n)| (b, Decimal::from(n)))
+        .collect();
+    assert_eq!(got, want);
+}
