@@ -44,4 +44,8 @@ pub struct AppContext {
     pub connections: Arc<super::metrics::ConnectionMetrics>,
     /// The bound on request-body bytes buffered at once across all connections.
     pub body_budget: Arc<super::body_budget::BodyBudget>,
+    /// Notification targets, outbox and delivery log.
+    pub notifications: Arc<super::notify::NotificationService>,
+    /// The cost alert check (`None` when rate limiting or cost alerts are off).
+    pub cost_alerts: Option<Arc<super::notify::cost_alerts::CostAlerts>>,
 }

@@ -17,6 +17,8 @@ use crate::adapters::upstream::ReqwestUpstream;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::limits::LimitStore;
+use crate::ports::notifications::NotificationStore;
+use crate::ports::notifier::Notifier;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
 
@@ -73,6 +75,8 @@ pub struct Stores {
     pub logs: Arc<dyn RequestLogStore>,
     /// `sqlite` or `postgres`.
     pub backend: &'static str,
+    /// Notification targets, outbox and delivery log.
+    pub notifications: Arc<dyn NotificationStore>,
 }
 
 /// Opens the database named by the settings, applying migrations when asked.
@@ -88,6 +92,7 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             let store = Arc::new(store);
             Ok(Stores {
                 config: store.clone(),
+                notifications: store.clone(),
                 logs: store,
                 backend: "sqlite",
             })
@@ -105,6 +110,7 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             let store = Arc::new(store);
             Ok(Stores {
                 config: store.clone(),
+                notifications: store.clone(),
                 logs: store,
                 backend: "postgres",
             })
@@ -256,12 +262,25 @@ pub async fn start_with_clock(
         Arc::new(spool),
         std::time::Duration::from_secs(2),
     );
+    let upstream: Arc<dyn UpstreamClient> = Arc::new(ReqwestUpstream::new());
+    let notifications = super::notify::NotificationService::new(
+        stores.notifications.clone(),
+        upstream.clone(),
+        clock.clone(),
+        settings.notify.clone(),
+        settings.timezone,
+    );
+    notifications.spawn(shutdown_rx.clone()).await;
+    let notifier: Arc<dyn Notifier> = Arc::new(super::notify::notifier::DeliveringNotifier::new(
+        Arc::new(LogNotifier),
+        notifications.clone(),
+        snapshot.clone(),
+    ));
     let breakers = Arc::new(BreakerService::new(
         counters.clone(),
-        Arc::new(LogNotifier),
+        notifier,
         settings.breaker_on_network_errors,
     ));
-    let upstream: Arc<dyn UpstreamClient> = Arc::new(ReqwestUpstream::new());
     let limits = if settings.enable_rate_limit {
         let store = open_limit_store(&settings, &settings.redis_key_prefix).await;
         let service = Arc::new(LimitService::new(
@@ -315,7 +334,23 @@ pub async fn start_with_clock(
         )
         .spawn(shutdown_rx.clone());
     }
+    let cost_alerts = limits.as_ref().map(|l| {
+        super::notify::cost_alerts::CostAlerts::new(
+            l.clone(),
+            counters.clone(),
+            snapshot.clone(),
+            notifications.clone(),
+            clock.clone(),
+        )
+    });
+    if let Some(c) = &cost_alerts
+        && !settings.notify.cost_check_interval.is_zero()
+    {
+        c.spawn(settings.notify.cost_check_interval, shutdown_rx.clone());
+    }
     let ctx = Arc::new(AppContext {
+        notifications,
+        cost_alerts,
         proxy,
         log_writer,
         admin: AdminService::new(

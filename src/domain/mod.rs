@@ -10,6 +10,7 @@ pub mod error;
 pub mod failure;
 pub mod format;
 pub mod limits;
+pub mod notify;
 pub mod price;
 pub mod provider;
 pub mod request_log;

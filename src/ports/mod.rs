@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod counters;
 pub mod limits;
+pub mod notifications;
 pub mod notifier;
 pub mod spool;
 pub mod store;

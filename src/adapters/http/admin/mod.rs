@@ -9,6 +9,7 @@ pub mod health;
 pub mod json_body;
 pub mod keys;
 pub mod logs;
+pub mod notifications;
 pub mod prices;
 pub mod providers;
 pub mod usage;
@@ -39,6 +40,8 @@ pub enum ApiTags {
     ErrorRules,
     /// Limit windows: usage, total reset, rebuild from the log.
     Usage,
+    /// Notification targets (webhooks) and the delivery log.
+    Notifications,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -52,6 +55,7 @@ pub type AdminService = OpenApiService<
         health::HealthApi,
         error_rules::ErrorRulesApi,
         usage::UsageApi,
+        notifications::NotificationsApi,
     ),
     (),
 >;
@@ -68,6 +72,7 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             health::HealthApi { ctx: Arc::clone(ctx) },
             error_rules::ErrorRulesApi { ctx: Arc::clone(ctx) },
             usage::UsageApi { ctx: Arc::clone(ctx) },
+            notifications::NotificationsApi { ctx: Arc::clone(ctx) },
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),
