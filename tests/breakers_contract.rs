@@ -26,6 +26,8 @@ impl Notifier for Recorded {
     async fn breaker_event(&self, e: &BreakerEvent) {
         self.0.lock().unwrap().push(e.clone());
     }
+
+    async fn probe_result(&self, _: &claude_code_hub::ports::notifier::ProbeReport) {}
 }
 
 impl Recorded {

@@ -1,10 +1,11 @@
 //! The logging notifier: writes every event as a structured `tracing` line (prefix
-//! `[CircuitBreaker]`, as the original's troubleshooting guide expects). Webhooks come later.
+//! `[CircuitBreaker]`, as the original's troubleshooting guide expects). Webhook delivery wraps it
+//! (`app::notify::notifier`).
 
 use async_trait::async_trait;
 
 use crate::domain::breaker::{BreakerEvent, BreakerEventKind};
-use crate::ports::notifier::Notifier;
+use crate::ports::notifier::{Notifier, ProbeReport};
 
 /// Logs events; never fails.
 #[derive(Debug, Default, Clone, Copy)]
@@ -34,6 +35,14 @@ impl Notifier for LogNotifier {
                 provider = %e.provider_name,
                 "[CircuitBreaker] closed"
             ),
+        }
+    }
+
+    async fn probe_result(&self, r: &ProbeReport) {
+        if r.recovered {
+            tracing::info!(provider_id = r.provider_id, provider = %r.provider_name, "[CircuitBreaker] probe succeeded");
+        } else {
+            tracing::debug!(provider_id = r.provider_id, provider = %r.provider_name, detail = ?r.detail, "[CircuitBreaker] probe failed");
         }
     }
 }

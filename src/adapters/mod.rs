@@ -5,6 +5,7 @@ pub mod cch_ts;
 pub mod http;
 pub mod log_notifier;
 pub mod memory;
+pub mod notify_sql;
 pub mod postgres;
 pub mod redis;
 pub mod spool_file;

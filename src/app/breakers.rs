@@ -160,6 +160,11 @@ impl BreakerService {
         None
     }
 
+    /// Where transitions are reported (smart probing reports its verdicts there too).
+    pub fn notifier(&self) -> &Arc<dyn Notifier> {
+        &self.notifier
+    }
+
     /// The effective state of `p` at `now` (the OPEN → HALF-OPEN expiry is applied, and saved).
     pub async fn current(&self, p: &Provider, now: DateTime<Utc>) -> BreakerRecord {
         let Some((_, rec)) = self.load(p.id).await else {

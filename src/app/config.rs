@@ -103,6 +103,8 @@ pub struct Settings {
     pub config_refresh_interval: Duration,
     /// Client connection limits and timeouts (see [`ClientLimits`]).
     pub client: ClientLimits,
+    /// Notification delivery and alerts (see [`super::notify::config::NotifySettings`]).
+    pub notify: super::notify::config::NotifySettings,
 }
 
 /// Bounds on what one client connection may hold, so no client can make cch unreachable.
@@ -314,7 +316,9 @@ impl Settings {
             }),
             shutdown_ready_delay: ms(env.int("SHUTDOWN_READY_DELAY_MS", 0, 0, 600_000)?),
         };
+        let notify = super::notify::config::NotifySettings::from_map(vars)?;
         Ok(Self {
+            notify,
             app_port,
             app_host,
             admin_token,

@@ -56,4 +56,8 @@ pub struct AppContext {
     pub refusal_stats: Arc<dyn crate::ports::refusal_stats::RefusalStatsStore>,
     /// Daily jobs; tests drive `tick` with a manual clock.
     pub scheduler: Arc<super::scheduler::Scheduler>,
+    /// Notification targets, outbox and delivery log.
+    pub notifications: Arc<super::notify::NotificationService>,
+    /// The cost alert check (`None` when rate limiting or cost alerts are off).
+    pub cost_alerts: Option<Arc<super::notify::cost_alerts::CostAlerts>>,
 }

@@ -13,6 +13,7 @@ pub mod fail_open;
 pub mod limits;
 pub mod log_writer;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod private_fs;
 pub mod probe;

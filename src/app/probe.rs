@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::domain::breaker::BreakerState;
 use crate::ports::clock::Clock;
+use crate::ports::notifier::ProbeReport;
 use crate::ports::upstream::UpstreamClient;
 
 use super::breakers::BreakerService;
@@ -111,11 +112,20 @@ impl Prober {
                     r = test_provider(me.upstream.as_ref(), &p, None, me.timeout) => r,
                     _ = stop.changed() => return,
                 };
+                let detail = match result.status {
+                    Some(s) => format!("{:?}, HTTP {s}, {} ms", result.outcome, result.latency_ms),
+                    None => format!("{:?}, {} ms", result.outcome, result.latency_ms),
+                };
+                let report = ProbeReport {
+                    provider_id: p.id,
+                    provider_name: p.name.clone(),
+                    recovered: result.ok,
+                    detail: Some(detail),
+                    at: me.clock.now(),
+                };
+                me.breakers.notifier().probe_result(&report).await;
                 if result.ok {
-                    tracing::info!(provider = %p.name, latency_ms = result.latency_ms, "[CircuitBreaker] probe succeeded");
                     me.breakers.probe_succeeded(&p, me.clock.now()).await;
-                } else {
-                    tracing::debug!(provider = %p.name, outcome = ?result.outcome, status = ?result.status, "[CircuitBreaker] probe failed");
                 }
             });
         }

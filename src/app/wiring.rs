@@ -21,6 +21,8 @@ use crate::ports::limits::LimitStore;
 use crate::ports::refusal_stats::RefusalStatsStore;
 use crate::ports::retention::LogRetentionStore;
 use crate::ports::stats::StatsStore;
+use crate::ports::notifications::NotificationStore;
+use crate::ports::notifier::Notifier;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
 
@@ -95,6 +97,8 @@ pub struct Stores {
     pub retention: Arc<dyn LogRetentionStore>,
     /// Rate-limit refusal counts.
     pub refusal_stats: Arc<dyn RefusalStatsStore>,
+    /// Notification targets, outbox and delivery log.
+    pub notifications: Arc<dyn NotificationStore>,
 }
 
 /// Opens the database named by the settings, applying migrations when asked.
@@ -110,6 +114,7 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             let store = Arc::new(store);
             Ok(Stores {
                 config: store.clone(),
+                notifications: store.clone(),
                 logs: store.clone(),
                 leases: store.clone(),
                 retention: store.clone(),
@@ -131,6 +136,7 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             let store = Arc::new(store);
             Ok(Stores {
                 config: store.clone(),
+                notifications: store.clone(),
                 logs: store.clone(),
                 leases: store.clone(),
                 retention: store.clone(),
@@ -297,12 +303,25 @@ pub async fn start_with_clock(
         Arc::new(spool),
         std::time::Duration::from_secs(2),
     );
+    let upstream: Arc<dyn UpstreamClient> = Arc::new(ReqwestUpstream::new());
+    let notifications = super::notify::NotificationService::new(
+        stores.notifications.clone(),
+        upstream.clone(),
+        clock.clone(),
+        settings.notify.clone(),
+        settings.timezone,
+    );
+    notifications.spawn(shutdown_rx.clone()).await;
+    let notifier: Arc<dyn Notifier> = Arc::new(super::notify::notifier::DeliveringNotifier::new(
+        Arc::new(LogNotifier),
+        notifications.clone(),
+        snapshot.clone(),
+    ));
     let breakers = Arc::new(BreakerService::new(
         counters.clone(),
-        Arc::new(LogNotifier),
+        notifier,
         settings.breaker_on_network_errors,
     ));
-    let upstream: Arc<dyn UpstreamClient> = Arc::new(ReqwestUpstream::new());
     let limits = if settings.enable_rate_limit {
         let store = open_limit_store(&settings, &settings.redis_key_prefix).await;
         let service = Arc::new(LimitService::new(
@@ -393,8 +412,24 @@ pub async fn start_with_clock(
         settings.timezone,
         settings.session_ttl,
     ));
+    let cost_alerts = limits.as_ref().map(|l| {
+        super::notify::cost_alerts::CostAlerts::new(
+            l.clone(),
+            counters.clone(),
+            snapshot.clone(),
+            notifications.clone(),
+            clock.clone(),
+        )
+    });
+    if let Some(c) = &cost_alerts
+        && !settings.notify.cost_check_interval.is_zero()
+    {
+        c.spawn(settings.notify.cost_check_interval, shutdown_rx.clone());
+    }
     let ctx = Arc::new(AppContext {
         stats,
+        notifications,
+        cost_alerts,
         proxy,
         log_writer,
         admin: AdminService::new(

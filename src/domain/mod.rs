@@ -14,6 +14,7 @@ pub mod format;
 pub mod legacy_import;
 pub mod limits;
 pub mod periods;
+pub mod notify;
 pub mod price;
 pub mod provider;
 pub mod rate_limit_stats;

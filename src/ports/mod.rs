@@ -5,6 +5,7 @@ pub mod clock;
 pub mod counters;
 pub mod jobs;
 pub mod limits;
+pub mod notifications;
 pub mod notifier;
 pub mod refusal_stats;
 pub mod retention;

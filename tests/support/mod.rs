@@ -40,6 +40,7 @@ pub fn skip(test: &str, what: &str) {
 pub mod app;
 pub mod bin;
 pub mod fake_upstream;
+pub mod fake_webhook;
 pub mod log_rows;
 pub mod logs;
 pub mod postgres;

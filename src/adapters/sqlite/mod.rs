@@ -8,6 +8,7 @@ mod config;
 mod error_rules;
 mod keys;
 mod logs;
+mod notify;
 mod pool_hygiene;
 mod prices;
 mod providers;

@@ -11,6 +11,7 @@ pub mod health;
 pub mod json_body;
 pub mod keys;
 pub mod logs;
+pub mod notifications;
 pub mod prices;
 pub mod providers;
 pub mod rate_limits;
@@ -48,6 +49,8 @@ pub enum ApiTags {
     Settings,
     /// Statistics from the usage ledger: overview, time series, leaderboard.
     Stats,
+    /// Notification targets (webhooks) and the delivery log.
+    Notifications,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -63,6 +66,7 @@ pub type AdminService = OpenApiService<
         usage::UsageApi,
         RetentionApis,
         stats::StatsApi,
+        notifications::NotificationsApi,
     ),
     (),
 >;
@@ -81,6 +85,7 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             usage::UsageApi { ctx: Arc::clone(ctx) },
             retention_apis(ctx),
             stats::StatsApi { ctx: Arc::clone(ctx) },
+            notifications::NotificationsApi { ctx: Arc::clone(ctx) },
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),
