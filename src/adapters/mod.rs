@@ -9,7 +9,7 @@ pub mod notify_sql;
 pub mod postgres;
 pub mod redis;
 pub mod spool_file;
-pub(crate) mod sql_shared;
 pub mod sql_ledger;
+pub(crate) mod sql_shared;
 pub mod sqlite;
 pub mod upstream;

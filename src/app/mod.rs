@@ -23,6 +23,6 @@ pub mod retention;
 pub mod scheduler;
 pub mod shutdown;
 pub mod snapshot;
-pub mod system_settings;
 pub mod stats;
+pub mod system_settings;
 pub mod wiring;

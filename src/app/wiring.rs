@@ -18,11 +18,11 @@ use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::jobs::JobLeaseStore;
 use crate::ports::limits::LimitStore;
+use crate::ports::notifications::NotificationStore;
+use crate::ports::notifier::Notifier;
 use crate::ports::refusal_stats::RefusalStatsStore;
 use crate::ports::retention::LogRetentionStore;
 use crate::ports::stats::StatsStore;
-use crate::ports::notifications::NotificationStore;
-use crate::ports::notifier::Notifier;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
 
@@ -43,8 +43,8 @@ use super::retention::{RetentionJob, RetentionService};
 use super::scheduler::Scheduler;
 use super::shutdown::ShutdownState;
 use super::snapshot::SnapshotHolder;
-use super::system_settings::SystemSettings;
 use super::stats::StatsService;
+use super::system_settings::SystemSettings;
 
 /// The real clock.
 pub struct SystemClock;
