@@ -158,6 +158,7 @@ impl ProxyService {
                 body,
                 message,
                 override_,
+                ..
             } => {
                 entry.outcome = ChainOutcome::Failure;
                 entry.status = Some(status);

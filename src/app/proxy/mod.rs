@@ -11,9 +11,11 @@ pub mod diagnose;
 mod failover;
 mod finish;
 pub mod forward;
+mod gate;
 mod inbound;
 mod models;
 pub mod record;
+mod rectify;
 pub mod reject;
 pub mod stream;
 
@@ -375,7 +377,7 @@ impl ProxyService {
                 .await
                 .map(|_| ()),
             ChainReason::Failover => self.counters.set(&key, &value, Some(ttl)).await,
-            ChainReason::SessionReuse | ChainReason::Retry => {
+            ChainReason::SessionReuse | ChainReason::Retry | ChainReason::RectifiedRetry => {
                 self.counters.expire(&key, ttl).await.map(|_| ())
             }
         };
