@@ -226,7 +226,8 @@ async fn half_open_lets_only_a_few_trials_through_then_closes_or_reopens() {
 async fn a_stream_breaking_mid_way_opens_with_a_clear_last_error() {
     let t = spawn_app(&[]).await;
     let up = FakeUpstream::start().await;
-    up.set_default(Reply::stream("abcdefgh").drop_after_events(2));
+    // Broken after the first text delta: mid-way, after the content gate released the stream.
+    up.set_default(Reply::stream("abcdefgh").drop_after_events(4));
     let a = add_provider(&t, "a", &up.url(), json!({"failure_threshold": 1})).await;
     let (_, key) = add_user_key(&t).await;
     let r = t

@@ -48,7 +48,7 @@ async fn not_ready_at_once_then_open_streams_finish_and_the_process_exits_zero()
     // Three events, then a 1.5 s pause, then the rest: the stream is open when SIGTERM comes
     // and ends well inside the drain time.
     up.set_default(
-        Reply::stream("a long answer").stall_after_events(3, Duration::from_millis(1500)),
+        Reply::stream("a long answer").stall_after_events(4, Duration::from_millis(1500)),
     );
     let mut cch = spawn(BIN, &[("SHUTDOWN_READY_DELAY_MS", "1000")]).await;
     let (_, key) = cch.provider_and_key(&up.url()).await;
@@ -266,8 +266,10 @@ async fn open_streams(
 async fn sigterm_with_100_open_streams_ends_every_one_cleanly() {
     for (drain_ms, finishes) in [("30000", true), ("300", false)] {
         let up = FakeUpstream::start().await;
+        // Four events: the fourth is the first text, which releases the content gate, so the
+        // streams are open (past the gate) when SIGTERM comes.
         up.set_default(
-            Reply::stream("a long answer").stall_after_events(3, Duration::from_millis(2500)),
+            Reply::stream("a long answer").stall_after_events(4, Duration::from_millis(2500)),
         );
         let mut cch = spawn(BIN, &[("SHUTDOWN_DRAIN_MS", drain_ms)]).await;
         let (_, key) = cch.provider_and_key(&up.url()).await;

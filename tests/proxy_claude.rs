@@ -276,7 +276,9 @@ async fn prompt_too_long_goes_straight_back_without_failover() {
 async fn no_retry_after_the_first_byte_client_gets_an_error_event() {
     let up = FakeUpstream::start().await;
     let other = FakeUpstream::start().await;
-    up.set_default(Reply::stream("x y z w").drop_after_events(3));
+    // Dropped after the first text delta (event 4): the client has seen content, so the break
+    // can only be reported in-stream (a break before content fails over: fake_200_matrix).
+    up.set_default(Reply::stream("x y z w").drop_after_events(5));
     let t = spawn_app(&[]).await;
     add_provider(&t, "a", &up, json!({"priority": 0})).await;
     add_provider(&t, "b", &other, json!({"priority": 1})).await;

@@ -42,8 +42,9 @@ async fn read_stream(
 #[tokio::test]
 async fn shutdown_ends_open_streams_with_an_error_event_and_logs_a_server_cut() {
     let up = FakeUpstream::start().await;
-    // Three events, then silence for a minute: the stream is open when shutdown comes.
-    up.set_default(Reply::stream("a long answer").stall_after_events(3, Duration::from_secs(60)));
+    // Four events (the fourth is the first text, which releases the content gate), then
+    // silence for a minute: the stream is open when shutdown comes.
+    up.set_default(Reply::stream("a long answer").stall_after_events(4, Duration::from_secs(60)));
     let mut cch = spawn(BIN, &[("SHUTDOWN_DRAIN_TIMEOUT_MS", "1000")]).await;
     let (_, key) = cch.provider_and_key(&up.url()).await;
     let claude = cch

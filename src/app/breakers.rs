@@ -325,6 +325,7 @@ fn class_message(class: crate::domain::failure::ErrorClass) -> &'static str {
         ErrorClass::SystemError => "network error",
         ErrorClass::NotFound => "not found",
         ErrorClass::NonRetryableClientError => "client error",
+        ErrorClass::RectifyThinkingSignature => "thinking signature rejected",
         ErrorClass::ClientAbort => "client abort",
     }
 }

@@ -18,6 +18,9 @@ pub enum ChainReason {
     Retry,
     /// A different provider after the previous one failed.
     Failover,
+    /// The same provider again after cch repaired the request it refused (thinking blocks
+    /// stripped, see `thinking_rectifier`).
+    RectifiedRetry,
 }
 
 /// How the attempt ended.
@@ -58,6 +61,10 @@ pub struct ChainEntry {
     /// Providers left out when this one was selected, with reasons (selection entries only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<Exclusion>,
+    /// What cch recognised in this attempt's answer (a fake success such as `fake_200_html` or
+    /// `empty_stream`, or `thinking_signature` for a rejected signature that was rectified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<String>,
 }
 
 /// The whole chain of a request, as stored in the log's `provider_chain` column.
@@ -111,6 +118,7 @@ mod tests {
             duration_ms: 10,
             converted: false,
             excluded: vec![],
+            detection: None,
         }
     }
 

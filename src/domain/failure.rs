@@ -25,9 +25,20 @@ pub enum ErrorClass {
     ProviderError,
     /// Network, DNS, TLS, timeout: retry, fail over, counts only if configured.
     SystemError,
+    /// The provider refused the request's thinking blocks (signatures issued elsewhere): strip
+    /// them and retry once on the same provider; if that is not possible, the client's error.
+    RectifyThinkingSignature,
 }
 
 impl ErrorClass {
+    /// Whether a rule of this class describes the client's request (it applies to 4xx only).
+    pub fn is_client_side(self) -> bool {
+        matches!(
+            self,
+            Self::NonRetryableClientError | Self::RectifyThinkingSignature
+        )
+    }
+
     /// Whether the proxy should try again (same or another provider) after this failure.
     pub fn is_retryable(self) -> bool {
         matches!(
@@ -156,11 +167,14 @@ impl ErrorRule {
         }
         if !matches!(
             self.class,
-            ErrorClass::NonRetryableClientError | ErrorClass::ProviderError
+            ErrorClass::NonRetryableClientError
+                | ErrorClass::ProviderError
+                | ErrorClass::RectifyThinkingSignature
         ) {
             return Err(ValidationError::new(
                 "class",
-                "must be non_retryable_client_error or provider_error",
+                "must be non_retryable_client_error, provider_error or \
+                 rectify_thinking_signature",
             ));
         }
         if self
@@ -236,8 +250,7 @@ impl ErrorRuleSet {
         self.rules
             .iter()
             .find(|(r, re)| {
-                r.matches_with(status, lower, re.as_ref())
-                    && (r.class != ErrorClass::NonRetryableClientError || is_4xx)
+                r.matches_with(status, lower, re.as_ref()) && (!r.class.is_client_side() || is_4xx)
             })
             .map(|(r, _)| r)
     }
@@ -415,9 +428,10 @@ pub fn counts_for_breaker(class: ErrorClass, network_errors_count: bool) -> bool
     match class {
         ErrorClass::ProviderError => true,
         ErrorClass::SystemError => network_errors_count,
-        ErrorClass::ClientAbort | ErrorClass::NonRetryableClientError | ErrorClass::NotFound => {
-            false
-        }
+        ErrorClass::ClientAbort
+        | ErrorClass::NonRetryableClientError
+        | ErrorClass::RectifyThinkingSignature
+        | ErrorClass::NotFound => false,
     }
 }
 

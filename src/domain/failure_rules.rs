@@ -14,8 +14,9 @@ fn rule(pattern: &str, status: Option<u16>) -> ErrorRule {
     }
 }
 
-/// The built-in rules (all "contains", case-insensitive, non-retryable client errors). Wording
-/// that could also describe a provider-side problem is limited to status 400.
+/// The built-in rules (all "contains", case-insensitive; non-retryable client errors except the
+/// thinking-signature rules, which the rectifier acts on), in the order the migrations store
+/// them. Wording that could also describe a provider-side problem is limited to status 400.
 pub fn builtin_error_rules() -> Vec<ErrorRule> {
     let any: &[&str] = &[
         // Context size.
@@ -38,11 +39,6 @@ pub fn builtin_error_rules() -> Vec<ErrorRule> {
         "too many images",
         "could not process image",
         "media type",
-        // Thinking blocks.
-        "expected `thinking`",
-        "`thinking` block",
-        "thinking blocks",
-        "redacted_thinking",
         // Tool use ids.
         "`tool_use` ids",
         "tool_use_id",
@@ -57,7 +53,6 @@ pub fn builtin_error_rules() -> Vec<ErrorRule> {
         "invalid model",
     ];
     let bad_request_only: &[&str] = &[
-        "field required",
         "is required",
         "missing required parameter",
         "extra inputs are not permitted",
@@ -66,8 +61,30 @@ pub fn builtin_error_rules() -> Vec<ErrorRule> {
         "unrecognized request argument",
         "unknown parameter",
     ];
+    // Refused thinking blocks that stripping them cures (migration 0030): matched before the
+    // thinking presets and "field required" below, which share words with them.
+    let rectifiable: &[&str] = &[
+        "invalid `signature` in `thinking` block",
+        "in `redacted_thinking` block",
+        "signature: field required",
+        "blocks in the latest assistant message cannot be modified",
+        "must start with a thinking block",
+    ];
+    // Thinking blocks the rectifier cannot cure.
+    let thinking: &[&str] = &[
+        "expected `thinking`",
+        "`thinking` block",
+        "thinking blocks",
+        "redacted_thinking",
+    ];
     any.iter()
         .map(|p| rule(p, None))
         .chain(bad_request_only.iter().map(|p| rule(p, Some(400))))
+        .chain(rectifiable.iter().map(|p| ErrorRule {
+            class: ErrorClass::RectifyThinkingSignature,
+            ..rule(p, Some(400))
+        }))
+        .chain(thinking.iter().map(|p| rule(p, None)))
+        .chain(std::iter::once(rule("field required", Some(400))))
         .collect()
 }

@@ -36,6 +36,8 @@ pub(super) enum AttemptOk {
         body: Bytes,
         message: String,
         override_: Option<(Option<u16>, Option<String>)>,
+        /// An error rule says stripping the thinking blocks may cure it (see `rectify`).
+        rectifiable: bool,
     },
 }
 
@@ -46,6 +48,8 @@ pub(super) struct AttemptErr {
     pub(super) message: String,
     pub(super) proxy_failed: bool,
     pub(super) timeout: bool,
+    /// What the content gate recognised (`fake_200_html`, `empty_stream`, …), for the chain.
+    pub(super) detection: Option<&'static str>,
 }
 
 impl AttemptErr {
@@ -94,6 +98,7 @@ impl ProxyService {
             message: f.message.clone(),
             proxy_failed: f.kind == FailureKind::Proxy,
             timeout: f.kind == FailureKind::Timeout,
+            detection: None,
         })?;
         let remaining = header_timeout.saturating_sub(started.elapsed());
         let status = resp.status;
@@ -108,13 +113,14 @@ impl ProxyService {
             let text = String::from_utf8_lossy(&bytes).to_string();
             let rules = self.snapshot.get().error_rules.clone();
             let c = classify_http(status, &text, &rules);
-            if c.class == ErrorClass::NonRetryableClientError {
+            if c.class.is_client_side() {
                 let override_ = c.override_.map(|o| (o.status, o.message));
                 return Ok(AttemptOk::ClientError {
                     status,
                     body: bytes,
                     message: c.message,
                     override_,
+                    rectifiable: c.class == ErrorClass::RectifyThinkingSignature,
                 });
             }
             return Err(AttemptErr {
@@ -123,6 +129,7 @@ impl ProxyService {
                 message: c.message,
                 proxy_failed: false,
                 timeout: false,
+                detection: None,
             });
         }
         let is_sse = resp
@@ -139,6 +146,7 @@ impl ProxyService {
                     message: format!("no first byte within {} ms", header_timeout.as_millis()),
                     proxy_failed: false,
                     timeout: true,
+                    detection: None,
                 }),
                 Ok(Some(Ok(first))) => Ok(AttemptOk::Stream {
                     status,
@@ -152,6 +160,7 @@ impl ProxyService {
                     message: e.message,
                     proxy_failed: false,
                     timeout: false,
+                    detection: None,
                 }),
                 Ok(None) => Err(AttemptErr {
                     class: ErrorClass::ProviderError,
@@ -159,6 +168,7 @@ impl ProxyService {
                     message: "upstream sent an empty stream".into(),
                     proxy_failed: false,
                     timeout: false,
+                    detection: Some("empty_stream"),
                 }),
             };
         }
@@ -180,6 +190,7 @@ impl ProxyService {
                 message: "upstream response body timed out".into(),
                 proxy_failed: false,
                 timeout: true,
+                detection: None,
             }),
             BodyEnd::Broken(m) => Err(AttemptErr {
                 class: ErrorClass::SystemError,
@@ -187,6 +198,7 @@ impl ProxyService {
                 message: m,
                 proxy_failed: false,
                 timeout: false,
+                detection: None,
             }),
         }
     }

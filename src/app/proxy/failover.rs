@@ -21,6 +21,7 @@ use super::attempt::AttemptOk;
 use super::convert_io::{self, Prepared};
 use super::inbound::Inbound;
 use super::record::Served;
+use super::rectify;
 use super::{ClientRequest, ProxyResponse, ProxyService, RETRY_PAUSE};
 use crate::app::policy::ProviderOutcome;
 use crate::app::snapshot::ConfigSnapshot;
@@ -59,7 +60,9 @@ enum NoPick {
     Vanished,
 }
 
-/// How trying one provider ended.
+/// How trying one provider ended. Built once per provider tried and moved at once, so the
+/// size difference between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Tried {
     /// It answered; the response still has to be passed through and accounted.
     Answered {
@@ -243,18 +246,26 @@ impl ProxyService {
         let mut try_no = 0u32;
         let mut last_failure: Option<(ErrorClass, String)> = None;
         let mut excluded = Some(pick.excluded);
+        // The request without thinking blocks, once the rectifier acted (see `rectify`).
+        let mut rectified: Option<Prepared> = None;
+        let mut next_reason: Option<ChainReason> = None;
         while try_no < tries && walk.attempts < self.config.max_attempts {
             walk.attempts += 1;
-            let reason = if try_no == 0 {
-                pick.reason
-            } else {
-                ChainReason::Retry
+            let reason = match next_reason.take() {
+                Some(r) => r,
+                None if try_no == 0 => pick.reason,
+                None => ChainReason::Retry,
             };
             try_no += 1;
             let attempt_started = Instant::now();
-            let result = self
-                .attempt(req, provider, prepared, inb.is_stream, use_proxy)
-                .await;
+            let current = rectified.as_ref().unwrap_or(prepared);
+            let result = match self
+                .attempt(req, provider, current, inb.is_stream, use_proxy)
+                .await
+            {
+                Ok(ok) => super::gate::content_gate(ok, provider, current, attempt_started).await,
+                Err(e) => Err(e),
+            };
             let mut entry = ChainEntry {
                 provider_id: provider.id,
                 provider_name: provider.name.clone(),
@@ -267,15 +278,46 @@ impl ProxyService {
                     .unwrap_or(u64::MAX),
                 converted: false,
                 excluded: excluded.take().unwrap_or_default(),
+                detection: None,
             };
             let err = match result {
-                Ok(ok) => return Tried::Answered { ok, entry, reason },
+                Ok(ok) => match rectify::after_attempt(ok, current, rectified.is_some()) {
+                    rectify::AfterAttempt::Answer(ok) => {
+                        // A rectified try binds the session as the provider's first try would.
+                        let reason = match reason {
+                            ChainReason::RectifiedRetry => pick.reason,
+                            r => r,
+                        };
+                        return Tried::Answered { ok, entry, reason };
+                    }
+                    rectify::AfterAttempt::Retry {
+                        fixed,
+                        status,
+                        message,
+                        rectified: what,
+                    } => {
+                        tracing::info!(provider = %provider.name, blocks = what.blocks_removed,
+                            thinking_disabled = what.thinking_disabled,
+                            "thinking blocks refused; retrying once without them");
+                        entry.outcome = ChainOutcome::Failure;
+                        entry.status = Some(status);
+                        entry.error_class = Some(ErrorClass::RectifyThinkingSignature);
+                        entry.error = Some(message);
+                        entry.detection = Some(rectify::DETECTION.into());
+                        walk.chain.push(entry);
+                        rectified = Some(fixed);
+                        next_reason = Some(ChainReason::RectifiedRetry);
+                        try_no = try_no.saturating_sub(1); // does not use up a retry
+                        continue;
+                    }
+                },
                 Err(err) => err,
             };
             entry.outcome = ChainOutcome::Failure;
             entry.status = err.status;
             entry.error_class = Some(err.class);
             entry.error = Some(err.message.clone());
+            entry.detection = err.detection.map(str::to_string);
             walk.chain.push(entry);
             last_failure = Some((err.class, err.message.clone()));
             tracing::info!(provider = %provider.name, class = ?err.class, status = ?err.status, "upstream attempt failed");

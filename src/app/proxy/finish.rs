@@ -155,6 +155,7 @@ impl ProxyService {
                 body,
                 message,
                 override_,
+                ..
             } => {
                 entry.outcome = ChainOutcome::Failure;
                 entry.status = Some(status);

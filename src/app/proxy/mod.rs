@@ -11,9 +11,11 @@ pub mod diagnose;
 mod failover;
 mod finish;
 pub mod forward;
+mod gate;
 mod inbound;
 mod models;
 pub mod record;
+mod rectify;
 pub mod reject;
 pub mod stream;
 
@@ -412,9 +414,9 @@ impl ProxyService {
                         counters.set_if_absent(&key, &value, ttl).await.map(|_| ())
                     }
                     ChainReason::Failover => counters.set(&key, &value, Some(ttl)).await,
-                    ChainReason::SessionReuse | ChainReason::Retry => {
-                        counters.expire(&key, ttl).await.map(|_| ())
-                    }
+                    ChainReason::SessionReuse
+                    | ChainReason::Retry
+                    | ChainReason::RectifiedRetry => counters.expire(&key, ttl).await.map(|_| ()),
                 };
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "session binding not saved");

@@ -37,6 +37,7 @@ mod request;
 mod request_out;
 mod response;
 mod schema;
+pub mod spelling;
 mod stream;
 
 #[cfg(test)]

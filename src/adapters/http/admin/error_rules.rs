@@ -120,6 +120,7 @@ fn class_name(c: ErrorClass) -> String {
         ErrorClass::NotFound => "not_found",
         ErrorClass::SystemError => "system_error",
         ErrorClass::ClientAbort => "client_abort",
+        ErrorClass::RectifyThinkingSignature => "rectify_thinking_signature",
     }
     .to_string()
 }
@@ -128,9 +129,10 @@ fn parse_class(s: &str) -> Result<ErrorClass, ValidationError> {
     match s {
         "non_retryable_client_error" => Ok(ErrorClass::NonRetryableClientError),
         "provider_error" => Ok(ErrorClass::ProviderError),
+        "rectify_thinking_signature" => Ok(ErrorClass::RectifyThinkingSignature),
         _ => Err(ValidationError::new(
             "class",
-            "must be non_retryable_client_error or provider_error",
+            "must be non_retryable_client_error, provider_error or rectify_thinking_signature",
         )),
     }
 }

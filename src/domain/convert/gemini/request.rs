@@ -22,7 +22,9 @@ const CLAUDE_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "i
 /// logprobs, non-text output modalities, `cachedContent` and code-execution parts are
 /// [`ConvertError::Unsupported`].
 pub fn request_to_claude(body: &Value) -> Result<Value, ConvertError> {
-    let g = unwrap_envelope(body, "request", "contents");
+    // Both proto3 JSON spellings are accepted: everything below reads lowerCamelCase.
+    let body = super::spelling::to_lower_camel(body);
+    let g = unwrap_envelope(&body, "request", "contents");
     let obj = g
         .as_object()
         .ok_or_else(|| invalid("request body must be a JSON object"))?;
