@@ -63,9 +63,6 @@ impl Sql {
     }
 }
 
-/// Roll-up rows per upsert statement: 32 arguments each keeps below SQLite's 32,766 limit.
-pub(crate) const UPSERT_CHUNK: usize = 500;
-
 const KEY_COLUMNS: [&str; 7] = [
     "hour",
     "user_id",
@@ -157,10 +154,9 @@ pub(crate) fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql 
     q
 }
 
-/// One statement adding per-hour totals of `rows` to `usage_hourly_totals` (what the overview
-/// reads: one row per hour instead of every roll-up of the period).
-pub(crate) fn upsert_hourly_totals(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
-    // Bounded by the batch: at most one entry per hour it spans.
+/// The per-hour totals of `rows` (what the overview reads: one row per hour instead of every
+/// roll-up of the period), in hour order. Bounded by the batch: one entry per hour it spans.
+pub(crate) fn hourly_totals(rows: &[(RollupKey, RollupSums)]) -> Vec<(i64, RollupSums)> {
     let mut by_hour: std::collections::BTreeMap<i64, RollupSums> = Default::default();
     for (k, s) in rows {
         let t = by_hour.entry(k.hour).or_default();
@@ -171,12 +167,17 @@ pub(crate) fn upsert_hourly_totals(dialect: Dialect, rows: &[(RollupKey, RollupS
         }
         *t = sums_of(&cur);
     }
+    by_hour.into_iter().collect()
+}
+
+/// One statement adding per-hour totals (from [`hourly_totals`]) to `usage_hourly_totals`.
+pub(crate) fn upsert_hourly_totals(dialect: Dialect, rows: &[(i64, RollupSums)]) -> Sql {
     let sums = sum_columns(true);
     let mut q = Sql::new(dialect);
     q.push("INSERT INTO usage_hourly_totals (hour, ")
         .push(&sums.join(", "))
         .push(") VALUES ");
-    for (i, (hour, s)) in by_hour.iter().enumerate() {
+    for (i, (hour, s)) in rows.iter().enumerate() {
         q.push(if i == 0 { "(" } else { ", (" });
         q.bind(Arg::I64(*hour));
         for v in sum_values(s) {

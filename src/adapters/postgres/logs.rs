@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::codec::{map_err, norm};
+use crate::adapters::sql_shared::statement_sizes::fixed_chunks;
 use crate::domain::request_log::{LogFilter, RequestLog};
 use crate::ports::store::{StoreError, StoreResult};
 
@@ -18,8 +19,6 @@ const INSERT_COLUMNS: &str = "request_id, created_at, user_id, key_id, provider_
      cache_read_tokens, cost_usd, cost_known, duration_ms, ttfb_ms, provider_chain, session_id, \
      user_agent, error_message";
 
-/// Rows per INSERT statement: 24 binds each stays far below PostgreSQL's 65535 bind limit.
-const CHUNK: usize = 500;
 /// Page size used when the filter asks for none (or fewer than one) row.
 const DEFAULT_LIMIT: i64 = 100;
 /// Largest page served.
@@ -97,7 +96,7 @@ pub(super) async fn insert(pool: &PgPool, rows: &[RequestLog]) -> StoreResult<u6
     // The request ids this transaction added (replayed rows already stored are skipped):
     // only they go into the roll-ups, so a replayed batch counts once. Bounded by the batch.
     let mut stored: HashSet<String> = HashSet::with_capacity(rows.len());
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in fixed_chunks(rows) {
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("INSERT INTO request_logs (");
         qb.push(INSERT_COLUMNS).push(") ");
         qb.push_values(chunk, |mut s, r| {
@@ -129,9 +128,8 @@ pub(super) async fn insert(pool: &PgPool, rows: &[RequestLog]) -> StoreResult<u6
         qb.push(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
         let added: Vec<String> = qb
             .build_query_scalar()
-            // One SQL text per batch size: caching each prepared statement (up to 100 per
-            // connection, each holding thousands of parameters) grew memory by hundreds of MB.
-            .persistent(false)
+            // Cached: `fixed_chunks` allows only a few distinct statement texts.
+            .persistent(true)
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;

@@ -5,3 +5,4 @@
 
 pub(crate) mod job_leases;
 pub(crate) mod limit_refusals;
+pub(crate) mod statement_sizes;

@@ -11,6 +11,7 @@ use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool};
 use super::SqliteStore;
 use super::codec::{map_err, ts_to_text};
 use crate::adapters::sql_ledger::{self as ledger, Arg, Dialect, Sql};
+use crate::adapters::sql_shared::statement_sizes::fixed_chunks;
 use crate::domain::periods::HourSpan;
 use crate::domain::request_log::RequestLog;
 use crate::domain::rollup::join_cost;
@@ -45,14 +46,17 @@ pub(super) async fn add_rollups(
     stored: HashSet<String>,
 ) -> StoreResult<()> {
     let rollups = ledger::rollups_of(rows, stored);
-    for chunk in rollups.chunks(ledger::UPSERT_CHUNK) {
+    // Cached statements: `fixed_chunks` allows only a few distinct texts.
+    for chunk in fixed_chunks(&rollups) {
         query(&ledger::upsert(D, chunk))
+            .persistent(true)
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
     }
-    if !rollups.is_empty() {
-        query(&ledger::upsert_hourly_totals(D, &rollups))
+    for chunk in fixed_chunks(&ledger::hourly_totals(&rollups)) {
+        query(&ledger::upsert_hourly_totals(D, chunk))
+            .persistent(true)
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
