@@ -44,7 +44,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    claude_code_hub::app::wiring::init_logging(settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -55,6 +54,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let traces =
+        claude_code_hub::app::wiring::init_logging(settings.log_format, runtime.handle().clone());
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => claude_code_hub::app::wiring::serve(settings).await,
@@ -78,6 +79,11 @@ fn main() -> std::process::ExitCode {
             },
         }
     });
+    // Sends the spans still queued while the runtime (which carries the exporter's requests)
+    // is alive.
+    if let Some(t) = traces {
+        t.shutdown();
+    }
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -6,6 +6,7 @@ pub mod http;
 pub mod log_notifier;
 pub mod memory;
 pub mod notify_sql;
+pub mod otel;
 pub mod postgres;
 pub mod redis;
 pub mod spool_file;

@@ -25,4 +25,5 @@ pub mod shutdown;
 pub mod snapshot;
 pub mod stats;
 pub mod system_settings;
+pub mod tracing_spans;
 pub mod wiring;

@@ -60,17 +60,53 @@ fn instance_id() -> String {
     format!("{}-{:08x}", std::process::id(), rand::random::<u32>())
 }
 
-/// Installs the tracing subscriber (text or JSON), filtered by `RUST_LOG` (default `info`).
-pub fn init_logging(format: LogFormat) {
+/// Installs the tracing subscriber: text or JSON logs filtered by `RUST_LOG` (default `info`)
+/// and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, the OpenTelemetry trace export (whose spans,
+/// target [`crate::app::tracing_spans::TARGET`], the logs never show). The returned exporter is
+/// to be shut down when cch exits, to send the spans still queued.
+pub fn init_logging(
+    format: LogFormat,
+    runtime: tokio::runtime::Handle,
+) -> Option<crate::adapters::otel::TraceExport> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    type Boxed = Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+    let trace_off = format!("{}=off", crate::app::tracing_spans::TARGET);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive(trace_off.parse().unwrap_or_default());
+    let logs: Boxed = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
     };
+    let mut layers = vec![logs];
+    let mut export = None;
+    if crate::adapters::otel::requested() {
+        init_crypto();
+        match crate::adapters::otel::TraceExport::start(runtime) {
+            Ok((e, layer)) => {
+                let only_ours = tracing_subscriber::filter::Targets::new()
+                    .with_target(crate::app::tracing_spans::TARGET, tracing::Level::INFO);
+                layers.push(layer.with_filter(only_ours).boxed());
+                export = Some(e);
+            }
+            Err(e) => eprintln!("cch: traces are not exported: {e}"),
+        }
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+    if export.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    export
 }
 
 /// Installs the process-wide TLS crypto provider (reqwest and sqlx use rustls with ring).

@@ -56,5 +56,26 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
         .data(ui_state)
         .data(ctx)
         .with(CatchPanic::new())
+        .around(with_request_id)
         .boxed()
 }
+
+/// Every answer carries `x-cch-request-id`: the proxy routes set it to the request's own id
+/// (log row and trace); any other answer gets a fresh one, so a user always has an id to
+/// report.
+async fn with_request_id<E: poem::Endpoint>(
+    ep: Arc<E>,
+    req: poem::Request,
+) -> poem::Result<poem::Response> {
+    let mut resp = ep.get_response(req).await;
+    if !resp.headers().contains_key(REQUEST_ID_HEADER) {
+        let id = crate::app::proxy::new_request_id();
+        if let Ok(v) = poem::http::HeaderValue::from_str(&id) {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// The answer header naming the request (see [`with_request_id`]).
+pub const REQUEST_ID_HEADER: &str = "x-cch-request-id";

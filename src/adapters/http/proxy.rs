@@ -3,16 +3,18 @@
 
 use std::sync::Arc;
 
-use poem::http::{HeaderMap, StatusCode};
+use poem::http::{HeaderMap, HeaderValue, StatusCode};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::body_read::{self, BodyReadError};
 use super::client_query::{forwarded_query, query_key};
 use crate::app::context::AppContext;
 use crate::app::proxy::reject::{RejectReason, Rejection};
 use crate::app::proxy::{ClientRequest, ProxyBody, ProxyResponse};
+use crate::app::tracing_spans::TARGET;
 use crate::domain::client_error::GatewayErrorKind;
 use crate::domain::format::ClientFormat;
 
@@ -54,6 +56,9 @@ fn to_response(resp: ProxyResponse) -> Response {
     }
 }
 
+/// Serves one client request inside its trace span (see `app::tracing_spans`) and marks the
+/// answer with its id in `x-cch-request-id`: the log row's id and, when traces are exported,
+/// the trace id (so an admin finds the trace from the id a user reports, and back).
 async fn proxy(
     ctx: &AppContext,
     req: &Request,
@@ -61,6 +66,45 @@ async fn proxy(
     format: ClientFormat,
     path_model: Option<String>,
     path_stream: bool,
+) -> Response {
+    let span = tracing::info_span!(target: TARGET, "request",
+        otel.name = %format_args!("{} {}", req.method(), req.uri().path()),
+        otel.kind = "server", http.request.method = %req.method(), url.path = req.uri().path(),
+        cch.client_format = format.as_str(),
+        http.response.status_code = tracing::field::Empty);
+    let request_id = trace_id_of(&span).unwrap_or_else(crate::app::proxy::new_request_id);
+    let mut resp = serve_request(ctx, req, body, format, path_model, path_stream, &request_id)
+        .instrument(span.clone())
+        .await;
+    span.record("http.response.status_code", resp.status().as_u16());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(super::REQUEST_ID_HEADER, v);
+    }
+    resp
+}
+
+/// The trace id of `span` in hex, when traces are exported (an unsampled or disabled span has
+/// none).
+fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if span.is_disabled() {
+        return None;
+    }
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve_request(
+    ctx: &AppContext,
+    req: &Request,
+    body: Body,
+    format: ClientFormat,
+    path_model: Option<String>,
+    path_stream: bool,
+    request_id: &str,
 ) -> Response {
     let max = ctx.settings.max_body_bytes;
     let endpoint = req.uri().path();
@@ -71,13 +115,14 @@ async fn proxy(
     let api_key = extract_key(req.headers(), req.uri().query());
     // The key is checked from the head alone: a client without a valid key never gets its
     // body read (nor buffered). A refusal is counted (and, for a known key, logged) there.
-    let caller = match ctx
-        .proxy
-        .precheck_key(api_key.as_deref(), format, endpoint, user_agent)
-    {
-        Ok(ids) => ids,
-        Err(resp) => return to_response(resp),
-    };
+    let caller =
+        match ctx
+            .proxy
+            .precheck_key(api_key.as_deref(), format, endpoint, user_agent, request_id)
+        {
+            Ok(ids) => ids,
+            Err(resp) => return to_response(resp),
+        };
     // Every refusal below is recorded under the (valid) key before it is answered.
     let ids = caller.ids();
     let refuse = |reason: RejectReason, resp: ProxyResponse, message: &str| {
@@ -89,6 +134,7 @@ async fn proxy(
             message,
             user_agent,
             key: Some(ids),
+            request_id: Some(request_id),
         });
         to_response(resp)
     };
@@ -141,6 +187,7 @@ async fn proxy(
         caller,
         path_model,
         path_stream,
+        request_id: request_id.to_string(),
     };
     // A request still waiting for its answer when shutdown's drain time ends is answered now,
     // in the client's format, and logged; a stream already begun ends by itself at the cut.

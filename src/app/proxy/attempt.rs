@@ -41,6 +41,17 @@ pub(super) enum AttemptOk {
     },
 }
 
+impl AttemptOk {
+    /// The upstream's HTTP status.
+    pub(super) fn status(&self) -> u16 {
+        match self {
+            Self::Full { status, .. }
+            | Self::Stream { status, .. }
+            | Self::ClientError { status, .. } => *status,
+        }
+    }
+}
+
 /// A failed attempt.
 pub(super) struct AttemptErr {
     pub(super) class: ErrorClass,

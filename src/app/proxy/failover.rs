@@ -3,6 +3,9 @@
 //! a provider answers or the attempts run out. Each step is a named method so later stages
 //! (content gate, rectifier) slot in without growing one function.
 
+use tracing::Instrument as _;
+
+use crate::app::tracing_spans::TARGET;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -97,7 +100,9 @@ impl ProxyService {
             clean_breakers: admitted.clean_breakers,
         };
         loop {
-            let pick = match pick_provider(&inb.snap, &route, &mut walk) {
+            let routing = tracing::info_span!(target: TARGET, "routing",
+                cch.provider = tracing::field::Empty);
+            let pick = match routing.in_scope(|| pick_provider(&inb.snap, &route, &mut walk)) {
                 Ok(p) => p,
                 Err(none) => {
                     let fallback = match none {
@@ -136,8 +141,10 @@ impl ProxyService {
             {
                 return self.estimate_tokens(&inb);
             }
+            routing.record("cch.provider", provider.name.as_str());
             if !self
                 .reserve_provider(provider, &inb.session_id, &mut walk)
+                .instrument(routing)
                 .await
             {
                 continue;
@@ -259,13 +266,38 @@ impl ProxyService {
             try_no += 1;
             let attempt_started = Instant::now();
             let current = rectified.as_ref().unwrap_or(prepared);
-            let result = match self
-                .attempt(req, provider, current, inb.is_stream, use_proxy)
-                .await
-            {
-                Ok(ok) => super::gate::content_gate(ok, provider, current, attempt_started).await,
-                Err(e) => Err(e),
-            };
+            let span = tracing::info_span!(target: TARGET, "upstream_attempt",
+                cch.provider = provider.name.as_str(), cch.provider_id = provider.id,
+                cch.try = try_no, cch.reason = snake_name(&reason).as_str(),
+                http.response.status_code = tracing::field::Empty,
+                cch.error_class = tracing::field::Empty, otel.status_code = tracing::field::Empty);
+            let result = async {
+                match self
+                    .attempt(req, provider, current, inb.is_stream, use_proxy)
+                    .await
+                {
+                    Ok(ok) => {
+                        super::gate::content_gate(ok, provider, current, attempt_started).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            .instrument(span.clone())
+            .await;
+            if !span.is_disabled() {
+                match &result {
+                    Ok(ok) => {
+                        span.record("http.response.status_code", ok.status());
+                    }
+                    Err(err) => {
+                        if let Some(s) = err.status {
+                            span.record("http.response.status_code", s);
+                        }
+                        span.record("cch.error_class", snake_name(&err.class).as_str());
+                        span.record("otel.status_code", "ERROR");
+                    }
+                }
+            }
             let mut entry = ChainEntry {
                 provider_id: provider.id,
                 provider_name: provider.name.clone(),
@@ -386,4 +418,12 @@ fn pick_provider<'s>(
         reason,
         excluded: sel.excluded,
     })
+}
+
+/// The wire name of a chain enum (`provider_error`, `failover`), for trace attributes.
+fn snake_name(v: &impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
 }

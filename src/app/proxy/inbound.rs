@@ -14,7 +14,7 @@ use crate::domain::user::User;
 
 use super::body::RequestBody;
 use super::record::{Recorder, RequestFacts};
-use super::{ClientRequest, ProxyResponse, ProxyService, new_request_id};
+use super::{ClientRequest, ProxyResponse, ProxyService};
 use crate::app::snapshot::ConfigSnapshot;
 
 /// A request that passed the body checks, ready for admission and routing.
@@ -50,7 +50,8 @@ impl ProxyService {
         let key = req.caller.key.clone();
         let session_id = session_of(req, &body, key.id);
         let facts = RequestFacts {
-            request_id: new_request_id(),
+            request_id: req.request_id.clone(),
+            span: tracing::Span::current(),
             created_at: self.clock.now(),
             started,
             user_id: Some(req.caller.user.id),

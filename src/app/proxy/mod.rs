@@ -21,6 +21,7 @@ pub mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use bytes::Bytes;
 
@@ -76,6 +77,9 @@ pub struct ClientRequest {
     pub path_model: Option<String>,
     /// Whether the URL asks for a stream (Gemini `:streamGenerateContent`).
     pub path_stream: bool,
+    /// This request's id, made by the front: the log row's id, the `x-cch-request-id` answer
+    /// header and, when traces are exported, the trace id.
+    pub request_id: String,
 }
 
 impl ClientRequest {
@@ -181,7 +185,8 @@ fn session_key(id: &str) -> String {
     format!("session:{id}")
 }
 
-fn new_request_id() -> String {
+/// A fresh request id: 16 random bytes in hex (the shape of a W3C trace id).
+pub fn new_request_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
@@ -229,9 +234,18 @@ impl ProxyService {
         format: ClientFormat,
         endpoint: &str,
         user_agent: Option<&str>,
+        request_id: &str,
     ) -> Result<reject::Caller, ProxyResponse> {
-        self.checked_auth(&self.snapshot.get(), api_key, format, endpoint, user_agent)
-            .map(|(user, key)| reject::Caller { user, key })
+        let snap = self.snapshot.get();
+        self.checked_auth(
+            &snap,
+            api_key,
+            format,
+            endpoint,
+            user_agent,
+            Some(request_id),
+        )
+        .map(|(user, key)| reject::Caller { user, key })
     }
 
     /// Request counters for `/metrics`.
@@ -304,7 +318,8 @@ impl ProxyService {
             Ok(v) => v,
             Err(resp) => return resp,
         };
-        let admitted = match self.admission(&inbound).await {
+        let limits = tracing::info_span!(target: crate::app::tracing_spans::TARGET, "limits");
+        let admitted = match self.admission(&inbound).instrument(limits).await {
             Ok(v) => v,
             Err(resp) => return resp,
         };

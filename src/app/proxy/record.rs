@@ -41,6 +41,9 @@ pub struct RequestFacts {
     pub session_id: Option<String>,
     /// The client's user agent.
     pub user_agent: Option<String>,
+    /// The request's trace span (disabled unless traces are exported), parent of the log
+    /// write's span, which may come after the request's own span ended (streams).
+    pub span: tracing::Span,
 }
 
 /// The provider that answered, as far as accounting needs it.
@@ -91,6 +94,9 @@ impl Recorder {
         served: Option<&Served>,
         end: Ending<'_>,
     ) -> (Decimal, bool) {
+        let _span = tracing::info_span!(target: crate::app::tracing_spans::TARGET,
+            parent: &facts.span, "log_write", http.response.status_code = end.status)
+        .entered();
         let (cost_usd, known) = match served {
             Some(s) => {
                 let price = find_price(&self.prices, &s.forwarded_model).or_else(|| {

@@ -155,6 +155,9 @@ pub struct Rejection<'a> {
     pub user_agent: Option<&'a str>,
     /// The key's ids when the key was recognised; `None` keeps the request out of the log.
     pub key: Option<KeyIds>,
+    /// The id the client got in `x-cch-request-id` (the log row's id), when the front made
+    /// one; otherwise the row gets a fresh id.
+    pub request_id: Option<&'a str>,
 }
 
 impl ProxyService {
@@ -166,7 +169,9 @@ impl ProxyService {
         let Some(ids) = rej.key else { return };
         let row = RequestLog {
             id: 0,
-            request_id: super::new_request_id(),
+            request_id: rej
+                .request_id
+                .map_or_else(super::new_request_id, str::to_string),
             created_at: self.clock.now(),
             user_id: Some(ids.user_id),
             key_id: Some(ids.key_id),
@@ -214,6 +219,7 @@ impl ProxyService {
                 message: msg,
                 user_agent: req.header("user-agent"),
                 key: Some(key),
+                request_id: Some(&req.request_id),
             });
             ProxyResponse::error(
                 req.format,
@@ -248,6 +254,7 @@ impl ProxyService {
         format: ClientFormat,
         endpoint: &str,
         user_agent: Option<&str>,
+        request_id: Option<&str>,
     ) -> Result<
         (
             std::sync::Arc<crate::domain::user::User>,
@@ -280,6 +287,7 @@ impl ProxyService {
             user_agent,
             // Only a refused (403) key is worth a row; an unknown key never is.
             key: known.filter(|_| reason == RejectReason::KeyRefused),
+            request_id,
         });
         Err(err)
     }
