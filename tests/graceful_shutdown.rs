@@ -180,7 +180,7 @@ async fn a_request_still_waiting_at_the_end_of_the_drain_gets_a_503_in_its_forma
 #[tokio::test]
 async fn a_second_signal_ends_the_process_at_once() {
     let up = FakeUpstream::start().await;
-    up.set_default(Reply::stream("never ends").stall_after_events(3, Duration::from_secs(120)));
+    up.set_default(Reply::stream("never ends").stall_after_events(4, Duration::from_secs(120)));
     let mut cch = spawn(BIN, &[("SHUTDOWN_DRAIN_MS", "60000")]).await;
     let (_, key) = cch.provider_and_key(&up.url()).await;
     let mut stream = cch

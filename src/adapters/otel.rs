@@ -51,6 +51,7 @@ impl TraceExport {
             .build()?;
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
+            .with_id_generator(TimeFirstIds::default())
             .with_resource(
                 Resource::builder()
                     .with_service_name("cch")
@@ -119,4 +120,20 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Bytes, H
         buf.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(buf))
+}
+
+/// Trace ids shaped like request ids (time first, see `app::proxy::new_request_id`), since a
+/// request's trace id becomes its log row's id; span ids stay random.
+#[derive(Debug, Default)]
+struct TimeFirstIds(opentelemetry_sdk::trace::RandomIdGenerator);
+
+impl opentelemetry_sdk::trace::IdGenerator for TimeFirstIds {
+    fn new_trace_id(&self) -> opentelemetry::trace::TraceId {
+        opentelemetry::trace::TraceId::from_hex(&crate::app::proxy::new_request_id())
+            .unwrap_or_else(|_| self.0.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> opentelemetry::trace::SpanId {
+        self.0.new_span_id()
+    }
 }

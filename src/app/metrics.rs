@@ -227,6 +227,13 @@ pub fn render(ctx: &AppContext) -> String {
         "counter",
         &[("", ctx.log_writer.written())],
     );
+    line(
+        &mut out,
+        "cch_request_log_rows_dropped_total",
+        "Request-log rows lost because the queue, its overflow and the spool were all full.",
+        "counter",
+        &[("", ctx.log_writer.dropped())],
+    );
     render_connections(&mut out, &ctx.connections);
     let snap = ctx.snapshot.get();
     line(
