@@ -528,3 +528,60 @@ async fn client_setup_uses_app_url_or_the_forwarded_address() {
     let (_, _, body) = get_page(&t, "/client-setup", &cookie).await;
     assert!(body.contains("export ANTHROPIC_BASE_URL=https://gw.example.org\n"));
 }
+
+#[tokio::test]
+async fn security_headers_on_every_answer_and_no_cors() {
+    let t = spawn_app(&[]).await;
+    let cookie = admin_cookie(&t).await;
+    let get = |path: &'static str, accept: &'static str| {
+        no_redirects()
+            .get(t.url(path))
+            .header(COOKIE, cookie.clone())
+            .header(ACCEPT, accept)
+            .header("origin", "https://evil.example")
+            .send()
+    };
+    let page = get("/providers", "text/html").await.unwrap();
+    let api = get("/api/v1/users", "application/json").await.unwrap();
+    let docs = get("/docs", "text/html").await.unwrap();
+    let css = get("/login", "text/html").await.unwrap();
+    for r in [&page, &api, &docs, &css] {
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{}", r.url());
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert!(
+            h.get("access-control-allow-origin").is_none(),
+            "{}",
+            r.url()
+        );
+        assert!(h.get("access-control-allow-credentials").is_none());
+    }
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert!(api.headers().get("content-security-policy").is_none());
+    // The console pages really have no inline script, style or handler the policy would block.
+    let html = page.text().await.unwrap();
+    for bad in ["<style", " style=", "onclick=", "onsubmit=", "javascript:"] {
+        assert!(!html.contains(bad), "inline {bad} in /providers");
+    }
+    assert!(
+        html.split("<script")
+            .skip(1)
+            .all(|s| s.trim_start().starts_with("src=") || s.contains(" src=")),
+        "an inline <script> in /providers"
+    );
+    // A cross-site preflight for the admin API is not granted.
+    let pre = no_redirects()
+        .request(Method::OPTIONS, t.url("/api/v1/users"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.headers().get("access-control-allow-origin").is_none());
+    assert!(pre.headers().get("access-control-allow-methods").is_none());
+}

@@ -7,6 +7,7 @@ pub mod conn_guard;
 pub mod listener;
 pub mod probes;
 pub mod proxy;
+pub mod security_headers;
 pub mod server;
 pub mod ui;
 pub mod usage;
@@ -57,6 +58,7 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
         .data(ctx)
         .with(CatchPanic::new())
         .around(with_request_id)
+        .around(security_headers::with_security_headers)
         .boxed()
 }
 
