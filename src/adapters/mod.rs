@@ -2,6 +2,7 @@
 //! HTTP front that drives the app.
 
 pub mod cch_ts;
+pub mod heap_trim;
 pub mod http;
 pub mod log_notifier;
 pub mod memory;

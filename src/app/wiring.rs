@@ -441,6 +441,7 @@ pub async fn start_with_clock(
         .clone()
         .spawn(std::time::Duration::from_secs(30), shutdown_rx.clone());
     StatsService::spawn_backfill(stores.stats.clone(), shutdown_rx.clone());
+    crate::adapters::heap_trim::spawn(shutdown_rx.clone());
     let stats = Arc::new(StatsService::new(
         stores.stats.clone(),
         snapshot.clone(),
