@@ -115,6 +115,9 @@ pub struct ClientLimits {
     pub header_timeout: Duration,
     /// Longest gap between two pieces of a request body (`CLIENT_BODY_IDLE_TIMEOUT_MS`, 30 000).
     pub body_idle_timeout: Duration,
+    /// Longest time a write to the client may stay blocked (the client stopped reading its
+    /// answer); the connection is then closed (`CLIENT_WRITE_TIMEOUT_MS`, 60 000).
+    pub write_timeout: Duration,
     /// How long a kept-alive connection may wait for its next request
     /// (`CLIENT_KEEPALIVE_TIMEOUT_MS`, 60 000).
     pub keepalive_timeout: Duration,
@@ -297,6 +300,7 @@ impl Settings {
         let client = ClientLimits {
             header_timeout: ms(env.int("CLIENT_HEADER_TIMEOUT_MS", 10_000, 100, 600_000)?),
             body_idle_timeout: ms(env.int("CLIENT_BODY_IDLE_TIMEOUT_MS", 30_000, 100, 600_000)?),
+            write_timeout: ms(env.int("CLIENT_WRITE_TIMEOUT_MS", 60_000, 100, 3_600_000)?),
             keepalive_timeout: ms(env.int(
                 "CLIENT_KEEPALIVE_TIMEOUT_MS",
                 60_000,

@@ -43,6 +43,7 @@ pub struct ConnState {
     inner: Mutex<Inner>,
     header: Duration,
     keepalive: Duration,
+    write: Duration,
     metrics: Arc<ConnectionMetrics>,
 }
 
@@ -60,6 +61,7 @@ impl ConnState {
             }),
             header: limits.header_timeout,
             keepalive: limits.keepalive_timeout,
+            write: limits.write_timeout,
             metrics,
         })
     }
@@ -131,13 +133,17 @@ impl Drop for InflightGuard {
     }
 }
 
-/// The client socket, with reads bounded by the connection's idle deadline.
+/// The client socket, with reads bounded by the connection's idle deadline and writes by the
+/// write timeout (a client that stops reading its answer cannot hold the connection, its slot
+/// and hyper's bounded write buffer forever).
 pub struct GuardedIo<T> {
     inner: T,
     state: Arc<ConnState>,
     sleep: Pin<Box<Sleep>>,
     armed_for: Option<Instant>,
     timed_out: bool,
+    /// Armed when a write first finds the socket full; cleared by any write that progresses.
+    write_sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> GuardedIo<T> {
@@ -149,6 +155,40 @@ impl<T> GuardedIo<T> {
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
             armed_for: None,
             timed_out: false,
+            write_sleep: None,
+        }
+    }
+
+    /// The socket would block: fails once the write has been blocked for the write timeout.
+    fn blocked_write<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        let write = self.state.write;
+        let sleep = self
+            .write_sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(write)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                tracing::debug!("closing a client connection that stopped reading its answer");
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client stopped reading its answer",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Routes one write result through the write timeout.
+    fn timed_write<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        match r {
+            Poll::Pending => self.blocked_write(cx),
+            ready => {
+                self.write_sleep = None;
+                ready
+            }
         }
     }
 }
@@ -208,11 +248,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.timed_write(cx, r)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_flush(cx);
+        this.timed_write(cx, r)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -224,7 +268,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GuardedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.timed_write(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
