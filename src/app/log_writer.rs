@@ -46,10 +46,7 @@ struct Overflow {
 impl Overflow {
     /// Takes a row that found the queue full; false when the overflow is full too.
     fn push(&self, row: RequestLog) -> bool {
-        let mut rows = match self.rows.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut rows = self.lock();
         if rows.len() >= OVERFLOW_MAX {
             return false;
         }
@@ -58,11 +55,14 @@ impl Overflow {
     }
 
     fn take(&self) -> Vec<RequestLog> {
-        let mut rows = match self.rows.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        std::mem::take(&mut *rows)
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// The waiting rows; a panic elsewhere while holding the lock leaves them usable.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RequestLog>> {
+        self.rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Appends everything waiting to the spool in one write.

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use poem::http::{HeaderMap, HeaderValue, StatusCode};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
@@ -11,8 +12,9 @@ use tracing::Instrument as _;
 
 use super::body_read::{self, BodyReadError};
 use super::client_query::{forwarded_query, query_key};
+use crate::app::body_budget::BodyReservation;
 use crate::app::context::AppContext;
-use crate::app::proxy::reject::{RejectReason, Rejection};
+use crate::app::proxy::reject::{KeyIds, RejectReason, Rejection};
 use crate::app::proxy::{ClientRequest, ProxyBody, ProxyResponse};
 use crate::app::tracing_spans::TARGET;
 use crate::domain::client_error::GatewayErrorKind;
@@ -96,6 +98,33 @@ fn trace_id_of(span: &tracing::Span) -> Option<String> {
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
+/// Records a refusal under the caller's (valid) key, then answers it: every refusal after the
+/// key check goes through here.
+struct Refuser<'a> {
+    ctx: &'a AppContext,
+    format: ClientFormat,
+    endpoint: &'a str,
+    user_agent: Option<&'a str>,
+    key: KeyIds,
+    request_id: &'a str,
+}
+
+impl Refuser<'_> {
+    fn refuse(&self, reason: RejectReason, resp: ProxyResponse, message: &str) -> Response {
+        self.ctx.proxy.record_rejection(&Rejection {
+            format: self.format,
+            endpoint: self.endpoint,
+            reason,
+            status: resp.status,
+            message,
+            user_agent: self.user_agent,
+            key: Some(self.key),
+            request_id: Some(self.request_id),
+        });
+        to_response(resp)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn serve_request(
     ctx: &AppContext,
@@ -106,7 +135,6 @@ async fn serve_request(
     path_stream: bool,
     request_id: &str,
 ) -> Response {
-    let max = ctx.settings.max_body_bytes;
     let endpoint = req.uri().path();
     let user_agent = req
         .headers()
@@ -123,66 +151,24 @@ async fn serve_request(
             Ok(ids) => ids,
             Err(resp) => return to_response(resp),
         };
-    // Every refusal below is recorded under the (valid) key before it is answered.
-    let ids = caller.ids();
-    let refuse = |reason: RejectReason, resp: ProxyResponse, message: &str| {
-        ctx.proxy.record_rejection(&Rejection {
-            format,
-            endpoint,
-            reason,
-            status: resp.status,
-            message,
-            user_agent,
-            key: Some(ids),
-            request_id: Some(request_id),
-        });
-        to_response(resp)
+    let refuser = Refuser {
+        ctx,
+        format,
+        endpoint,
+        user_agent,
+        key: caller.ids(),
+        request_id,
     };
-    let too_large = || {
-        let msg = format!("request body is larger than the {max} byte limit (MAX_BODY_BYTES)");
-        let resp = ProxyResponse::error(format, GatewayErrorKind::RequestTooLarge, &msg);
-        refuse(RejectReason::BodyTooLarge, resp, &msg)
-    };
-    let declared = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return too_large();
-    }
     // Held until the proxy has answered: the body bytes stay in memory that long.
-    let (bytes, _reservation) =
-        match body_read::read_body(body, declared, max, &ctx.body_budget).await {
-            Ok(b) => b,
-            Err(BodyReadError::TooLarge) => return too_large(),
-            Err(BodyReadError::Busy) => {
-                return refuse(
-                    RejectReason::BodyBudgetFull,
-                    body_read::busy_response(format),
-                    RejectReason::BodyBudgetFull.describe(),
-                );
-            }
-            Err(BodyReadError::Io(e)) => {
-                let msg = format!("cannot read the request body: {e}");
-                let resp = ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
-                return refuse(RejectReason::BodyUnreadable, resp, &msg);
-            }
-        };
-    let headers = req
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_string()))
-        })
-        .collect();
+    let (bytes, _reservation) = match read_client_body(&refuser, req, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
     let client = ClientRequest {
         format,
         path: req.uri().path().to_string(),
         query: forwarded_query(req.uri().query(), api_key.as_deref()),
-        headers,
+        headers: client_headers(req),
         body: bytes,
         caller,
         path_model,
@@ -197,9 +183,59 @@ async fn serve_request(
             let msg = crate::app::proxy::stream::SHUTDOWN_CLIENT_MESSAGE;
             let mut resp = ProxyResponse::error(format, GatewayErrorKind::NoProvider, msg);
             resp.headers.push(("retry-after".into(), "1".into()));
-            refuse(RejectReason::ShuttingDown, resp, msg)
+            refuser.refuse(RejectReason::ShuttingDown, resp, msg)
         }
     }
+}
+
+/// The body stage: reads the body under `MAX_BODY_BYTES` and the shared body budget; a body
+/// too large, a full budget or a broken upload is refused (and logged under the key).
+async fn read_client_body(
+    refuser: &Refuser<'_>,
+    req: &Request,
+    body: Body,
+) -> Result<(Bytes, BodyReservation), Response> {
+    let (ctx, format) = (refuser.ctx, refuser.format);
+    let max = ctx.settings.max_body_bytes;
+    let too_large = || {
+        let msg = format!("request body is larger than the {max} byte limit (MAX_BODY_BYTES)");
+        let resp = ProxyResponse::error(format, GatewayErrorKind::RequestTooLarge, &msg);
+        refuser.refuse(RejectReason::BodyTooLarge, resp, &msg)
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    match body_read::read_body(body, declared, max, &ctx.body_budget).await {
+        Ok(b) => Ok(b),
+        Err(BodyReadError::TooLarge) => Err(too_large()),
+        Err(BodyReadError::Busy) => Err(refuser.refuse(
+            RejectReason::BodyBudgetFull,
+            body_read::busy_response(format),
+            RejectReason::BodyBudgetFull.describe(),
+        )),
+        Err(BodyReadError::Io(e)) => {
+            let msg = format!("cannot read the request body: {e}");
+            let resp = ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
+            Err(refuser.refuse(RejectReason::BodyUnreadable, resp, &msg))
+        }
+    }
+}
+
+/// The request's headers with lower-case names (values that are not text are left out).
+fn client_headers(req: &Request) -> Vec<(String, String)> {
+    req.headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_string()))
+        })
+        .collect()
 }
 
 /// `POST /v1/messages` and `POST /v1/messages/count_tokens` (Claude format).
