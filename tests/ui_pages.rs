@@ -10,13 +10,15 @@ use serde_json::json;
 use support::app::{TEST_ADMIN_TOKEN, TestApp, spawn_app};
 
 /// Every console page reachable by the admin, with its English heading.
-const ADMIN_PAGES: [(&str, &str); 11] = [
+const ADMIN_PAGES: [(&str, &str); 13] = [
     ("/dashboard", "Dashboard"),
     ("/providers", "Providers"),
     ("/providers/new", "Add provider"),
     ("/users", "Users and keys"),
     ("/prices", "Prices"),
     ("/error-rules", "Error rules"),
+    ("/sensitive-words", "Sensitive words"),
+    ("/audit-logs", "Audit log"),
     ("/logs", "Logs"),
     ("/settings", "Settings"),
     ("/client-setup", "Client setup"),
@@ -584,4 +586,31 @@ async fn security_headers_on_every_answer_and_no_cors() {
         .unwrap();
     assert!(pre.headers().get("access-control-allow-origin").is_none());
     assert!(pre.headers().get("access-control-allow-methods").is_none());
+}
+
+#[tokio::test]
+async fn security_pages_list_rules_and_audit_entries() {
+    let t = spawn_app(&[]).await;
+    let cookie = admin_cookie(&t).await;
+    let (s, _) = t
+        .post(
+            "/api/v1/sensitive-words",
+            json!({"word": "机密<b>", "match_type": "contains", "note": "leaks"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _, body) = get_page(&t, "/sensitive-words", &cookie).await;
+    assert_eq!(s, 200);
+    assert!(
+        body.contains("机密&#60;b&#62;") || body.contains("机密&lt;b&gt;"),
+        "escaped word listed"
+    );
+    assert!(!body.contains("机密<b>"));
+    assert!(body.contains("leaks"));
+    let (s, _, body) = get_page(&t, "/audit-logs?action=create", &cookie).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("POST /sensitive-words"), "{body}");
+    assert!(body.contains("<code>admin</code>"));
+    let (_, _, body) = get_page(&t, "/audit-logs?action=delete", &cookie).await;
+    assert!(!body.contains("POST /sensitive-words"));
 }

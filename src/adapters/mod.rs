@@ -1,6 +1,7 @@
 //! Concrete implementations of the ports (databases, Redis, memory, HTTP upstreams) and the
 //! HTTP front that drives the app.
 
+pub mod audit_sql;
 pub mod cch_ts;
 pub mod heap_trim;
 pub mod http;
@@ -10,6 +11,7 @@ pub mod notify_sql;
 pub mod otel;
 pub mod postgres;
 pub mod redis;
+pub mod sensitive_words_sql;
 pub mod spool_file;
 pub mod sql_ledger;
 pub(crate) mod sql_shared;

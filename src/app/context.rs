@@ -58,6 +58,10 @@ pub struct AppContext {
     pub scheduler: Arc<super::scheduler::Scheduler>,
     /// Notification targets, outbox and delivery log.
     pub notifications: Arc<super::notify::NotificationService>,
+    /// Sensitive-word rules (admin CRUD; the proxy reads them compiled from the snapshot).
+    pub sensitive_words: Arc<dyn crate::ports::sensitive_words::SensitiveWordStore>,
+    /// The admin audit log.
+    pub audit: Arc<dyn crate::ports::audit::AuditStore>,
     /// The cost alert check (`None` when rate limiting or cost alerts are off).
     pub cost_alerts: Option<Arc<super::notify::cost_alerts::CostAlerts>>,
 }

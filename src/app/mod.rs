@@ -21,6 +21,7 @@ pub mod provider_test;
 pub mod proxy;
 pub mod retention;
 pub mod scheduler;
+pub mod sensitive_words;
 pub mod shutdown;
 pub mod snapshot;
 pub mod stats;

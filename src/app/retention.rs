@@ -64,6 +64,7 @@ pub struct RetentionService {
     settings: Arc<SystemSettings>,
     holder: String,
     batch_rows: i64,
+    audit: Option<Arc<dyn crate::ports::audit::AuditStore>>,
 }
 
 impl RetentionService {
@@ -82,7 +83,14 @@ impl RetentionService {
             settings,
             holder,
             batch_rows: BATCH_ROWS,
+            audit: None,
         }
+    }
+
+    /// Also prunes the admin audit log at the same cutoff (same retention setting).
+    pub fn with_audit(mut self, audit: Arc<dyn crate::ports::audit::AuditStore>) -> Self {
+        self.audit = Some(audit);
+        self
     }
 
     /// Sets the rows per transaction (tests use small batches).
@@ -160,6 +168,17 @@ impl RetentionService {
             }
             // As long a pause as the batch took: at most half the time in deletion.
             tokio::time::sleep(t.elapsed().max(Duration::from_millis(5))).await;
+        }
+        if let Some(audit) = &self.audit {
+            match audit.delete_audit_before(cutoff).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(rows = n, "audit log entries past retention removed")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit log cleanup failed; the next run retries")
+                }
+            }
         }
         let reclaimed = if rows > 0 {
             self.store.reclaim_space().await?

@@ -14,7 +14,9 @@ use crate::domain::cost::default_prices;
 use crate::domain::failure::{ErrorRuleSet, active_rules};
 use crate::domain::price::ModelPrice;
 use crate::domain::provider::Provider;
+use crate::domain::sensitive_words::WordSet;
 use crate::domain::user::User;
+use crate::ports::sensitive_words::SensitiveWordStore;
 use crate::ports::store::{ConfigStore, StoreResult};
 
 /// One consistent view of the configuration.
@@ -34,6 +36,8 @@ pub struct ConfigSnapshot {
     pub settings: HashMap<String, serde_json::Value>,
     /// The enabled error rules, compiled (regexes built once per snapshot).
     pub error_rules: Arc<ErrorRuleSet>,
+    /// The enabled sensitive-word rules, compiled once per snapshot (empty when none).
+    pub sensitive_words: Arc<WordSet>,
     /// When this snapshot was loaded.
     pub loaded_at: Option<DateTime<Utc>>,
 }
@@ -49,16 +53,27 @@ impl ConfigSnapshot {
 pub struct SnapshotHolder {
     current: ArcSwap<ConfigSnapshot>,
     store: Arc<dyn ConfigStore>,
+    words: Option<Arc<dyn SensitiveWordStore>>,
     reload_lock: tokio::sync::Mutex<()>,
 }
 
 impl SnapshotHolder {
     /// Loads the first snapshot; fails when the database cannot be read.
     pub async fn load(store: Arc<dyn ConfigStore>, now: DateTime<Utc>) -> StoreResult<Arc<Self>> {
-        let snapshot = build(store.as_ref(), now).await?;
+        Self::load_with_words(store, None, now).await
+    }
+
+    /// Like [`Self::load`], with the sensitive-word rules read from `words` into every snapshot.
+    pub async fn load_with_words(
+        store: Arc<dyn ConfigStore>,
+        words: Option<Arc<dyn SensitiveWordStore>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Arc<Self>> {
+        let snapshot = build(store.as_ref(), words.as_deref(), None, now).await?;
         Ok(Arc::new(Self {
             current: ArcSwap::from_pointee(snapshot),
             store,
+            words,
             reload_lock: tokio::sync::Mutex::new(()),
         }))
     }
@@ -72,7 +87,14 @@ impl SnapshotHolder {
     /// older read can never replace a newer one.
     pub async fn reload(&self, now: DateTime<Utc>) -> StoreResult<()> {
         let _guard = self.reload_lock.lock().await;
-        let snapshot = build(self.store.as_ref(), now).await?;
+        let previous = self.current.load_full();
+        let snapshot = build(
+            self.store.as_ref(),
+            self.words.as_deref(),
+            Some(&previous),
+            now,
+        )
+        .await?;
         self.current.store(Arc::new(snapshot));
         Ok(())
     }
@@ -110,7 +132,12 @@ impl SnapshotHolder {
     }
 }
 
-async fn build(store: &dyn ConfigStore, now: DateTime<Utc>) -> StoreResult<ConfigSnapshot> {
+async fn build(
+    store: &dyn ConfigStore,
+    words: Option<&dyn SensitiveWordStore>,
+    previous: Option<&ConfigSnapshot>,
+    now: DateTime<Utc>,
+) -> StoreResult<ConfigSnapshot> {
     let providers = store.list_providers().await?;
     let users = store
         .list_users()
@@ -142,8 +169,27 @@ async fn build(store: &dyn ConfigStore, now: DateTime<Utc>) -> StoreResult<Confi
     if !bad.is_empty() {
         tracing::warn!(patterns = ?bad, "error rules with an invalid regex are ignored");
     }
+    let sensitive_words = match words {
+        Some(w) => {
+            let rules = w.list_sensitive_words().await?;
+            match previous.filter(|p| p.sensitive_words.compiled_from(&rules)) {
+                // Unchanged rules keep their compiled set (and the proxy its cache of text
+                // found clean against it).
+                Some(p) => Arc::clone(&p.sensitive_words),
+                None => {
+                    let (set, bad) = WordSet::compile(&rules);
+                    if !bad.is_empty() {
+                        tracing::warn!(rules = ?bad, "sensitive-word rules that do not compile are ignored");
+                    }
+                    Arc::new(set)
+                }
+            }
+        }
+        None => Arc::new(WordSet::default()),
+    };
     Ok(ConfigSnapshot {
         error_rules: Arc::new(error_rules),
+        sensitive_words,
         providers,
         users,
         keys_by_hash,

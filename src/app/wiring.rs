@@ -14,6 +14,7 @@ use crate::adapters::redis::{RedisCounters, RedisLimits};
 use crate::adapters::spool_file::FileSpool;
 use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::upstream::ReqwestUpstream;
+use crate::ports::audit::AuditStore;
 use crate::ports::clock::Clock;
 use crate::ports::counters::CounterStore;
 use crate::ports::jobs::JobLeaseStore;
@@ -22,6 +23,7 @@ use crate::ports::notifications::NotificationStore;
 use crate::ports::notifier::Notifier;
 use crate::ports::refusal_stats::RefusalStatsStore;
 use crate::ports::retention::LogRetentionStore;
+use crate::ports::sensitive_words::SensitiveWordStore;
 use crate::ports::stats::StatsStore;
 use crate::ports::store::{ConfigStore, RequestLogStore};
 use crate::ports::upstream::UpstreamClient;
@@ -135,6 +137,10 @@ pub struct Stores {
     pub refusal_stats: Arc<dyn RefusalStatsStore>,
     /// Notification targets, outbox and delivery log.
     pub notifications: Arc<dyn NotificationStore>,
+    /// Sensitive-word rules.
+    pub sensitive_words: Arc<dyn SensitiveWordStore>,
+    /// The admin audit log.
+    pub audit: Arc<dyn AuditStore>,
 }
 
 /// Opens the database named by the settings, applying migrations when asked.
@@ -151,6 +157,8 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             Ok(Stores {
                 config: store.clone(),
                 notifications: store.clone(),
+                sensitive_words: store.clone(),
+                audit: store.clone(),
                 logs: store.clone(),
                 leases: store.clone(),
                 retention: store.clone(),
@@ -173,6 +181,8 @@ pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             Ok(Stores {
                 config: store.clone(),
                 notifications: store.clone(),
+                sensitive_words: store.clone(),
+                audit: store.clone(),
                 logs: store.clone(),
                 leases: store.clone(),
                 retention: store.clone(),
@@ -318,9 +328,13 @@ pub async fn start_with_clock(
 
     let stores = open_stores(&settings, settings.auto_migrate).await?;
     let counters = open_counters(&settings, &settings.redis_key_prefix).await;
-    let snapshot = SnapshotHolder::load(stores.config.clone(), clock.now())
-        .await
-        .context("cannot load configuration from the database")?;
+    let snapshot = SnapshotHolder::load_with_words(
+        stores.config.clone(),
+        Some(stores.sensitive_words.clone()),
+        clock.now(),
+    )
+    .await
+    .context("cannot load configuration from the database")?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     snapshot.spawn_refresher(
         settings.config_refresh_interval,
@@ -418,13 +432,16 @@ pub async fn start_with_clock(
         clock.clone(),
         settings.timezone,
     ));
-    let retention = Arc::new(RetentionService::new(
-        stores.retention.clone(),
-        stores.leases.clone(),
-        clock.clone(),
-        system_settings.clone(),
-        holder.clone(),
-    ));
+    let retention = Arc::new(
+        RetentionService::new(
+            stores.retention.clone(),
+            stores.leases.clone(),
+            clock.clone(),
+            system_settings.clone(),
+            holder.clone(),
+        )
+        .with_audit(stores.audit.clone()),
+    );
     let scheduler = Arc::new(
         Scheduler::new(
             stores.leases.clone(),
@@ -492,6 +509,8 @@ pub async fn start_with_clock(
         system_settings,
         retention,
         refusal_stats: stores.refusal_stats,
+        sensitive_words: stores.sensitive_words,
+        audit: stores.audit,
         scheduler,
     });
 

@@ -1,6 +1,7 @@
 //! Pure rules of the gateway: entities, validation, limits, keys. No I/O and no clock here.
 
 pub mod api_key;
+pub mod audit;
 pub mod breaker;
 pub mod chain;
 pub mod client_error;
@@ -23,6 +24,7 @@ pub mod request_log;
 pub mod rollup;
 pub mod routing;
 pub mod schedule;
+pub mod sensitive_words;
 pub mod session;
 pub mod settings;
 pub mod sse;
@@ -31,4 +33,5 @@ pub mod thinking_rectifier;
 pub mod token_estimate;
 pub mod usage;
 pub mod user;
+pub mod user_text;
 pub mod windows;

@@ -1,6 +1,7 @@
 //! The HTTP front: admin API, docs, probes (and, later, the proxy routes).
 
 pub mod admin;
+pub mod audit;
 pub mod body_read;
 pub mod client_query;
 pub mod conn_guard;
@@ -53,9 +54,13 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
         .at("/v1/usage", get(usage::key_usage))
         .at("/v1/usage/logs", get(usage_logs::key_logs))
         .at("/", get(ui::pages::root).head(proxy::root));
+    let (audit_ctx, audit_ui) = (Arc::clone(&ctx), Arc::clone(&ui_state));
     ui::mount(routes)
         .data(ui_state)
         .data(ctx)
+        .around(move |ep, req| {
+            audit::record_admin_writes(ep, req, Arc::clone(&audit_ctx), Arc::clone(&audit_ui))
+        })
         .with(CatchPanic::new())
         .around(with_request_id)
         .around(security_headers::with_security_headers)

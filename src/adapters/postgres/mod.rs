@@ -16,6 +16,9 @@ mod settings;
 mod stats;
 mod users;
 
+crate::adapters::sensitive_words_sql::sensitive_word_store!(PostgresStore, codec::map_err);
+crate::adapters::audit_sql::audit_store!(PostgresStore, codec::map_err);
+
 use std::time::Duration;
 
 use sqlx::PgPool;

@@ -17,6 +17,9 @@ mod settings;
 mod stats;
 mod users;
 
+crate::adapters::sensitive_words_sql::sensitive_word_store!(SqliteStore, codec::map_err);
+crate::adapters::audit_sql::audit_store!(SqliteStore, codec::map_err);
+
 use std::str::FromStr;
 use std::time::Duration;
 

@@ -6,6 +6,7 @@ mod admission;
 mod attempt;
 pub mod body;
 mod body_shape;
+mod content_filter;
 pub mod convert_io;
 pub mod diagnose;
 mod failover;
@@ -136,6 +137,7 @@ pub struct ProxyService {
     breakers: Arc<dyn Breakers>,
     metrics: Arc<crate::app::metrics::ProxyMetrics>,
     shutdown_cut: stream::ShutdownCut,
+    clean_parts: content_filter::CleanParts,
 }
 
 /// The policies the proxy consults (limits and breakers).
@@ -223,6 +225,7 @@ impl ProxyService {
             breakers: policies.breakers,
             metrics: Arc::default(),
             shutdown_cut: stream::ShutdownCut::never(),
+            clean_parts: content_filter::CleanParts::default(),
         }
     }
 
@@ -318,14 +321,17 @@ impl ProxyService {
         Ok((user, key))
     }
 
-    /// Handles one client request end to end, in three named stages: `inbound` (body checks,
-    /// session, facts), `admission` (the caller's limits and the routing state) and
+    /// Handles one client request end to end, in named stages: `inbound` (body checks,
+    /// session, facts), `content_filter` (sensitive words), `admission` (the caller's limits and the routing state) and
     /// `forward_with_failover` (provider selection, conversion, tries and failover).
     pub async fn handle(&self, req: ClientRequest) -> ProxyResponse {
         let inbound = match self.inbound(&req) {
             Ok(v) => v,
             Err(resp) => return resp,
         };
+        if let Err(resp) = self.content_filter(&inbound) {
+            return resp;
+        }
         let limits = tracing::info_span!(target: crate::app::tracing_spans::TARGET, "limits");
         let admitted = match self.admission(&inbound).instrument(limits).await {
             Ok(v) => v,

@@ -38,11 +38,13 @@ pub enum RejectReason {
     MissingModel,
     /// Shutdown's drain time ended while the request still waited for its answer (503).
     ShuttingDown,
+    /// The user's text broke a sensitive-word rule (400).
+    SensitiveWord,
 }
 
 impl RejectReason {
     /// Every reason, in `/metrics` order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::MissingKey,
         Self::InvalidKey,
         Self::KeyRefused,
@@ -52,6 +54,7 @@ impl RejectReason {
         Self::InvalidBody,
         Self::MissingModel,
         Self::ShuttingDown,
+        Self::SensitiveWord,
     ];
 
     /// The label value and the tag at the start of the log row's error message.
@@ -66,6 +69,7 @@ impl RejectReason {
             Self::InvalidBody => "invalid_body",
             Self::MissingModel => "missing_model",
             Self::ShuttingDown => "shutting_down",
+            Self::SensitiveWord => "sensitive_word",
         }
     }
 
@@ -81,6 +85,7 @@ impl RejectReason {
             Self::InvalidBody => "request body is invalid",
             Self::MissingModel => "no model given",
             Self::ShuttingDown => "the server shut down before the answer was ready",
+            Self::SensitiveWord => "blocked by a sensitive-word rule",
         }
     }
 

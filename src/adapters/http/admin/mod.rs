@@ -1,6 +1,7 @@
 //! The admin API (`/api/v1`), described by OpenAPI: spec at `/openapi.json`, Swagger UI at
 //! `/docs` (assets embedded in the binary, no CDN).
 
+pub mod audit_logs;
 pub mod auth;
 pub mod cleanup;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod notifications;
 pub mod prices;
 pub mod providers;
 pub mod rate_limits;
+pub mod sensitive_words;
 pub mod settings;
 pub mod stats;
 pub mod usage;
@@ -51,6 +53,8 @@ pub enum ApiTags {
     Stats,
     /// Notification targets (webhooks) and the delivery log.
     Notifications,
+    /// Sensitive-word filter and the admin audit log.
+    Security,
 }
 
 /// The admin API as an OpenAPI service mounted at `/api/v1`.
@@ -67,6 +71,7 @@ pub type AdminService = OpenApiService<
         RetentionApis,
         stats::StatsApi,
         notifications::NotificationsApi,
+        SecurityApis,
     ),
     (),
 >;
@@ -86,6 +91,7 @@ pub fn service(ctx: &Arc<AppContext>) -> AdminService {
             retention_apis(ctx),
             stats::StatsApi { ctx: Arc::clone(ctx) },
             notifications::NotificationsApi { ctx: Arc::clone(ctx) },
+            security_apis(ctx),
         ),
         "cch admin API",
         env!("CARGO_PKG_VERSION"),
@@ -115,6 +121,20 @@ fn retention_apis(ctx: &Arc<AppContext>) -> RetentionApis {
             ctx: Arc::clone(ctx),
         },
         rate_limits::RateLimitStatsApi {
+            ctx: Arc::clone(ctx),
+        },
+    )
+}
+
+/// The sensitive-word filter and the audit log (issue 14).
+pub type SecurityApis = (sensitive_words::SensitiveWordsApi, audit_logs::AuditLogsApi);
+
+fn security_apis(ctx: &Arc<AppContext>) -> SecurityApis {
+    (
+        sensitive_words::SensitiveWordsApi {
+            ctx: Arc::clone(ctx),
+        },
+        audit_logs::AuditLogsApi {
             ctx: Arc::clone(ctx),
         },
     )

@@ -46,13 +46,15 @@ pub struct Layout {
     pub icon: String,
 }
 
-const ADMIN_NAV: [(&str, &str); 9] = [
+const ADMIN_NAV: [(&str, &str); 11] = [
     ("/dashboard", "nav.dashboard"),
     ("/logs", "nav.logs"),
     ("/providers", "nav.providers"),
     ("/users", "nav.users"),
     ("/prices", "nav.prices"),
     ("/error-rules", "nav.error_rules"),
+    ("/sensitive-words", "nav.sensitive_words"),
+    ("/audit-logs", "nav.audit"),
     ("/settings", "nav.settings"),
     ("/client-setup", "nav.client_setup"),
     ("/my-usage", "nav.my_usage"),

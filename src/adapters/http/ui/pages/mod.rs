@@ -8,6 +8,7 @@ pub mod logs;
 pub mod my_usage;
 pub mod prices;
 pub mod providers;
+pub mod security;
 pub mod settings;
 pub mod users;
 
@@ -37,6 +38,8 @@ pub fn mount(route: Route) -> Route {
         .at("/users/:id", get(users::detail))
         .at("/prices", get(prices::list))
         .at("/error-rules", get(error_rules::list))
+        .at("/sensitive-words", get(security::words))
+        .at("/audit-logs", get(security::audit))
         .at("/logs", get(logs::list))
         .at("/logs/:id", get(logs::detail))
         .at("/client-setup", get(client_setup::page_handler))
