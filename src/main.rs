@@ -16,6 +16,8 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Encrypt every stored provider and webhook secret with a new secret key (see README).
+    RotateSecretKey,
     /// Write the configuration (providers, users, key hashes, prices, rules, settings) as JSON
     /// to stdout.
     Export,
@@ -60,6 +62,9 @@ fn main() -> std::process::ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => claude_code_hub::app::wiring::serve(settings).await,
             Command::Migrate => claude_code_hub::app::wiring::migrate(settings).await,
+            Command::RotateSecretKey => {
+                claude_code_hub::app::wiring::rotate_secret_key(settings).await
+            }
             Command::Export => claude_code_hub::app::wiring::export_config(settings).await,
             Command::Import {
                 source,

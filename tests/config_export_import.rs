@@ -16,6 +16,7 @@ async fn run(env: &[(&str, String)], args: &[&str]) -> (bool, String, String) {
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", "warn")
+        .env("CCH_SECRET_KEY", support::bin::SECRET_KEY)
         .args(args);
     for (k, v) in env {
         c.env(k, v);
@@ -53,6 +54,12 @@ async fn a_configuration_moves_from_sqlite_to_postgres_and_its_keys_keep_working
                    "class": "non_retryable_client_error", "override_message": "ask ops"}),
         )
         .await;
+    source
+        .admin_post(
+            "/api/v1/sensitive-words",
+            json!({"word": "机密", "match_type": "contains", "note": "confidential"}),
+        )
+        .await;
     let data_dir = source.dir.path().join("data").display().to_string();
     let (ok, exported, err) = run(&[("DATA_DIR", data_dir)], &["export"]).await;
     assert!(ok, "{err}");
@@ -83,6 +90,7 @@ async fn a_configuration_moves_from_sqlite_to_postgres_and_its_keys_keep_working
         "keys: 1 created, 0 updated, 0 unchanged",
         "prices: 1 created",
         "error_rules: 1 created",
+        "sensitive_words: 1 created",
     ] {
         assert!(first.contains(line), "missing '{line}' in:\n{first}");
     }

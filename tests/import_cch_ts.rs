@@ -23,6 +23,7 @@ async fn import(cch: &CchProcess, from: &str, dry_run: bool) -> (bool, String, S
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATA_DIR", cch.dir.path().join("data"))
+        .env("CCH_SECRET_KEY", support::bin::SECRET_KEY)
         .env("RUST_LOG", "warn")
         .args(["import", "cch-ts", "--from", from]);
     if dry_run {
@@ -109,7 +110,7 @@ async fn the_fixture_imports_once_reports_what_it_cannot_map_and_its_keys_work()
         "provider 'retired' (id 4): deleted there",
         "price of model 'dall-e-3'",
         "error rule '(unclosed' (id 3): not imported",
-        "sensitive words: 2 not imported",
+        "sensitive_words: 2 created, 0 updated, 0 unchanged",
         "webhook targets: 1 not imported",
         "provider 'gemini-key' (id 3): weight 150 outside cch's 0..=100; 100 used",
     ] {
@@ -136,6 +137,7 @@ async fn the_fixture_imports_once_reports_what_it_cannot_map_and_its_keys_work()
         "keys: 0 created, 0 updated, 2",
         "prices: 0 created, 0 updated, 2",
         "error_rules: 0 created, 0 updated, 2",
+        "sensitive_words: 0 created, 0 updated, 2",
     ] {
         assert!(second.contains(kind), "missing '{kind}' in:\n{second}");
     }

@@ -56,6 +56,11 @@ pub struct Settings {
     pub app_host: String,
     /// Admin token (`ADMIN_TOKEN`); `None` means generate or load one from the data folder.
     pub admin_token: Option<String>,
+    /// Key sealing secrets at rest (`CCH_SECRET_KEY`, 32 bytes base64); `None` means generate
+    /// or load one from the data folder.
+    pub secret_key: Option<String>,
+    /// Older keys that still open values during a rotation (`CCH_SECRET_KEY_OLD`, comma list).
+    pub secret_key_old: Vec<String>,
     /// Database (`DSN`; unset → SQLite under the data folder).
     pub database: Database,
     /// Redis (`REDIS_URL`); `None` → in-process counters.
@@ -143,6 +148,7 @@ impl std::fmt::Debug for Settings {
             .field("database", &self.database)
             .field("redis", &self.redis_url.as_deref().map(redact_url))
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
             .field("timezone", &self.timezone)
             .finish_non_exhaustive()
     }
@@ -326,6 +332,17 @@ impl Settings {
             app_port,
             app_host,
             admin_token,
+            secret_key: env.get("CCH_SECRET_KEY").filter(|k| !k.trim().is_empty()),
+            secret_key_old: env
+                .get("CCH_SECRET_KEY_OLD")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
             database,
             redis_url,
             redis_key_prefix: env

@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::config_bundle::{BundleUser, ConfigBundle, is_portable_setting};
 use crate::domain::failure::StoredErrorRule;
+use crate::domain::sensitive_words::SensitiveWord;
+use crate::ports::sensitive_words::SensitiveWordStore;
 use crate::ports::store::{ConfigStore, StoreError};
 
 /// What applying a bundle did (or, in a dry run, would do) to one kind of entity.
@@ -70,6 +72,7 @@ impl Report {
             "keys",
             "prices",
             "error_rules",
+            "sensitive_words",
             "settings",
         ] {
             let c = self.counts.get(kind).cloned().unwrap_or_default();
@@ -136,6 +139,62 @@ pub async fn export(store: &dyn ConfigStore) -> Result<ConfigBundle, StoreError>
         .filter(|s| is_portable_setting(&s.key))
         .collect();
     Ok(bundle)
+}
+
+/// Adds the sensitive-word rules to an exported bundle.
+pub async fn export_sensitive_words(
+    words: &dyn SensitiveWordStore,
+    bundle: &mut ConfigBundle,
+) -> Result<(), StoreError> {
+    bundle.sensitive_words = words.list_sensitive_words().await?;
+    Ok(())
+}
+
+/// Applies the bundle's sensitive-word rules (matched by word and match type) to `words`,
+/// adding to `report` (nothing is written when `dry_run`). Invalid rules are refused.
+pub async fn apply_sensitive_words(
+    words: &dyn SensitiveWordStore,
+    bundle: &ConfigBundle,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<(), StoreError> {
+    let existing: HashMap<(String, &'static str), SensitiveWord> = words
+        .list_sensitive_words()
+        .await?
+        .into_iter()
+        .map(|w| ((w.word.clone(), w.match_type.as_str()), w))
+        .collect();
+    for w in &bundle.sensitive_words {
+        let what = format!("sensitive word #{} ({})", w.id, w.match_type.as_str());
+        if let Err(e) = w.validate() {
+            report.fail("sensitive_words", what, &StoreError::Corrupt(e.to_string()));
+            continue;
+        }
+        let mut want = w.clone();
+        let outcome = match existing.get(&(w.word.clone(), w.match_type.as_str())) {
+            None => Outcome::Create,
+            Some(cur) => {
+                want.id = cur.id;
+                if &want == cur {
+                    Outcome::Same
+                } else {
+                    Outcome::Update
+                }
+            }
+        };
+        if !dry_run && outcome != Outcome::Same {
+            let res = match outcome {
+                Outcome::Create => words.insert_sensitive_word(&want).await.map(|_| ()),
+                _ => words.update_sensitive_word(&want).await.map(|_| ()),
+            };
+            if let Err(e) = res {
+                report.fail("sensitive_words", what, &e);
+                continue;
+            }
+        }
+        report.note("sensitive_words", outcome, what);
+    }
+    Ok(())
 }
 
 fn rule_identity(r: &StoredErrorRule) -> (String, &'static str, Option<u16>) {

@@ -35,6 +35,9 @@ pub struct ConfigBundle {
     pub error_rules: Vec<StoredErrorRule>,
     /// Configuration settings (run-time state such as limit markers is left out).
     pub settings: Vec<SystemSetting>,
+    /// Sensitive-word rules (absent in files from versions without the filter).
+    #[serde(default)]
+    pub sensitive_words: Vec<super::sensitive_words::SensitiveWord>,
 }
 
 /// A user and the keys they own.
@@ -57,6 +60,7 @@ impl ConfigBundle {
             prices: Vec::new(),
             error_rules: Vec::new(),
             settings: Vec::new(),
+            sensitive_words: Vec::new(),
         }
     }
 

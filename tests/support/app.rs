@@ -75,12 +75,18 @@ impl TestApp {
     }
 }
 
+/// The secret key test instances share (32 bytes, base64).
+pub const TEST_SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// Settings for a test app: SQLite in a temp folder unless `extra` overrides `DSN`.
 pub fn test_settings(dir: &std::path::Path, extra: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::new();
     vars.insert("APP_HOST".into(), "127.0.0.1".into());
     vars.insert("APP_PORT".into(), "0".into());
     vars.insert("ADMIN_TOKEN".into(), TEST_ADMIN_TOKEN.into());
+    // One key for every test instance, so instances sharing a database read each other's
+    // sealed secrets (as production instances share CCH_SECRET_KEY).
+    vars.insert("CCH_SECRET_KEY".into(), TEST_SECRET_KEY.into());
     vars.insert("DATA_DIR".into(), dir.display().to_string());
     vars.insert(
         "DSN".into(),

@@ -13,6 +13,8 @@ use tokio::process::{Child, Command};
 
 /// The admin token the child runs with.
 pub const ADMIN_TOKEN: &str = "bin-conn-admin-token-0123";
+/// The secret key every spawned binary gets (so a second process on the same data reads it).
+pub const SECRET_KEY: &str = super::app::TEST_SECRET_KEY;
 
 /// A running `cch` child.
 pub struct CchProcess {
@@ -41,6 +43,7 @@ pub async fn spawn(bin: &str, env: &[(&str, &str)]) -> CchProcess {
         .env("APP_HOST", "127.0.0.1")
         .env("APP_PORT", "0")
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("CCH_SECRET_KEY", SECRET_KEY)
         .env("DATA_DIR", dir.path().join("data"))
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())

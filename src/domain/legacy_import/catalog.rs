@@ -115,3 +115,30 @@ pub(super) fn map_error_rule(row: &Value, unmapped: &mut Vec<String>) -> Option<
         }
     }
 }
+
+/// An original `sensitive_words` row: `word`, `match_type` (contains, exact, regex),
+/// `description` (the note), `is_enabled`. A regex cch's engine cannot compile is left behind.
+pub(super) fn map_sensitive_word(
+    row: &Value,
+    unmapped: &mut Vec<String>,
+) -> Option<crate::domain::sensitive_words::SensitiveWord> {
+    use crate::domain::sensitive_words::{SensitiveWord, WordMatch};
+    let id = int(row, "id").unwrap_or(0);
+    let what = format!("sensitive word (id {id})");
+    let Ok(match_type) = WordMatch::parse(text(row, "match_type").unwrap_or("contains")) else {
+        unmapped.push(format!("{what}: match type not known to cch; not imported"));
+        return None;
+    };
+    let w = SensitiveWord {
+        id,
+        word: text(row, "word").unwrap_or("").trim().to_string(),
+        match_type,
+        enabled: flag(row, "is_enabled").unwrap_or(true),
+        note: text(row, "description").unwrap_or("").to_string(),
+    };
+    if let Err(e) = w.validate() {
+        unmapped.push(format!("{what}: {e}; not imported"));
+        return None;
+    }
+    Some(w)
+}

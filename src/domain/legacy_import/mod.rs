@@ -1,6 +1,6 @@
 //! Maps a database of the original Claude Code Hub (TypeScript, `cch-ts`) onto cch's own
 //! configuration: users, keys (plaintext there, SHA-256 here, so every client key keeps
-//! working), providers, model prices and error rules. Whatever has no place in cch is listed,
+//! working), providers, model prices, error rules and sensitive words. Whatever has no place in cch is listed,
 //! one line per row and field, so an operator sees exactly what did not come over.
 //!
 //! Rows arrive as JSON objects (one per table row, column names as keys), which keeps this
@@ -20,7 +20,7 @@ mod catalog;
 mod fields;
 mod providers;
 
-use catalog::{map_error_rule, map_prices};
+use catalog::{map_error_rule, map_prices, map_sensitive_word};
 use fields::{deleted, flag, instant, int, limits, non_empty, text};
 use providers::map_provider;
 
@@ -231,11 +231,10 @@ pub fn map_legacy(dump: &LegacyDump, now: DateTime<Utc>) -> LegacyMapping {
             bundle.error_rules.push(r);
         }
     }
-    if !dump.sensitive_words.is_empty() {
-        unmapped.push(format!(
-            "sensitive words: {} not imported (cch has no sensitive-word filter yet)",
-            dump.sensitive_words.len()
-        ));
+    for row in &dump.sensitive_words {
+        if let Some(w) = map_sensitive_word(row, &mut unmapped) {
+            bundle.sensitive_words.push(w);
+        }
     }
     if !dump.webhook_targets.is_empty() {
         unmapped.push(format!(

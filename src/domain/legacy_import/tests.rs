@@ -163,7 +163,11 @@ fn latest_price_wins_and_error_rules_keep_their_override() {
                    "override_response": {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}}),
             json!({"id": 2, "pattern": "([", "match_type": "regex"}),
         ],
-        sensitive_words: vec![json!({"word": "secret"})],
+        sensitive_words: vec![
+            json!({"id": 4, "word": "secret", "description": "why", "is_enabled": false}),
+            json!({"id": 5, "word": "((", "match_type": "regex"}),
+            json!({"id": 6, "word": "x", "match_type": "fuzzy"}),
+        ],
         webhook_targets: vec![json!({"name": "wechat"})],
         ..LegacyDump::default()
     };
@@ -181,6 +185,23 @@ fn latest_price_wins_and_error_rules_keep_their_override() {
     assert_eq!(r.rule.override_message.as_deref(), Some("slow down"));
     assert_eq!(r.priority, 5);
     assert!(has(&m.unmapped, "error rule '([' (id 2): not imported"));
-    assert!(has(&m.unmapped, "sensitive words: 1 not imported"));
+    assert_eq!(m.bundle.sensitive_words.len(), 1);
+    let w = &m.bundle.sensitive_words[0];
+    assert_eq!(
+        (w.word.as_str(), w.note.as_str(), w.enabled),
+        ("secret", "why", false)
+    );
+    assert_eq!(
+        w.match_type,
+        crate::domain::sensitive_words::WordMatch::Contains
+    );
+    assert!(has(
+        &m.unmapped,
+        "sensitive word (id 5): word: invalid pattern"
+    ));
+    assert!(has(
+        &m.unmapped,
+        "sensitive word (id 6): match type not known"
+    ));
     assert!(has(&m.unmapped, "webhook targets: 1 not imported"));
 }
