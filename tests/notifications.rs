@@ -563,3 +563,82 @@ async fn a_cost_alert_fires_once_per_window_and_threshold_across_two_instances()
     redis.cleanup().await;
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_daily_leaderboard_goes_out_at_nine_shanghai_time_with_yesterdays_top_users() {
+    use claude_code_hub::app::scheduler::TickOutcome;
+    // 08:59 on 2026-03-10 in Shanghai (UTC+8).
+    let t0: DateTime<Utc> = "2026-03-10T00:59:00Z".parse().unwrap();
+    let clock = ManualClock::at(t0);
+    let t = start(
+        tempfile::tempdir().unwrap(),
+        &[
+            ("TZ", "Asia/Shanghai"),
+            ("NOTIFY_LEADERBOARD_TIME", "09:00"),
+            ("NOTIFY_LEADERBOARD_TOP_N", "2"),
+        ],
+        clock.clone(),
+    )
+    .await;
+    let hook = FakeWebhook::start(Answer::new(200, r#"{"errcode":0,"errmsg":"ok"}"#)).await;
+    add_target(
+        &t,
+        json!({"name": "team", "kind": "wecom", "url": hook.url("/send?key=K"),
+               "events": ["daily_leaderboard"], "lang": "zh"}),
+    )
+    .await;
+    let mut users = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let (_, u) = t.post("/api/v1/users", json!({ "name": name })).await;
+        users.push(u["id"].as_i64().unwrap());
+    }
+    // Yesterday (local): alice $3 in 2 requests (one at 00:00, one at 23:59), bob $2, carol
+    // $1; plus a row at 00:00 today, which must not count.
+    let row = |id: &str, at: &str, user: i64, cost: &str| {
+        let mut r = support::log_rows::minimal(id);
+        r.created_at = at.parse().unwrap();
+        r.user_id = Some(user);
+        r.cost_usd = cost.parse().unwrap();
+        r.input_tokens = 1000;
+        r.output_tokens = 500;
+        r
+    };
+    let rows = vec![
+        row("a1", "2026-03-08T16:00:00Z", users[0], "1.25"),
+        row("a2", "2026-03-09T15:59:00Z", users[0], "1.75"),
+        row("b1", "2026-03-09T03:00:00Z", users[1], "2"),
+        row("c1", "2026-03-09T05:00:00Z", users[2], "1"),
+        row("today", "2026-03-09T16:00:00Z", users[2], "50"),
+    ];
+    t.app.ctx.log_store.insert_logs(&rows).await.unwrap();
+
+    let ran = |o: &[TickOutcome]| {
+        o.iter()
+            .filter(|x| matches!(x, TickOutcome::Ran { job, .. } if job == "daily-leaderboard"))
+            .count()
+    };
+    // Started after yesterday's 09:00 run was due: that run is caught up at once, but its day
+    // (03-08) had no requests, so nothing is sent.
+    t.app.ctx.scheduler.tick().await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(hook.received().is_empty());
+    // Nothing more until 09:00.
+    assert_eq!(ran(&t.app.ctx.scheduler.tick().await), 0);
+    clock.advance(chrono::Duration::minutes(1));
+    let outcomes = t.app.ctx.scheduler.tick().await;
+    assert_eq!(ran(&outcomes), 1, "{outcomes:?}");
+    let got = hook.wait_for(1).await;
+    let text = got[0].body["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    eprintln!("daily leaderboard message:\n{text}");
+    assert!(text.contains("2026-03-09 用量排行榜"), "{text}");
+    assert!(text.contains("1. alice — $3，2 次请求"), "{text}");
+    assert!(text.contains("2. bob — $2，1 次请求"), "{text}");
+    assert!(!text.contains("carol"), "top 2 only: {text}");
+    assert!(text.contains("$6"), "the day's total: {text}");
+    // Once a day.
+    clock.advance(chrono::Duration::hours(2));
+    assert_eq!(ran(&t.app.ctx.scheduler.tick().await), 0);
+}

@@ -10,13 +10,14 @@ use serde_json::json;
 use support::app::{TEST_ADMIN_TOKEN, TestApp, spawn_app};
 
 /// Every console page reachable by the admin, with its English heading.
-const ADMIN_PAGES: [(&str, &str); 13] = [
+const ADMIN_PAGES: [(&str, &str); 14] = [
     ("/dashboard", "Dashboard"),
     ("/providers", "Providers"),
     ("/providers/new", "Add provider"),
     ("/users", "Users and keys"),
     ("/prices", "Prices"),
     ("/error-rules", "Error rules"),
+    ("/notifications", "Notifications"),
     ("/sensitive-words", "Sensitive words"),
     ("/audit-logs", "Audit log"),
     ("/logs", "Logs"),
@@ -613,4 +614,25 @@ async fn security_pages_list_rules_and_audit_entries() {
     assert!(body.contains("<code>admin</code>"));
     let (_, _, body) = get_page(&t, "/audit-logs?action=delete", &cookie).await;
     assert!(!body.contains("POST /sensitive-words"));
+}
+
+#[tokio::test]
+async fn the_notifications_page_lists_targets_masked_and_deliveries() {
+    let t = spawn_app(&[]).await;
+    let cookie = admin_cookie(&t).await;
+    let (s, v) = t
+        .post(
+            "/api/v1/notifications/targets",
+            json!({"name": "ops-room", "kind": "wecom",
+                   "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRETKEY123",
+                   "events": ["breaker_opened", "daily_leaderboard"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, _, body) = get_page(&t, "/notifications", &cookie).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("ops-room"));
+    assert!(body.contains("breaker_opened, daily_leaderboard"));
+    assert!(!body.contains("SECRETKEY123"), "the URL's key is masked");
+    assert!(body.contains("id=\"deliveries\""));
 }

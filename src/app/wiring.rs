@@ -546,6 +546,13 @@ pub async fn start_with_clock(
         )
         .with_audit(stores.audit.clone()),
     );
+    let stats = Arc::new(StatsService::new(
+        stores.stats.clone(),
+        snapshot.clone(),
+        clock.clone(),
+        settings.timezone,
+        settings.session_ttl,
+    ));
     let scheduler = Arc::new(
         Scheduler::new(
             stores.leases.clone(),
@@ -556,6 +563,12 @@ pub async fn start_with_clock(
         .with_job(Arc::new(RetentionJob::new(
             retention.clone(),
             system_settings.clone(),
+        )))
+        .with_job(Arc::new(super::notify::leaderboard::LeaderboardJob::new(
+            stats.clone(),
+            notifications.clone(),
+            settings.notify.leaderboard_time,
+            settings.notify.leaderboard_top_n,
         ))),
     );
     scheduler
@@ -563,13 +576,6 @@ pub async fn start_with_clock(
         .spawn(std::time::Duration::from_secs(30), shutdown_rx.clone());
     StatsService::spawn_backfill(stores.stats.clone(), shutdown_rx.clone());
     crate::adapters::heap_trim::spawn(shutdown_rx.clone());
-    let stats = Arc::new(StatsService::new(
-        stores.stats.clone(),
-        snapshot.clone(),
-        clock.clone(),
-        settings.timezone,
-        settings.session_ttl,
-    ));
     let cost_alerts = limits.as_ref().map(|l| {
         super::notify::cost_alerts::CostAlerts::new(
             l.clone(),

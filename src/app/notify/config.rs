@@ -25,6 +25,11 @@ pub struct NotifySettings {
     pub cost_check_interval: Duration,
     /// `NOTIFY_RETENTION_DAYS` (default 30): how long the delivery log is kept.
     pub retention_days: u32,
+    /// `NOTIFY_LEADERBOARD_TIME` (default `09:00`, local time in `TZ`; `off` disables): when the
+    /// daily leaderboard of the previous day is sent.
+    pub leaderboard_time: Option<chrono::NaiveTime>,
+    /// `NOTIFY_LEADERBOARD_TOP_N` (default 5, 1–50): users listed in the daily leaderboard.
+    pub leaderboard_top_n: usize,
 }
 
 impl Default for NotifySettings {
@@ -37,6 +42,8 @@ impl Default for NotifySettings {
             cost_thresholds: vec![80, 90, 100],
             cost_check_interval: Duration::from_secs(60),
             retention_days: 30,
+            leaderboard_time: chrono::NaiveTime::from_hms_opt(9, 0, 0),
+            leaderboard_top_n: 5,
         }
     }
 }
@@ -91,6 +98,28 @@ impl NotifySettings {
             }
         };
         let proxy_url = get(vars, "NOTIFY_PROXY_URL").map(str::to_string);
+        let leaderboard_time =
+            match get(vars, "NOTIFY_LEADERBOARD_TIME") {
+                None => d.leaderboard_time,
+                Some(v) if v.eq_ignore_ascii_case("off") => None,
+                Some(v) => Some(chrono::NaiveTime::parse_from_str(v, "%H:%M").map_err(|_| {
+                    ConfigError {
+                        var: "NOTIFY_LEADERBOARD_TIME",
+                        value: v.to_string(),
+                        expected: "a local time HH:MM such as 09:00, or off".into(),
+                    }
+                })?),
+            };
+        let leaderboard_top_n = match int(vars, "NOTIFY_LEADERBOARD_TOP_N", 5, 50)? {
+            0 => {
+                return Err(ConfigError {
+                    var: "NOTIFY_LEADERBOARD_TOP_N",
+                    value: "0".into(),
+                    expected: "a whole number from 1 to 50".into(),
+                });
+            }
+            n => usize::try_from(n).unwrap_or(5),
+        };
         Ok(Self {
             poll_interval: Duration::from_millis(
                 int(vars, "NOTIFY_POLL_INTERVAL_MS", 1000, 600_000)?.max(10),
@@ -111,6 +140,8 @@ impl NotifySettings {
             )?),
             retention_days: u32::try_from(int(vars, "NOTIFY_RETENTION_DAYS", 30, 3650)?)
                 .unwrap_or(30),
+            leaderboard_time,
+            leaderboard_top_n,
         })
     }
 }

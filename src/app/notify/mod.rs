@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod cost_alerts;
+pub mod leaderboard;
 pub mod notifier;
 pub mod sender;
 

@@ -341,3 +341,125 @@ mod tests {
         assert_eq!(n.coalesce_key, "breaker_opened:7");
     }
 }
+
+/// One user's line of a daily leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderLine {
+    /// The user's name (or `#id` when the user is gone).
+    pub name: String,
+    /// Cost in USD.
+    pub cost: Decimal,
+    /// Requests.
+    pub requests: i64,
+    /// Tokens of every kind.
+    pub tokens: i64,
+}
+
+/// A day's usage: the top users by cost and the totals of everyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderboardDay {
+    /// The local date reported.
+    pub date: chrono::NaiveDate,
+    /// Top users, highest cost first.
+    pub top: Vec<LeaderLine>,
+    /// Cost of all requests that day.
+    pub total_cost: Decimal,
+    /// All requests that day.
+    pub total_requests: i64,
+    /// All tokens that day.
+    pub total_tokens: i64,
+}
+
+/// Tokens as a short figure (`1.2M`, `34.5K`).
+fn short_count(n: i64) -> String {
+    let f = n as f64;
+    if n >= 1_000_000 {
+        format!("{:.1}M", f / 1e6)
+    } else if n >= 10_000 {
+        format!("{:.1}K", f / 1e3)
+    } else {
+        n.to_string()
+    }
+}
+
+/// The daily leaderboard notice (one per day: the date is the coalescing key).
+pub fn daily_leaderboard(d: &LeaderboardDay, at: DateTime<Utc>) -> Notice {
+    let date = d.date.format("%Y-%m-%d").to_string();
+    let mut en = Vec::new();
+    let mut zh = Vec::new();
+    for (i, l) in d.top.iter().enumerate() {
+        let cost = l.cost.round_dp(2);
+        let tokens = short_count(l.tokens);
+        en.push(format!(
+            "{}. {} — ${cost}, {} requests, {tokens} tokens",
+            i + 1,
+            l.name,
+            l.requests
+        ));
+        zh.push(format!(
+            "{}. {} — ${cost}，{} 次请求，{tokens} tokens",
+            i + 1,
+            l.name,
+            l.requests
+        ));
+    }
+    if d.top.is_empty() {
+        en.push("No requests that day.".into());
+        zh.push("当天没有请求。".into());
+    }
+    let total_cost = format!("${}", d.total_cost.round_dp(2));
+    Notice {
+        event: EventKind::DailyLeaderboard,
+        level: Level::Info,
+        title: Localized::new(
+            format!("Daily leaderboard for {date}"),
+            format!("{date} 用量排行榜"),
+        ),
+        text: Localized::new(en.join("\n"), zh.join("\n")),
+        fields: vec![
+            field("Total cost", "总费用", total_cost),
+            field("Requests", "请求数", d.total_requests.to_string()),
+            field("Tokens", "Tokens", short_count(d.total_tokens)),
+        ],
+        at,
+        coalesce_key: format!("daily_leaderboard:{date}"),
+    }
+}
+
+#[cfg(test)]
+mod leaderboard_tests {
+    use super::*;
+
+    #[test]
+    fn the_leaderboard_lists_users_in_order_with_totals_in_both_languages() {
+        let d = LeaderboardDay {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 3, 9).unwrap(),
+            top: vec![
+                LeaderLine {
+                    name: "alice".into(),
+                    cost: Decimal::new(123_456, 4),
+                    requests: 40,
+                    tokens: 1_234_567,
+                },
+                LeaderLine {
+                    name: "bob".into(),
+                    cost: Decimal::new(5, 1),
+                    requests: 3,
+                    tokens: 900,
+                },
+            ],
+            total_cost: Decimal::new(128_456, 4),
+            total_requests: 43,
+            total_tokens: 1_235_467,
+        };
+        let n = daily_leaderboard(&d, Utc::now());
+        assert_eq!(n.title.en, "Daily leaderboard for 2026-03-09");
+        assert_eq!(
+            n.text.en,
+            "1. alice — $12.35, 40 requests, 1.2M tokens\n2. bob — $0.5, 3 requests, 900 tokens"
+        );
+        assert!(n.text.zh.starts_with("1. alice — $12.35，40 次请求"));
+        assert_eq!(n.fields[0].value, "$12.85");
+        assert_eq!(n.coalesce_key, "daily_leaderboard:2026-03-09");
+    }
+}

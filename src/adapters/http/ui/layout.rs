@@ -46,13 +46,14 @@ pub struct Layout {
     pub icon: String,
 }
 
-const ADMIN_NAV: [(&str, &str); 11] = [
+const ADMIN_NAV: [(&str, &str); 12] = [
     ("/dashboard", "nav.dashboard"),
     ("/logs", "nav.logs"),
     ("/providers", "nav.providers"),
     ("/users", "nav.users"),
     ("/prices", "nav.prices"),
     ("/error-rules", "nav.error_rules"),
+    ("/notifications", "nav.notifications"),
     ("/sensitive-words", "nav.sensitive_words"),
     ("/audit-logs", "nav.audit"),
     ("/settings", "nav.settings"),

@@ -6,6 +6,7 @@ pub mod error_rules;
 pub mod forms;
 pub mod logs;
 pub mod my_usage;
+pub mod notifications;
 pub mod prices;
 pub mod providers;
 pub mod security;
@@ -38,6 +39,7 @@ pub fn mount(route: Route) -> Route {
         .at("/users/:id", get(users::detail))
         .at("/prices", get(prices::list))
         .at("/error-rules", get(error_rules::list))
+        .at("/notifications", get(notifications::list))
         .at("/sensitive-words", get(security::words))
         .at("/audit-logs", get(security::audit))
         .at("/logs", get(logs::list))
