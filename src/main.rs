@@ -65,7 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::RotateSecretKey => {
                 claude_code_hub::app::wiring::rotate_secret_key(settings).await
             }
-            Command::Export => claude_code_hub::app::wiring::export_config(settings).await,
+            Command::Export => claude_code_hub::app::config_commands::export_config(settings).await,
             Command::Import {
                 source,
                 from,
@@ -79,7 +79,8 @@ fn main() -> std::process::ExitCode {
                 )),
                 (_, Some(_)) => Err(anyhow::anyhow!("--from only goes with cch-ts")),
                 (file, None) => {
-                    claude_code_hub::app::wiring::import_config(settings, file, dry_run).await
+                    claude_code_hub::app::config_commands::import_config(settings, file, dry_run)
+                        .await
                 }
             },
         }

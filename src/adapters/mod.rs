@@ -14,6 +14,7 @@ pub mod redis;
 pub mod sealed_store;
 pub mod secret_box;
 pub mod secret_key_file;
+pub mod secret_setup;
 pub mod sensitive_words_sql;
 pub mod spool_file;
 pub mod sql_ledger;

@@ -6,6 +6,7 @@ pub mod admin_token;
 pub mod body_budget;
 pub mod breakers;
 pub mod config;
+pub mod config_commands;
 pub mod config_transfer;
 pub mod context;
 pub mod error_rules;

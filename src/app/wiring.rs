@@ -11,10 +11,7 @@ use crate::adapters::log_notifier::LogNotifier;
 use crate::adapters::memory::{MemoryCounters, MemoryLimits};
 use crate::adapters::postgres::PostgresStore;
 use crate::adapters::redis::{RedisCounters, RedisLimits};
-use crate::adapters::sealed_store::{
-    SealReport, SealedConfigStore, SealedNotificationStore, reseal_all, verify_and_seal_plaintext,
-};
-use crate::adapters::secret_key_file::{self, KeyOrigin, ResolvedKeys};
+use crate::adapters::secret_setup;
 use crate::adapters::spool_file::FileSpool;
 use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::upstream::ReqwestUpstream;
@@ -148,102 +145,33 @@ pub struct Stores {
 }
 
 /// Opens the database named by the settings, applying migrations when asked, with secrets
-/// sealed at rest: the secret key is resolved (`CCH_SECRET_KEY` or the data folder), startup
-/// stops when the stored secrets were sealed with another key, and secrets still stored in
-/// plaintext are sealed now.
+/// sealed at rest (`adapters::secret_setup`): startup stops when the stored secrets were sealed
+/// with another key, and secrets still stored in plaintext are sealed now.
 pub async fn open_stores(settings: &Settings, migrate: bool) -> anyhow::Result<Stores> {
     let mut stores = open_raw_stores(settings, migrate).await?;
-    let keys = resolve_secret_keys(settings)?;
-    let ring = Arc::new(keys.keyring());
-    let sealed = verify_and_seal_plaintext(
-        stores.config.as_ref(),
-        stores.notifications.as_ref(),
-        &ring,
-        chrono::Utc::now(),
+    let (config, notifications) = secret_setup::seal_stores(
+        stores.config,
+        stores.notifications,
+        &secret_setup::KeySettings::of(settings),
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if sealed != SealReport::default() {
-        tracing::info!(
-            providers = sealed.providers,
-            targets = sealed.targets,
-            "secrets stored in plaintext are now encrypted"
-        );
-    }
-    stores.config = Arc::new(SealedConfigStore::new(stores.config, ring.clone()));
-    stores.notifications = Arc::new(SealedNotificationStore::new(stores.notifications, ring));
+    .await?;
+    stores.config = config;
+    stores.notifications = notifications;
     Ok(stores)
 }
 
-fn resolve_secret_keys(settings: &Settings) -> anyhow::Result<ResolvedKeys> {
-    let keys = secret_key_file::resolve(
-        settings.secret_key.as_deref(),
-        &settings.secret_key_old,
-        &settings.data_dir,
-    )?;
-    match &keys.origin {
-        KeyOrigin::Environment => tracing::info!("secret key taken from CCH_SECRET_KEY"),
-        KeyOrigin::Loaded(path) => {
-            tracing::info!(path = %path.display(), "secret key loaded from the data folder")
-        }
-        KeyOrigin::Generated(path) => println!(
-            "\n  CCH_SECRET_KEY was not set, so a key encrypting provider and webhook secrets was\n  generated and saved in {} (mode 0600). Back it up with the database:\n  without it the stored secrets cannot be read. Instances sharing a database\n  need the same key (set CCH_SECRET_KEY on each).\n",
-            path.display()
-        ),
-    }
-    Ok(keys)
-}
-
-/// `cch rotate-secret-key`: seals every stored secret with a new key. With the key in the data
-/// folder, the new key is written to `secret_key.next` first, every value is re-sealed (each
-/// stays readable throughout: the running keyring holds both keys), then the file replaces
-/// `secret_key`; an interrupted rotation resumes when run again. With `CCH_SECRET_KEY`, the new
-/// key is printed: set it (and restart) on every instance.
+/// `cch rotate-secret-key`: seals every stored secret with a new key (see
+/// `adapters::secret_setup::rotate`).
 pub async fn rotate_secret_key(settings: Settings) -> anyhow::Result<()> {
     init_crypto();
     let stores = open_raw_stores(&settings, settings.auto_migrate).await?;
-    let current = resolve_secret_keys(&settings)?;
-    let next_path = settings.data_dir.join(secret_key_file::NEXT_KEY_FILE);
-    let file_based = current.origin != KeyOrigin::Environment;
-    let new_b64 = match std::fs::read_to_string(&next_path) {
-        Ok(text) if file_based => text.trim().to_string(),
-        _ => {
-            let k = crate::adapters::secret_box::generate_key();
-            if file_based {
-                secret_key_file::write_key_file(&next_path, &k)?;
-            }
-            k
-        }
-    };
-    let new_raw =
-        crate::adapters::secret_box::decode_key(&new_b64).map_err(|e| anyhow::anyhow!(e))?;
-    let mut others = vec![current.primary];
-    others.extend(current.others.iter().copied());
-    let ring = crate::adapters::secret_box::Keyring::new(&new_raw, &others);
-    let report = reseal_all(
+    let report = secret_setup::rotate(
         stores.config.as_ref(),
         stores.notifications.as_ref(),
-        &ring,
-        chrono::Utc::now(),
+        &secret_setup::KeySettings::of(&settings),
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "re-encrypted {} provider(s) and {} notification target(s) with key {}",
-        report.providers,
-        report.targets,
-        ring.primary_id()
-    );
-    if file_based {
-        let key_path = settings.data_dir.join(secret_key_file::KEY_FILE);
-        std::fs::rename(&next_path, &key_path)
-            .with_context(|| format!("cannot move {} into place", next_path.display()))?;
-        println!("the new key replaced {}", key_path.display());
-    } else {
-        println!(
-            "set CCH_SECRET_KEY={new_b64} on every instance and restart them; until then they keep serving their last configuration"
-        );
-    }
+    .await?;
+    println!("{report}");
     Ok(())
 }
 
@@ -257,19 +185,7 @@ async fn open_raw_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
             if migrate {
                 store.migrate().await.context("SQLite migrations failed")?;
             }
-            let store = Arc::new(store);
-            Ok(Stores {
-                config: store.clone(),
-                notifications: store.clone(),
-                sensitive_words: store.clone(),
-                audit: store.clone(),
-                logs: store.clone(),
-                leases: store.clone(),
-                retention: store.clone(),
-                refusal_stats: store.clone(),
-                stats: store,
-                backend: "sqlite",
-            })
+            Ok(stores_of(Arc::new(store), "sqlite"))
         }
         Database::Postgres(url) => {
             let store = PostgresStore::connect(url)
@@ -281,20 +197,36 @@ async fn open_raw_stores(settings: &Settings, migrate: bool) -> anyhow::Result<S
                     .await
                     .context("PostgreSQL migrations failed")?;
             }
-            let store = Arc::new(store);
-            Ok(Stores {
-                config: store.clone(),
-                notifications: store.clone(),
-                sensitive_words: store.clone(),
-                audit: store.clone(),
-                logs: store.clone(),
-                leases: store.clone(),
-                retention: store.clone(),
-                refusal_stats: store.clone(),
-                stats: store,
-                backend: "postgres",
-            })
+            Ok(stores_of(Arc::new(store), "postgres"))
         }
+    }
+}
+
+/// Every storage port served by one database adapter.
+fn stores_of<S>(store: Arc<S>, backend: &'static str) -> Stores
+where
+    S: ConfigStore
+        + NotificationStore
+        + SensitiveWordStore
+        + AuditStore
+        + RequestLogStore
+        + JobLeaseStore
+        + LogRetentionStore
+        + RefusalStatsStore
+        + StatsStore
+        + 'static,
+{
+    Stores {
+        config: store.clone(),
+        notifications: store.clone(),
+        sensitive_words: store.clone(),
+        audit: store.clone(),
+        logs: store.clone(),
+        leases: store.clone(),
+        retention: store.clone(),
+        refusal_stats: store.clone(),
+        stats: store,
+        backend,
     }
 }
 
@@ -699,34 +631,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// `cch export`: writes the configuration (providers with their secrets, users, key hashes,
-/// prices, error rules, settings, sensitive words) as JSON to stdout.
-pub async fn export_config(settings: Settings) -> anyhow::Result<()> {
-    init_crypto();
-    let stores = open_stores(&settings, settings.auto_migrate).await?;
-    let mut bundle = super::config_transfer::export(stores.config.as_ref())
-        .await
-        .context("cannot read the configuration")?;
-    super::config_transfer::export_sensitive_words(stores.sensitive_words.as_ref(), &mut bundle)
-        .await
-        .context("cannot read the sensitive words")?;
-    println!("{}", serde_json::to_string_pretty(&bundle)?);
-    Ok(())
-}
-
-/// `cch import FILE [--dry-run]`: applies a file written by `cch export` (`-` reads stdin).
-pub async fn import_config(settings: Settings, file: &str, dry_run: bool) -> anyhow::Result<()> {
-    let text = if file == "-" {
-        std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
-    } else {
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
-    };
-    let bundle: crate::domain::config_bundle::ConfigBundle = serde_json::from_str(&text)
-        .with_context(|| format!("{file} is not a cch configuration"))?;
-    bundle.check_version().map_err(anyhow::Error::msg)?;
-    apply_bundle(&settings, &bundle, dry_run, &[]).await
-}
-
 /// `cch import cch-ts --from postgres://… [--dry-run]`: brings over an original Claude Code Hub.
 pub async fn import_cch_ts(settings: Settings, from: &str, dry_run: bool) -> anyhow::Result<()> {
     init_crypto();
@@ -744,43 +648,6 @@ pub async fn import_cch_ts(settings: Settings, from: &str, dry_run: bool) -> any
         dump.webhook_targets.len()
     );
     let mapping = crate::domain::legacy_import::map_legacy(&dump, chrono::Utc::now());
-    apply_bundle(&settings, &mapping.bundle, dry_run, &mapping.unmapped).await
-}
-
-async fn apply_bundle(
-    settings: &Settings,
-    bundle: &crate::domain::config_bundle::ConfigBundle,
-    dry_run: bool,
-    unmapped: &[String],
-) -> anyhow::Result<()> {
-    init_crypto();
-    // Migrations run in a dry run too (as `cch serve` would): they write no configuration, and
-    // an empty target database then reads as an empty configuration.
-    let stores = open_stores(settings, settings.auto_migrate).await?;
-    let mut report =
-        super::config_transfer::apply(stores.config.as_ref(), bundle, dry_run, chrono::Utc::now())
-            .await
-            .context("cannot read the target configuration")?;
-    super::config_transfer::apply_sensitive_words(
-        stores.sensitive_words.as_ref(),
-        bundle,
-        dry_run,
-        &mut report,
-    )
-    .await
-    .context("cannot read the target's sensitive words")?;
-    if dry_run {
-        println!("dry run: nothing was written ({})", stores.backend);
-    }
-    print!("{}", report.render(dry_run));
-    if !unmapped.is_empty() {
-        println!("\ncannot be mapped ({}):", unmapped.len());
-        for line in unmapped {
-            println!("  {line}");
-        }
-    }
-    if !report.failed.is_empty() {
-        anyhow::bail!("{} entities were refused", report.failed.len());
-    }
-    Ok(())
+    super::config_commands::apply_bundle(&settings, &mapping.bundle, dry_run, &mapping.unmapped)
+        .await
 }

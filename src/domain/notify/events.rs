@@ -452,7 +452,8 @@ mod leaderboard_tests {
             total_requests: 43,
             total_tokens: 1_235_467,
         };
-        let n = daily_leaderboard(&d, Utc::now());
+        let at = DateTime::from_timestamp(1_773_104_400, 0).unwrap_or_default();
+        let n = daily_leaderboard(&d, at);
         assert_eq!(n.title.en, "Daily leaderboard for 2026-03-09");
         assert_eq!(
             n.text.en,
