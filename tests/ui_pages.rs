@@ -10,8 +10,9 @@ use serde_json::json;
 use support::app::{TEST_ADMIN_TOKEN, TestApp, spawn_app};
 
 /// Every console page reachable by the admin, with its English heading.
-const ADMIN_PAGES: [(&str, &str); 14] = [
+const ADMIN_PAGES: [(&str, &str); 15] = [
     ("/dashboard", "Dashboard"),
+    ("/leaderboard", "Leaderboard"),
     ("/providers", "Providers"),
     ("/providers/new", "Add provider"),
     ("/users", "Users and keys"),
@@ -635,4 +636,82 @@ async fn the_notifications_page_lists_targets_masked_and_deliveries() {
     assert!(body.contains("breaker_opened, daily_leaderboard"));
     assert!(!body.contains("SECRETKEY123"), "the URL's key is masked");
     assert!(body.contains("id=\"deliveries\""));
+}
+
+#[tokio::test]
+async fn the_leaderboard_ranks_users_and_models_from_the_rollups() {
+    let t = spawn_app(&[]).await;
+    let cookie = admin_cookie(&t).await;
+    let mut ids = Vec::new();
+    for name in ["<b>alice</b>", "bob"] {
+        let (_, u) = t.post("/api/v1/users", json!({ "name": name })).await;
+        ids.push(u["id"].as_i64().unwrap());
+    }
+    let mut rows = Vec::new();
+    for (i, (user, cost, model)) in [
+        (ids[0], "0.5", "m-small"),
+        (ids[1], "2.25", "m-big"),
+        (ids[1], "1", "m-big"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = support::log_rows::minimal(&format!("lb{i}"));
+        r.user_id = Some(user);
+        r.cost_usd = cost.parse().unwrap();
+        r.forwarded_model = Some(model.into());
+        r.requested_model = Some(model.into());
+        r.input_tokens = 100;
+        rows.push(r);
+    }
+    t.app.ctx.log_store.insert_logs(&rows).await.unwrap();
+    let (s, _, body) = get_page(&t, "/leaderboard?dim=user&order=cost&period=today", &cookie).await;
+    assert_eq!(s, 200);
+    let bob = body.find(">bob<").expect("bob listed");
+    let alice = body
+        .find("&#60;b&#62;alice")
+        .or_else(|| body.find("&lt;b&gt;alice"))
+        .expect("alice listed, escaped");
+    assert!(bob < alice, "bob ($3.25) ranks above alice ($0.50)");
+    assert!(body.contains("$3.25"), "{body}");
+    let (_, _, body) = get_page(
+        &t,
+        "/leaderboard?dim=model&order=requests&period=all",
+        &cookie,
+    )
+    .await;
+    assert!(body.find("m-big").unwrap() < body.find("m-small").unwrap());
+    let (s, _, body) = get_page(
+        &t,
+        "/leaderboard?period=custom&from=2026-13-01&to=x",
+        &cookie,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(body.contains("custom needs both dates"));
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_todays_figures_and_chart_data_by_provider() {
+    let t = spawn_app(&[]).await;
+    let cookie = admin_cookie(&t).await;
+    let (_, p) = t
+        .post("/api/v1/providers", json!({"name": "relay-<x>", "provider_type": "claude", "base_url": "http://127.0.0.1:9", "api_key": "sk-123456789"}))
+        .await;
+    let mut r = support::log_rows::minimal("d1");
+    r.provider_id = p["id"].as_i64();
+    r.cost_usd = "1.5".parse().unwrap();
+    r.ttfb_ms = Some(120);
+    t.app.ctx.log_store.insert_logs(&[r]).await.unwrap();
+    let (s, _, body) = get_page(&t, "/dashboard?metric=cost&split=provider", &cookie).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("$1.50"), "today's cost card");
+    assert!(body.contains("120 ms"), "time to first byte card");
+    assert!(body.contains("id=\"chart-hourly\""));
+    // The chart data is an attribute (no inline script under the CSP), escaped.
+    assert!(
+        body.contains("relay-&#60;x&#62;") || body.contains("relay-&lt;x&gt;"),
+        "{body}"
+    );
+    assert!(body.contains("uplot"), "the chart library is loaded");
 }

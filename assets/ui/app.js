@@ -169,4 +169,35 @@
       });
     }, every);
   });
+
+  // Charts: elements with data-chart='{"x":[epoch s],"lines":[{"name","values"}]}', drawn with
+  // the vendored uPlot (loaded only by pages that have charts).
+  var COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#6b7280"];
+  function drawCharts() {
+    if (typeof uPlot === "undefined") return;
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      var d;
+      try { d = JSON.parse(el.dataset.chart); } catch (_) { return; }
+      if (!d || !d.x || !d.lines) return;
+      if (!d.lines.length) { el.textContent = "—"; return; }
+      var day = el.dataset.bucket === "day";
+      var series = [{}].concat(d.lines.map(function (l, i) {
+        return { label: l.name, stroke: COLORS[i % COLORS.length], width: 2, points: { show: day } };
+      }));
+      var data = [d.x].concat(d.lines.map(function (l) { return l.values; }));
+      var opts = {
+        width: Math.max(280, el.clientWidth || 600), height: 220, series: series,
+        scales: { x: { time: true } }, legend: { live: false }
+      };
+      // Times in the gateway's configured zone, not the browser's.
+      var tz = el.dataset.tz;
+      if (tz && uPlot.tzDate) opts.tzDate = function (ts) { return uPlot.tzDate(new Date(ts * 1e3), tz); };
+      el.textContent = "";
+      new uPlot(opts, data, el);
+    });
+  }
+  // This script runs before the chart library (both deferred, in document order): draw once
+  // every deferred script has run.
+  if (document.readyState === "complete") drawCharts();
+  else window.addEventListener("load", drawCharts);
 })();

@@ -58,7 +58,9 @@ try:
     driver.implicitly_wait(5)
     for path, heading in [("/dashboard", "Dashboard"), ("/providers", "Providers"), ("/providers/new", "Add provider"),
                           ("/users", "Users and keys"), ("/prices", "Prices"), ("/error-rules", "Error rules"),
-                          ("/logs", "Logs"), ("/settings", "Settings"), ("/client-setup", "Client setup")]:
+                          ("/logs", "Logs"), ("/settings", "Settings"), ("/client-setup", "Client setup"),
+                          ("/leaderboard", "Leaderboard"), ("/notifications", "Notifications"),
+                          ("/sensitive-words", "Sensitive words"), ("/audit-logs", "Audit log")]:
         driver.get(base + path)
         assert h1().startswith(heading), (path, h1())
         shot(path.strip("/").replace("/", "_"))
@@ -66,6 +68,12 @@ try:
     driver.find_element(By.CSS_SELECTOR, "table.logs tbody a").click()
     assert "Provider chain" in driver.page_source
     shot("log_detail")
+    # The request just sent is on the dashboard's 24-hour chart, as a line of its provider.
+    driver.get(base + "/dashboard")
+    driver.find_element(By.CSS_SELECTOR, "#chart-hourly canvas")
+    legend = driver.find_element(By.CSS_SELECTOR, "#chart-hourly .u-legend").text
+    assert "fake" in legend, legend
+    shot("dashboard_chart")
     driver.get(base + "/lang?l=zh-CN&next=/providers")
     assert h1() == "供应商", h1()
     shot("providers_zh")

@@ -46,8 +46,9 @@ pub struct Layout {
     pub icon: String,
 }
 
-const ADMIN_NAV: [(&str, &str); 12] = [
+const ADMIN_NAV: [(&str, &str); 13] = [
     ("/dashboard", "nav.dashboard"),
+    ("/leaderboard", "nav.leaderboard"),
     ("/logs", "nav.logs"),
     ("/providers", "nav.providers"),
     ("/users", "nav.users"),

@@ -4,6 +4,7 @@ pub mod client_setup;
 pub mod dashboard;
 pub mod error_rules;
 pub mod forms;
+pub mod leaderboard;
 pub mod logs;
 pub mod my_usage;
 pub mod notifications;
@@ -39,6 +40,7 @@ pub fn mount(route: Route) -> Route {
         .at("/users/:id", get(users::detail))
         .at("/prices", get(prices::list))
         .at("/error-rules", get(error_rules::list))
+        .at("/leaderboard", get(leaderboard::show))
         .at("/notifications", get(notifications::list))
         .at("/sensitive-words", get(security::words))
         .at("/audit-logs", get(security::audit))
