@@ -99,6 +99,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Largest accepted client request body (`MAX_BODY_BYTES`, 64 MiB).
     pub max_body_bytes: usize,
+    /// Largest body a compressed request may decode to (`MAX_DECOMPRESSED_REQUEST_BYTES`,
+    /// 100 MiB); beyond it, 413.
+    pub max_decompressed_request_bytes: usize,
     /// Tries per provider when it sets none (`MAX_RETRY_ATTEMPTS_DEFAULT`, 2).
     pub max_retry_attempts_default: u32,
     /// Upper bound of upstream attempts per client request (`MAX_ATTEMPTS_PER_REQUEST`, 6).
@@ -367,6 +370,12 @@ impl Settings {
             timezone,
             log_format,
             max_body_bytes: max_body_bytes as usize,
+            max_decompressed_request_bytes: env.int(
+                "MAX_DECOMPRESSED_REQUEST_BYTES",
+                100 << 20,
+                1024,
+                1 << 34,
+            )? as usize,
             max_retry_attempts_default: env.int("MAX_RETRY_ATTEMPTS_DEFAULT", 2, 1, 10)? as u32,
             max_attempts_per_request: env.int("MAX_ATTEMPTS_PER_REQUEST", 6, 1, 50)? as u32,
             config_refresh_interval: ms(env.int(

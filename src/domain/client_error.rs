@@ -17,6 +17,8 @@ pub enum GatewayErrorKind {
     NotFound,
     /// Body over the size limit (413).
     RequestTooLarge,
+    /// A body in an encoding cch cannot read (415).
+    UnsupportedMediaType,
     /// A limit was hit (429).
     RateLimit,
     /// An upstream failed after retries (502).
@@ -38,6 +40,7 @@ impl GatewayErrorKind {
             Self::Permission => 403,
             Self::NotFound => 404,
             Self::RequestTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
             Self::RateLimit => 429,
             Self::UpstreamFailed => 502,
             Self::NoProvider => 503,
@@ -54,6 +57,7 @@ impl GatewayErrorKind {
             Self::Permission => "permission_error",
             Self::NotFound => "not_found_error",
             Self::RequestTooLarge => "request_too_large",
+            Self::UnsupportedMediaType => "invalid_request_error",
             Self::RateLimit => "rate_limit_error",
             Self::UpstreamFailed | Self::Internal => "api_error",
             Self::NoProvider => "overloaded_error",
@@ -104,7 +108,7 @@ pub fn error_body(format: ClientFormat, status: u16, error_type: &str, message: 
 
 fn gemini_status(status: u16) -> &'static str {
     match status {
-        400 | 413 => "INVALID_ARGUMENT",
+        400 | 413 | 415 => "INVALID_ARGUMENT",
         401 => "UNAUTHENTICATED",
         403 => "PERMISSION_DENIED",
         404 => "NOT_FOUND",

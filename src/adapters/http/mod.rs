@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod body_decode;
 pub mod body_read;
 pub mod client_query;
 pub mod conn_guard;

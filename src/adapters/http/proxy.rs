@@ -10,6 +10,7 @@ use poem::{Body, Request, Response, handler};
 use serde_json::json;
 use tracing::Instrument as _;
 
+use super::body_decode;
 use super::body_read::{self, BodyReadError};
 use super::client_query::{forwarded_query, query_key};
 use crate::app::body_budget::BodyReservation;
@@ -160,7 +161,11 @@ async fn serve_request(
         request_id,
     };
     // Held until the proxy has answered: the body bytes stay in memory that long.
-    let (bytes, _reservation) = match read_client_body(&refuser, req, body).await {
+    let (bytes, reservation) = match read_client_body(&refuser, req, body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let (bytes, _reservation) = match decode_client_body(&refuser, req, bytes, reservation).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -222,6 +227,83 @@ async fn read_client_body(
             let msg = format!("cannot read the request body: {e}");
             let resp = ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
             Err(refuser.refuse(RejectReason::BodyUnreadable, resp, &msg))
+        }
+    }
+}
+
+/// The decoding stage: a body sent with `Content-Encoding` (gzip, deflate, br, zstd) is
+/// decoded off the runtime threads, within `MAX_DECOMPRESSED_REQUEST_BYTES` and the shared body
+/// budget (which then covers the decoded bytes too). Unknown encoding 415, corrupt 400, too
+/// large 413, budget full 503; each refusal is logged under the key.
+async fn decode_client_body(
+    refuser: &Refuser<'_>,
+    req: &Request,
+    bytes: Bytes,
+    mut reservation: BodyReservation,
+) -> Result<(Bytes, BodyReservation), Response> {
+    let Some(header) = req
+        .headers()
+        .get("content-encoding")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+    else {
+        return Ok((bytes, reservation));
+    };
+    let (ctx, format) = (refuser.ctx, refuser.format);
+    let codings = match body_decode::parse_codings(header) {
+        Ok(c) if c.is_empty() => return Ok((bytes, reservation)),
+        Ok(c) => c,
+        Err(e) => return Err(decode_refusal(refuser, e)),
+    };
+    let cap = ctx.settings.max_decompressed_request_bytes;
+    let budget = ctx.body_budget.clone();
+    let held = bytes.len() as u64;
+    let decoded = tokio::task::spawn_blocking(move || {
+        let result = body_decode::decode(&bytes, &codings, cap, &mut |n| {
+            budget.try_cover(&mut reservation, held + n as u64)
+        });
+        (result, reservation)
+    })
+    .await;
+    match decoded {
+        Ok((Ok(body), reservation)) => Ok((Bytes::from(body), reservation)),
+        Ok((Err(e), _)) => Err(decode_refusal(refuser, e)),
+        Err(_) => {
+            let msg = "the request body could not be decoded";
+            let resp = ProxyResponse::error(format, GatewayErrorKind::Internal, msg);
+            Err(refuser.refuse(RejectReason::BodyUnreadable, resp, msg))
+        }
+    }
+}
+
+/// The answer to a body that cannot be decoded, in the client's format, logged.
+fn decode_refusal(refuser: &Refuser<'_>, e: body_decode::DecodeError) -> Response {
+    use body_decode::DecodeError;
+    let (ctx, format) = (refuser.ctx, refuser.format);
+    match e {
+        DecodeError::Unsupported(name) => {
+            let msg = format!(
+                "Content-Encoding `{name}` is not supported (use gzip, deflate, br or zstd)"
+            );
+            let resp = ProxyResponse::error(format, GatewayErrorKind::UnsupportedMediaType, &msg);
+            refuser.refuse(RejectReason::BodyUnreadable, resp, &msg)
+        }
+        DecodeError::TooLarge => {
+            let msg = format!(
+                "the decompressed request body is larger than the {} byte limit (MAX_DECOMPRESSED_REQUEST_BYTES)",
+                ctx.settings.max_decompressed_request_bytes
+            );
+            let resp = ProxyResponse::error(format, GatewayErrorKind::RequestTooLarge, &msg);
+            refuser.refuse(RejectReason::BodyTooLarge, resp, &msg)
+        }
+        DecodeError::Busy => refuser.refuse(
+            RejectReason::BodyBudgetFull,
+            body_read::busy_response(format),
+            RejectReason::BodyBudgetFull.describe(),
+        ),
+        DecodeError::Corrupt(detail) => {
+            let msg = format!("the compressed request body is corrupt: {detail}");
+            let resp = ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
+            refuser.refuse(RejectReason::BodyUnreadable, resp, &msg)
         }
     }
 }
