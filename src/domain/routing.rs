@@ -67,6 +67,9 @@ pub struct RouteRequest<'a> {
     pub model: &'a str,
     /// The user's comma-separated provider groups (empty: every provider is allowed).
     pub user_groups: &'a str,
+    /// Only providers speaking the client's format natively (a request no converter can carry,
+    /// such as Codex's remote compaction).
+    pub native_only: bool,
 }
 
 /// The live state routing consults, gathered by the caller from the breaker, counters and the
@@ -144,7 +147,9 @@ fn static_check(p: &Provider, req: &RouteRequest<'_>) -> Result<(), ExclusionRea
     if !p.enabled {
         return Err(ExclusionReason::Disabled);
     }
-    if !provider_serves(p, req.format) {
+    if !provider_serves(p, req.format)
+        || (req.native_only && p.provider_type.native_format() != req.format)
+    {
         return Err(ExclusionReason::FormatMismatch);
     }
     if !model_allowed(p, req.model) {

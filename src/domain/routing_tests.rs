@@ -30,6 +30,7 @@ fn req(model: &str) -> RouteRequest<'_> {
         format: ClientFormat::Claude,
         model,
         user_groups: "",
+        native_only: false,
     }
 }
 
@@ -76,6 +77,7 @@ fn every_filter_has_its_reason() {
         format: ClientFormat::Claude,
         model: "m",
         user_groups: "a,x",
+        native_only: false,
     };
     let s = select_provider(&ps, &r, &st, &mut zero()).unwrap();
     assert_eq!(s.provider_id, 10);
@@ -168,6 +170,7 @@ fn user_with_groups_never_falls_back_outside_them() {
         format: ClientFormat::Claude,
         model: "m",
         user_groups: "vip",
+        native_only: false,
     };
     let err = select_provider(&[a, b], &r, &st, &mut zero()).unwrap_err();
     assert_eq!(
@@ -347,6 +350,7 @@ fn messages_explain_why_nothing_is_eligible() {
         format: ClientFormat::Claude,
         model: "m",
         user_groups: "x",
+        native_only: false,
     };
     assert_eq!(
         msg(&[prov(4, ProviderType::Claude)], &r, &st),
@@ -405,6 +409,7 @@ fn session_reuse_ignores_priority_and_tried() {
         format: ClientFormat::Claude,
         model: "m",
         user_groups: "vip",
+        native_only: false,
     };
     assert_eq!(
         session_provider_still_eligible(&p, &r, &RouteState::default()),

@@ -16,6 +16,7 @@
 //!   under `/v1/models/`): the same, in that format.
 //! - `POST /v1/messages/count_tokens`: `{"input_tokens": N}`; Gemini `:countTokens`:
 //!   `{"totalTokens": N}`.
+//! - `POST /v1/responses/compact`: the next scripted reply (script a raw JSON one).
 //! - `GET /v1/models`: an Anthropic-shaped model list; `GET /v1beta/models`: a Gemini one.
 //! - anything else: `404` with a Claude `not_found_error` body.
 //!
@@ -791,6 +792,12 @@ async fn serve_connection(mut stream: TcpStream, st: Arc<State>) -> io::Result<(
                     .is_some_and(|(_, a)| a == "countTokens") =>
             {
                 (Reply::status(200, json!({"totalTokens": count()})), plain)
+            }
+            ("POST", "/v1/responses/compact" | "/responses/compact", None) => {
+                // Codex remote compaction: scripted like the inference routes (use a raw reply).
+                let queued = st.queue.lock().unwrap().pop_front();
+                let reply = queued.unwrap_or_else(|| st.default.lock().unwrap().clone());
+                (reply, plain)
             }
             ("GET", "/v1/models", None) => (Reply::status(200, models_body()), plain),
             ("GET", "/v1beta/models", None) => (Reply::status(200, gemini_models_body()), plain),

@@ -50,6 +50,7 @@ pub fn build_routes(ctx: Arc<AppContext>) -> BoxEndpoint<'static> {
         .at("/v1beta/models", get(proxy::list_models))
         .at("/v1/chat/completions", poem::post(proxy::openai_chat))
         .at("/v1/responses", poem::post(proxy::responses))
+        .at("/v1/responses/compact", poem::post(proxy::responses))
         .at("/v1beta/models/*rest", poem::post(proxy::gemini))
         .at("/v1/models/*rest", poem::post(proxy::gemini))
         .at("/v1/usage", get(usage::key_usage))

@@ -68,6 +68,7 @@ impl ProxyService {
             format,
             model,
             user_groups: &user.provider_group,
+            native_only: false,
         };
         let mut rng = rand::rng();
         let mut rand01 = || rand::Rng::random::<f64>(&mut rng);

@@ -78,6 +78,30 @@ enum Tried {
 }
 
 impl ProxyService {
+    /// OpenAI's answer to a route it does not have (404, `invalid_request_error`, code null),
+    /// logged like any refusal.
+    fn unknown_route(&self, inb: &Inbound, path: &str) -> ProxyResponse {
+        let message = format!("Invalid URL (POST {path})");
+        let body = serde_json::json!({"error": {"message": message,
+            "type": "invalid_request_error", "param": null, "code": null}});
+        inb.recorder.record(
+            &inb.facts,
+            None,
+            super::record::Ending {
+                status: 404,
+                usage: crate::domain::usage::Usage::default(),
+                ttfb_ms: None,
+                chain: &ProviderChain::default(),
+                error: Some(message),
+            },
+        );
+        ProxyResponse {
+            status: 404,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: super::ProxyBody::Full(bytes::Bytes::from(body.to_string())),
+        }
+    }
+
     /// Stage 3: serves the request from the first provider that answers.
     pub(super) async fn forward_with_failover(
         &self,
@@ -89,6 +113,7 @@ impl ProxyService {
             format: req.format,
             model: &inb.model,
             user_groups: &inb.user.provider_group,
+            native_only: req.is_compaction(),
         };
         let mut walk = Walk {
             state: admitted.state,
@@ -104,6 +129,11 @@ impl ProxyService {
                 cch.provider = tracing::field::Empty);
             let pick = match routing.in_scope(|| pick_provider(&inb.snap, &route, &mut walk)) {
                 Ok(p) => p,
+                Err(NoPick::NoneLeft(_)) if req.is_compaction() && walk.chain.0.is_empty() => {
+                    // No Responses provider at all: answer as OpenAI does for a route it does
+                    // not have, so Codex compacts locally.
+                    return self.unknown_route(&inb, &req.path);
+                }
                 Err(none) => {
                     let fallback = match none {
                         NoPick::NoneLeft(why) => (

@@ -84,6 +84,12 @@ pub struct ClientRequest {
 }
 
 impl ClientRequest {
+    /// Codex's remote compaction (`POST /v1/responses/compact`): served only by providers that
+    /// speak Responses natively (its answer is opaque to every converter).
+    pub fn is_compaction(&self) -> bool {
+        self.format == ClientFormat::Response && self.path.ends_with("/responses/compact")
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -19,6 +19,7 @@ impl ProxyService {
             format,
             model: "",
             user_groups: &user.provider_group,
+            native_only: false,
         };
         let mut any_open = false;
         for p in snap.providers.iter().filter(|p| p.enabled) {
