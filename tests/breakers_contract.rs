@@ -62,6 +62,7 @@ fn provider(id: i64) -> Provider {
         timeouts: Timeouts::default(),
         breaker: BreakerSettings::default(),
         max_retry_attempts: None,
+        shaping: Default::default(),
         created_at: t0(),
         updated_at: t0(),
     }

@@ -105,7 +105,6 @@ async fn the_fixture_imports_once_reports_what_it_cannot_map_and_its_keys_work()
         "user 'bob' (id 2): tags not mapped",
         "user 'bob' (id 2): the 5 h limit resets in fixed blocks",
         "provider 'codex-relay' (id 2): imported disabled",
-        "provider 'codex-relay' (id 2): custom_headers not mapped",
         "redirect rule regex '^o.*'",
         "provider 'retired' (id 4): deleted there",
         "price of model 'dall-e-3'",
@@ -150,6 +149,14 @@ async fn the_fixture_imports_once_reports_what_it_cannot_map_and_its_keys_work()
         .find(|p| p["name"] == "anthropic-main")
         .expect("provider imported");
     assert_eq!(main["weight"], 10);
+    let relay = providers
+        .iter()
+        .find(|p| p["name"] == "codex-relay")
+        .expect("relay imported");
+    assert!(
+        relay["custom_headers"]["x-team"].is_string(),
+        "custom headers come over: {relay}"
+    );
     assert_eq!(main["group_tag"], "default");
     assert_eq!(main["failure_threshold"], 4);
     assert_eq!(main["open_duration_ms"], 600_000);

@@ -414,6 +414,7 @@ fn provider(id: i64, concurrent: Option<i32>) -> claude_code_hub::domain::provid
         timeouts: Timeouts::default(),
         breaker: BreakerSettings::default(),
         max_retry_attempts: None,
+        shaping: Default::default(),
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     }

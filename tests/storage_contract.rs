@@ -184,6 +184,7 @@ fn provider(name: &str) -> Provider {
             half_open_success_threshold: 4,
         },
         max_retry_attempts: Some(3),
+        shaping: Default::default(),
         created_at: ts(1_700_000_000, 123_456),
         updated_at: ts(1_700_000_100, 654_321),
     }
@@ -319,6 +320,7 @@ async fn provider_round_trip(s: &dyn Backend) {
         timeouts: Timeouts::default(),
         breaker: BreakerSettings::default(),
         max_retry_attempts: None,
+        shaping: Default::default(),
         created_at: ts(1_600_000_000, 0),
         updated_at: ts(1_700_000_200, 7),
     };

@@ -69,14 +69,21 @@ impl Secrets for Provider {
         if let Some(u) = p.proxy_url.as_deref().filter(|u| !u.is_empty()) {
             p.proxy_url = Some(f("providers.proxy_url", u)?);
         }
+        for (name, value) in &mut p.shaping.custom_headers {
+            *value = f(&format!("providers.header.{name}"), value)?;
+        }
         Ok(p)
     }
     fn without_secrets(&self) -> Self {
-        Self {
+        let mut p = Self {
             api_key: String::new(),
             proxy_url: None,
             ..self.clone()
+        };
+        for v in p.shaping.custom_headers.values_mut() {
+            v.clear();
         }
+        p
     }
 }
 

@@ -100,7 +100,7 @@ pub fn minimal_request(p: &Provider, model: &str, timeout: Duration) -> Upstream
     };
     UpstreamRequest {
         url: join_url(&p.base_url, &path, None),
-        headers: upstream_headers(&[], p),
+        headers: upstream_headers(&[], p, &[]),
         body: Bytes::from(body.to_string()),
         proxy_url: p.proxy_url.clone(),
         header_timeout: timeout,

@@ -21,6 +21,7 @@ pub mod price;
 pub mod provider;
 pub mod rate_limit_stats;
 pub mod request_log;
+pub mod request_shaping;
 pub mod rollup;
 pub mod routing;
 pub mod schedule;

@@ -151,6 +151,9 @@ pub struct Provider {
     pub breaker: BreakerSettings,
     /// Tries on this provider before failing over; `None` uses the global default.
     pub max_retry_attempts: Option<i32>,
+    /// Extra headers and the `anthropic-beta` policy for its upstream requests.
+    #[serde(default)]
+    pub shaping: super::request_shaping::RequestShaping,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last modification time.
@@ -209,6 +212,7 @@ impl Provider {
     /// Checks every field against the rules admins must follow.
     pub fn validate(&self) -> Result<(), ValidationError> {
         self.validate_text()?;
+        self.shaping.validate()?;
         let name = self.name.trim();
         if name.is_empty() || self.name.chars().count() > MAX_NAME_LEN {
             return Err(ValidationError::new(
@@ -399,6 +403,7 @@ pub(crate) mod tests {
             timeouts: Timeouts::default(),
             breaker: BreakerSettings::default(),
             max_retry_attempts: None,
+            shaping: Default::default(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
         }

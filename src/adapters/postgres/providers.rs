@@ -18,7 +18,7 @@ const SELECT: &str = "SELECT id, name, description, provider_type, base_url, api
      limit_daily_usd, daily_reset_mode, daily_reset_time, limit_weekly_usd, limit_monthly_usd, \
      limit_total_usd, limit_concurrent_sessions, first_byte_timeout_ms, idle_timeout_ms, \
      request_timeout_ms, failure_threshold, open_duration_ms, half_open_success_threshold, \
-     max_retry_attempts, created_at, updated_at FROM providers";
+     max_retry_attempts, request_shaping, created_at, updated_at FROM providers";
 
 /// Columns written on insert and update, in [`push_values`] order (then `created_at` on insert).
 const WRITE_COLUMNS_HEAD: &str = "name, description, provider_type, base_url, api_key, enabled, \
@@ -26,7 +26,7 @@ const WRITE_COLUMNS_HEAD: &str = "name, description, provider_type, base_url, ap
      extra_client_formats, proxy_url, proxy_fallback_to_direct, ";
 const WRITE_COLUMNS_TAIL: &str = ", first_byte_timeout_ms, idle_timeout_ms, request_timeout_ms, \
      failure_threshold, open_duration_ms, half_open_success_threshold, max_retry_attempts, \
-     updated_at";
+     request_shaping, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct ProviderRow {
@@ -55,6 +55,7 @@ struct ProviderRow {
     open_duration_ms: i64,
     half_open_success_threshold: i32,
     max_retry_attempts: Option<i32>,
+    request_shaping: Json<crate::domain::request_shaping::RequestShaping>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -92,6 +93,7 @@ impl TryFrom<ProviderRow> for Provider {
                 half_open_success_threshold: r.half_open_success_threshold,
             },
             max_retry_attempts: r.max_retry_attempts,
+            shaping: r.request_shaping.0,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -123,6 +125,7 @@ fn push_values(s: &mut Values<'_>, p: &Provider) {
         .push_bind(p.breaker.open_duration_ms)
         .push_bind(p.breaker.half_open_success_threshold)
         .push_bind(p.max_retry_attempts)
+        .push_bind(Json(p.shaping.clone()))
         .push_bind(p.updated_at);
 }
 

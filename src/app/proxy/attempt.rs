@@ -98,7 +98,7 @@ impl ProxyService {
         let started = Instant::now();
         let up = UpstreamRequest {
             url: forward::join_url(&p.base_url, &prepared.path, prepared.query.as_deref()),
-            headers: forward::upstream_headers(&req.headers, p),
+            headers: forward::upstream_headers(&req.headers, p, &prepared.body),
             body: prepared.body.clone(),
             proxy_url: if use_proxy { p.proxy_url.clone() } else { None },
             header_timeout,

@@ -1,6 +1,7 @@
 //! Building the upstream request: URL join, header filtering, provider credentials.
 
 use crate::domain::provider::{Provider, ProviderType};
+use crate::domain::request_shaping::body_asks_1h_ttl;
 
 /// Client headers forwarded upstream, by exact name: what the official clients and SDKs send
 /// that a provider may use (see `cli-traffic.md`). Anything else (hop-by-hop headers, the
@@ -66,14 +67,36 @@ pub fn join_url(base_url: &str, path: &str, query: Option<&str>) -> String {
     url
 }
 
-/// The headers sent upstream: the client's allowed ones (`forwarded`), plus the provider's
-/// credentials.
-pub fn upstream_headers(client: &[(String, String)], provider: &Provider) -> Vec<(String, String)> {
+/// The headers sent upstream: the client's allowed ones (`forwarded`), shaped by the provider
+/// (its `anthropic-beta` policy, given whether `body` asks for the 1-hour cache TTL, and its
+/// custom headers, which replace a client header of the same name), plus its credentials
+/// (which no custom header can replace).
+pub fn upstream_headers(
+    client: &[(String, String)],
+    provider: &Provider,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let shaping = &provider.shaping;
+    let client_beta = client
+        .iter()
+        .find(|(k, _)| k == "anthropic-beta")
+        .map(|(_, v)| v.as_str());
     let mut out: Vec<(String, String)> = client
         .iter()
-        .filter(|(k, v)| forwarded(k, v))
+        .filter(|(k, v)| {
+            forwarded(k, v) && k != "anthropic-beta" && !shaping.custom_headers.contains_key(k)
+        })
         .cloned()
         .collect();
+    if let Some(beta) = shaping.beta_header(client_beta, body_asks_1h_ttl(body)) {
+        out.push(("anthropic-beta".into(), beta));
+    }
+    out.extend(
+        shaping
+            .custom_headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     if !out.iter().any(|(k, _)| k == "content-type") {
         out.push(("content-type".into(), "application/json".into()));
     }

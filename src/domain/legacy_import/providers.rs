@@ -113,11 +113,10 @@ fn timeout(row: &Value, col: &str, default: i64, what: &str, unmapped: &mut Vec<
 }
 
 /// Provider columns with no counterpart in cch, reported when they hold a non-default value.
-const PROVIDER_EXTRAS: [&str; 14] = [
+const PROVIDER_EXTRAS: [&str; 13] = [
     "group_priorities",
     "allowed_clients",
     "blocked_clients",
-    "custom_headers",
     "active_time_start",
     "active_time_end",
     "cache_ttl_preference",
@@ -129,6 +128,35 @@ const PROVIDER_EXTRAS: [&str; 14] = [
     "gemini_google_search_preference",
     "website_url",
 ];
+
+/// The original's `custom_headers` (a JSON object of strings) as cch's request shaping; a
+/// header cch reserves (credentials, framing) or a malformed one is left behind and reported.
+fn custom_headers(
+    row: &Value,
+    what: &str,
+    unmapped: &mut Vec<String>,
+) -> crate::domain::request_shaping::RequestShaping {
+    let mut shaping = crate::domain::request_shaping::RequestShaping::default();
+    let Some(Value::Object(map)) = row.get("custom_headers") else {
+        return shaping;
+    };
+    for (name, value) in map {
+        let Some(v) = value.as_str() else {
+            unmapped.push(format!(
+                "{what}: custom header `{name}` is not text; not imported"
+            ));
+            continue;
+        };
+        let mut one = crate::domain::request_shaping::RequestShaping::default();
+        one.custom_headers.insert(name.clone(), v.to_string());
+        one.normalize();
+        match one.validate() {
+            Ok(()) => shaping.custom_headers.append(&mut one.custom_headers),
+            Err(e) => unmapped.push(format!("{what}: custom header not imported ({e})")),
+        }
+    }
+    shaping
+}
 
 pub(super) fn map_provider(
     row: &Value,
@@ -285,6 +313,7 @@ pub(super) fn map_provider(
         },
         max_retry_attempts: int(row, "max_retry_attempts")
             .map(|v| clamp_i32(v, 1, 10, "max_retry_attempts", &what, unmapped)),
+        shaping: custom_headers(row, &what, unmapped),
         created_at: instant(row, "created_at").unwrap_or(now),
         updated_at: now,
         name,

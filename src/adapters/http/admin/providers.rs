@@ -19,6 +19,7 @@ use crate::app::context::AppContext;
 use crate::app::limits::Scope;
 use crate::domain::error::ValidationError;
 use crate::domain::provider::{BreakerSettings, Provider, ProviderType, Timeouts, mask_secret};
+use crate::domain::request_shaping::BetaPolicy;
 
 with_limits! {
     /// A new provider. Only `name`, `provider_type`, `base_url` and `api_key` are required.
@@ -66,6 +67,16 @@ with_limits! {
         /// Go direct when the proxy fails (default false).
         #[serde(default)]
         pub proxy_fallback_to_direct: Option<bool>,
+        /// Headers added to every upstream request (name → value; not credentials, framing
+        /// or anthropic-beta).
+        #[serde(default)]
+        pub custom_headers: Option<BTreeMap<String, String>>,
+        /// The client's anthropic-beta flags: passthrough (default), drop, or replace.
+        #[serde(default)]
+        pub anthropic_beta: Option<String>,
+        /// The flags sent when anthropic_beta is replace.
+        #[serde(default)]
+        pub anthropic_beta_list: Option<Vec<String>>,
         /// Streaming first-byte timeout, ms (default 30000).
         #[serde(default)]
         pub first_byte_timeout_ms: Option<i64>,
@@ -140,6 +151,15 @@ with_limits! {
         /// Go direct when the proxy fails.
         #[serde(default)]
         pub proxy_fallback_to_direct: MaybeUndefined<bool>,
+        /// Custom headers (replaces the whole map; `{}` clears them).
+        #[serde(default)]
+        pub custom_headers: MaybeUndefined<BTreeMap<String, String>>,
+        /// passthrough, drop or replace.
+        #[serde(default)]
+        pub anthropic_beta: MaybeUndefined<String>,
+        /// Flags sent under replace.
+        #[serde(default)]
+        pub anthropic_beta_list: MaybeUndefined<Vec<String>>,
         /// First-byte timeout, ms.
         #[serde(default)]
         pub first_byte_timeout_ms: MaybeUndefined<i64>,
@@ -201,6 +221,13 @@ macro_rules! apply_provider_fields {
             i.half_open_success_threshold
                 .apply(&mut p.breaker.half_open_success_threshold);
             i.max_retry_attempts.apply_opt(&mut p.max_retry_attempts);
+            i.custom_headers.apply(&mut p.shaping.custom_headers);
+            if let Some(v) = i.anthropic_beta.given() {
+                p.shaping.anthropic_beta = BetaPolicy::parse(v)?;
+            }
+            i.anthropic_beta_list
+                .apply(&mut p.shaping.anthropic_beta_list);
+            p.shaping.normalize();
             i.apply_limits(&mut p.limits)?;
             p.name = p.name.trim().to_string();
             p.base_url = p.base_url.trim().to_string();
@@ -263,6 +290,12 @@ pub struct ProviderView {
     pub half_open_success_threshold: i32,
     /// Retries on this provider (null = global default).
     pub max_retry_attempts: Option<i32>,
+    /// Custom header names, values masked.
+    pub custom_headers: BTreeMap<String, String>,
+    /// passthrough, drop or replace.
+    pub anthropic_beta: String,
+    /// Flags sent under replace.
+    pub anthropic_beta_list: Vec<String>,
     /// Limits.
     #[oai(flatten)]
     pub limits: LimitsView,
@@ -298,6 +331,14 @@ impl From<&Provider> for ProviderView {
             open_duration_ms: p.breaker.open_duration_ms,
             half_open_success_threshold: p.breaker.half_open_success_threshold,
             max_retry_attempts: p.max_retry_attempts,
+            custom_headers: p
+                .shaping
+                .custom_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), mask_secret(v)))
+                .collect(),
+            anthropic_beta: p.shaping.anthropic_beta.as_str().to_string(),
+            anthropic_beta_list: p.shaping.anthropic_beta_list.clone(),
             limits: (&p.limits).into(),
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -350,6 +391,7 @@ fn default_provider(now: chrono::DateTime<chrono::Utc>) -> Provider {
         timeouts: Timeouts::default(),
         breaker: BreakerSettings::default(),
         max_retry_attempts: None,
+        shaping: Default::default(),
         created_at: now,
         updated_at: now,
     }

@@ -80,6 +80,10 @@ pub struct ProviderForm {
     open_duration_ms: String,
     half_open_success_threshold: String,
     max_retry_attempts: String,
+    /// Names of the custom headers set (values are never shown).
+    custom_header_names: String,
+    anthropic_beta: &'static str,
+    anthropic_beta_list: String,
 }
 
 impl ProviderForm {
@@ -116,6 +120,15 @@ impl ProviderForm {
                 .max_retry_attempts
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
+            custom_header_names: p
+                .shaping
+                .custom_headers
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            anthropic_beta: p.shaping.anthropic_beta.as_str(),
+            anthropic_beta_list: p.shaping.anthropic_beta_list.join(","),
         }
     }
 
@@ -144,6 +157,9 @@ impl ProviderForm {
             open_duration_ms: "1800000".into(),
             half_open_success_threshold: "2".into(),
             max_retry_attempts: String::new(),
+            custom_header_names: String::new(),
+            anthropic_beta: "passthrough",
+            anthropic_beta_list: String::new(),
         }
     }
 }
