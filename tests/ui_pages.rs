@@ -714,4 +714,10 @@ async fn the_dashboard_shows_todays_figures_and_chart_data_by_provider() {
         "{body}"
     );
     assert!(body.contains("uplot"), "the chart library is loaded");
+    // The providers page shows the provider's day from the same roll-ups.
+    let (_, _, body) = get_page(&t, "/providers", &cookie).await;
+    assert!(
+        body.contains("$1.50"),
+        "today's spend on the providers page"
+    );
 }

@@ -132,10 +132,14 @@ fn providers_map_with_their_routing_limits_timeouts_and_proxy() {
         &m.unmapped,
         "first_byte_timeout_streaming_ms 0 (no limit)"
     ));
-    assert!(has(
-        &m.unmapped,
-        "provider 'relay' (id 5): custom_headers not mapped"
-    ));
+    assert!(
+        !has(&m.unmapped, "custom_headers"),
+        "custom headers now come over"
+    );
+    assert_eq!(
+        p.shaping.custom_headers.get("x-a").map(String::as_str),
+        Some("b")
+    );
     assert!(has(&m.unmapped, "allowed model rule prefix 'gpt-'"));
     assert!(has(&m.unmapped, "redirect rule regex"));
     assert!(has(

@@ -20,6 +20,17 @@ pub struct Row {
     p: Provider,
     breaker: &'static str,
     next_try_at: Option<DateTime<Utc>>,
+    /// Today's requests, errors and spend (from the roll-ups), and the daily limit.
+    today: Today,
+}
+
+/// A provider's figures for today.
+#[derive(Default)]
+struct Today {
+    requests: i64,
+    errors: i64,
+    spend: String,
+    daily_limit: Option<String>,
 }
 
 #[derive(Template)]
@@ -38,8 +49,21 @@ pub async fn list(ctx: Data<&Arc<AppContext>>, ui: Data<&Arc<UiState>>, req: &Re
     };
     let snap = ctx.snapshot.get();
     let now = ctx.clock.now();
+    // One roll-up query for every provider's day.
+    let mut today: std::collections::HashMap<String, crate::ports::stats::LedgerSums> = ctx
+        .stats
+        .leaderboard(
+            crate::ports::stats::Dimension::Provider,
+            crate::domain::periods::Period::Today,
+            crate::ports::stats::Metric::Requests,
+            crate::app::stats::MAX_GROUPS,
+        )
+        .await
+        .map(|b| b.rows.into_iter().map(|r| (r.key, r.sums)).collect())
+        .unwrap_or_default();
     let mut rows = Vec::with_capacity(snap.providers.len());
     for p in &snap.providers {
+        let sums = today.remove(&p.id.to_string()).unwrap_or_default();
         let v = ctx.breakers.view(p, now).await;
         let breaker = match v.state {
             BreakerState::Closed => "breaker.closed",
@@ -50,6 +74,12 @@ pub async fn list(ctx: Data<&Arc<AppContext>>, ui: Data<&Arc<UiState>>, req: &Re
             p: p.clone(),
             breaker,
             next_try_at: v.next_try_at,
+            today: Today {
+                requests: sums.requests,
+                errors: sums.errors,
+                spend: l.money(sums.cost_usd),
+                daily_limit: p.limits.limit_daily_usd.map(|d| l.money(d)),
+            },
         });
     }
     html(&ListPage { l, rows })
