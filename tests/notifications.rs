@@ -445,11 +445,15 @@ async fn the_outbox_survives_a_restart_between_enqueue_and_delivery() {
     let path = dir.path().to_path_buf();
     let t0 = Utc::now();
     let clock = ManualClock::at(t0);
-    // A port nothing listens on yet: the first attempt fails, the retry is due in 1 s.
-    let addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // A port that drops every connection (held, so no other test can take it): the first
+    // attempt fails, the retry is due in 1 s.
+    let refuser = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = refuser.local_addr().unwrap();
+    let refusing = tokio::spawn(async move {
+        while let Ok((conn, _)) = refuser.accept().await {
+            drop(conn);
+        }
+    });
     let t = start(dir, &[], clock.clone()).await;
     add_target(
         &t,
@@ -462,6 +466,8 @@ async fn the_outbox_survives_a_restart_between_enqueue_and_delivery() {
     let TestApp { app, dir, .. } = t;
     app.shutdown().await.unwrap();
     assert_eq!(dir.path(), path);
+    refusing.abort();
+    let _ = refusing.await;
 
     let hook = FakeWebhook::start_on(addr, Answer::new(200, "ok")).await;
     let clock2 = ManualClock::at(t0 + chrono::Duration::seconds(2));

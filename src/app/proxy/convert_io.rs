@@ -105,6 +105,10 @@ pub fn prepare(
         ClientFormat::Claude => ("/v1/messages".to_string(), None),
         ClientFormat::OpenAi => ("/v1/chat/completions".to_string(), None),
         ClientFormat::Response => ("/v1/responses".to_string(), None),
+        ClientFormat::Gemini if count => (
+            format!("/v1beta/models/{forwarded_model}:countTokens"),
+            None,
+        ),
         ClientFormat::Gemini => gemini_path(forwarded_model, is_stream),
     };
     if let Some(o) = out.as_object_mut() {
@@ -133,6 +137,17 @@ pub fn prepare(
             }
         }
     }
+    if count && target == ClientFormat::Gemini {
+        // `:countTokens` counts a whole generate request (system instruction and tools
+        // included) when it is wrapped as `generateContentRequest` with its model.
+        if let Some(o) = out.as_object_mut() {
+            o.insert(
+                "model".into(),
+                Value::String(format!("models/{forwarded_model}")),
+            );
+        }
+        out = json!({ "generateContentRequest": out });
+    }
     let bytes = serde_json::to_vec(&out).map_err(|e| ConvertError::Invalid {
         format: "json",
         message: e.to_string(),
@@ -151,6 +166,49 @@ pub fn prepare(
 struct UsageField {
     #[serde(default)]
     usage: Option<Value>,
+}
+
+/// Whether a provider of this format has a token-count endpoint (the others are estimated).
+pub fn counts_tokens(provider_format: ClientFormat) -> bool {
+    matches!(provider_format, ClientFormat::Claude | ClientFormat::Gemini)
+}
+
+/// A provider's token count (`{"input_tokens": N}` from Claude, `{"totalTokens": N}` from
+/// Gemini) in the client's shape.
+pub fn convert_count(
+    client: ClientFormat,
+    provider_format: ClientFormat,
+    body: &Bytes,
+) -> Result<Bytes, ConvertError> {
+    let parsed: Value = serde_json::from_slice(body).map_err(|e| ConvertError::Invalid {
+        format: provider_format.as_str(),
+        message: format!("upstream count is not JSON: {e}"),
+    })?;
+    let field = match provider_format {
+        ClientFormat::Gemini => "totalTokens",
+        _ => "input_tokens",
+    };
+    let n = parsed
+        .get(field)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| ConvertError::Invalid {
+            format: provider_format.as_str(),
+            message: format!("upstream count has no `{field}`"),
+        })?;
+    if client == provider_format {
+        // The provider's own answer, details included.
+        return Ok(body.clone());
+    }
+    Ok(Bytes::from(count_answer(client, n).to_string()))
+}
+
+/// A token count in the shape each client format expects.
+pub fn count_answer(client: ClientFormat, n: u64) -> Value {
+    match client {
+        ClientFormat::Gemini => json!({ "totalTokens": n }),
+        ClientFormat::Response => json!({"object": "response.input_tokens", "input_tokens": n}),
+        ClientFormat::Claude | ClientFormat::OpenAi => json!({ "input_tokens": n }),
+    }
 }
 
 /// Turns a complete upstream answer into the client's format and reads its usage.

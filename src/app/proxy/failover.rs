@@ -13,7 +13,6 @@ use crate::domain::breaker::Admission;
 use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
 use crate::domain::client_error::GatewayErrorKind;
 use crate::domain::failure::ErrorClass;
-use crate::domain::format::ClientFormat;
 use crate::domain::provider::Provider;
 use crate::domain::routing::{
     RouteRequest, RouteState, forwarded_model, select_provider, session_provider_still_eligible,
@@ -167,7 +166,7 @@ impl ProxyService {
                 }
             };
             if convert_io::is_count_tokens(&req.path)
-                && prepared.provider_format != ClientFormat::Claude
+                && !convert_io::counts_tokens(prepared.provider_format)
             {
                 return self.estimate_tokens(&inb);
             }

@@ -58,12 +58,19 @@ impl ProxyService {
                 entry.status = Some(status);
                 chain.push(entry);
                 self.after_answer(session_id, provider.id, reason, served.report_success);
-                let (body, usage) = match convert_io::convert_full(
-                    facts.format,
-                    prepared.provider_format,
-                    &body,
-                    &client_ctx,
-                ) {
+                let counted = convert_io::is_count_tokens(&facts.endpoint);
+                let converted_answer = if counted {
+                    convert_io::convert_count(facts.format, prepared.provider_format, &body)
+                        .map(|b| (b, Usage::default()))
+                } else {
+                    convert_io::convert_full(
+                        facts.format,
+                        prepared.provider_format,
+                        &body,
+                        &client_ctx,
+                    )
+                };
+                let (body, usage) = match converted_answer {
                     Ok(v) => v,
                     Err(e) if !prepared.converted => {
                         tracing::debug!(error = %e, "no usage in the upstream answer");
@@ -81,9 +88,12 @@ impl ProxyService {
                     }
                 };
                 let mut headers = forward::client_response_headers(&headers);
-                if prepared.converted {
+                if prepared.converted || counted {
                     headers.retain(|(k, _)| k != "content-type" && k != "content-encoding");
                     headers.push(("content-type".into(), "application/json".into()));
+                }
+                if counted {
+                    headers.push(("x-cch-token-count".into(), "upstream".into()));
                 }
                 recorder.record(
                     &facts,

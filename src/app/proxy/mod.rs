@@ -390,13 +390,7 @@ impl ProxyService {
         let claude =
             dispatch::request_to_claude(facts.format, body).unwrap_or_else(|_| body.clone());
         let n = crate::domain::token_estimate::estimate_input_tokens(&claude);
-        let answer = match facts.format {
-            ClientFormat::Gemini => serde_json::json!({"totalTokens": n}),
-            ClientFormat::Response => {
-                serde_json::json!({"object": "response.input_tokens", "input_tokens": n})
-            }
-            ClientFormat::Claude | ClientFormat::OpenAi => serde_json::json!({"input_tokens": n}),
-        };
+        let answer = convert_io::count_answer(facts.format, n);
         recorder.record(
             facts,
             None,
