@@ -22,6 +22,7 @@ pub mod provider_test;
 pub mod proxy;
 pub mod retention;
 pub mod scheduler;
+pub mod sessions;
 pub mod sensitive_words;
 pub mod shutdown;
 pub mod snapshot;
