@@ -46,9 +46,10 @@ pub struct Layout {
     pub icon: String,
 }
 
-const ADMIN_NAV: [(&str, &str); 12] = [
+const ADMIN_NAV: [(&str, &str); 13] = [
     ("/dashboard", "nav.dashboard"),
     ("/logs", "nav.logs"),
+    ("/sessions", "nav.sessions"),
     ("/providers", "nav.providers"),
     ("/users", "nav.users"),
     ("/prices", "nav.prices"),
