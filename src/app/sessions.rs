@@ -39,7 +39,10 @@ fn ttl_ms(ctx: &AppContext) -> i64 {
 }
 
 /// Active sessions passing `filter`, newest first, named.
-pub async fn list(ctx: &AppContext, filter: &SessionFilter) -> Result<Vec<SessionView>, SessionError> {
+pub async fn list(
+    ctx: &AppContext,
+    filter: &SessionFilter,
+) -> Result<Vec<SessionView>, SessionError> {
     let now_ms = ctx.clock.now().timestamp_millis();
     let sessions = ctx
         .counters

@@ -414,7 +414,11 @@ impl CounterStore for MemoryCounters {
                 requests: 1,
                 in_flight: None,
             };
-            shard.insert(&key, Entry::new(Value::Session(Box::new(s)), now, Some(t.ttl)), now);
+            shard.insert(
+                &key,
+                Entry::new(Value::Session(Box::new(s)), now, Some(t.ttl)),
+                now,
+            );
         });
         Ok(())
     }

@@ -411,7 +411,8 @@ impl CounterStore for RedisCounters {
     ) -> CounterResult<Vec<ActiveSession>> {
         let index = self.key(SESSION_INDEX);
         let min = format!("({}", now_ms.saturating_sub(ttl_ms));
-        let filtered = filter.user_id.is_some() || filter.key_id.is_some() || filter.provider_id.is_some();
+        let filtered =
+            filter.user_id.is_some() || filter.key_id.is_some() || filter.provider_id.is_some();
         let scan = if filtered {
             MAX_SESSION_SCAN
         } else {
@@ -433,7 +434,10 @@ impl CounterStore for RedisCounters {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let info_keys: Vec<String> = ids.iter().map(|id| self.key(&session_info_key(id))).collect();
+        let info_keys: Vec<String> = ids
+            .iter()
+            .map(|id| self.key(&session_info_key(id)))
+            .collect();
         let rows: Vec<Vec<Option<String>>> = self
             .run("list_sessions", |mut c| async move {
                 let mut p = ::redis::pipe();

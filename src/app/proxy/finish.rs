@@ -57,7 +57,13 @@ impl ProxyService {
             } => {
                 entry.status = Some(status);
                 chain.push(entry);
-                self.after_answer(&facts, session_id, provider.id, reason, served.report_success);
+                self.after_answer(
+                    &facts,
+                    session_id,
+                    provider.id,
+                    reason,
+                    served.report_success,
+                );
                 let (body, usage) = match convert_io::convert_full(
                     facts.format,
                     prepared.provider_format,

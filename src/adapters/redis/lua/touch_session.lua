@@ -29,5 +29,8 @@ local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[11])
 if over > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, over - 1)
 end
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
+-- The index outlives its longest-lived member (never shortened by a shorter TTL).
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
 return 1
