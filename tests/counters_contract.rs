@@ -9,7 +9,10 @@ use std::time::Duration;
 use claude_code_hub::adapters::memory::MemoryCounters;
 use claude_code_hub::adapters::redis::RedisCounters;
 use claude_code_hub::app::fail_open::{FailOpenConfig, FailOpenCounters};
-use claude_code_hub::ports::counters::{CounterMode, CounterStore, SlotOutcome};
+use claude_code_hub::ports::counters::{
+    CounterMode, CounterStore, SessionBind, SessionFilter, SessionTouch, SlotOutcome,
+    session_binding_key,
+};
 
 type Store = Arc<dyn CounterStore>;
 
@@ -229,6 +232,180 @@ async fn ping_answers(s: Store) {
     s.ping().await.unwrap();
 }
 
+fn touch(
+    id: &str,
+    user: i64,
+    key: i64,
+    provider: i64,
+    now_ms: i64,
+    bind: SessionBind,
+) -> SessionTouch {
+    SessionTouch {
+        id: id.into(),
+        user_id: Some(user),
+        key_id: Some(key),
+        provider_id: provider,
+        model: "claude-sonnet-4-5".into(),
+        client_format: "claude".into(),
+        now_ms,
+        ttl: MIN,
+        bind,
+    }
+}
+
+fn all(limit: usize) -> SessionFilter {
+    SessionFilter {
+        limit,
+        ..SessionFilter::default()
+    }
+}
+
+/// Sessions are listed newest first with their counts, bindings follow the bind mode, filters
+/// and the limit apply, and idle sessions are not listed.
+async fn sessions_are_listed_newest_first_and_filtered(s: Store) {
+    let ttl_ms = 60_000;
+    s.touch_session(&touch("a", 1, 10, 100, T0, SessionBind::IfAbsent))
+        .await
+        .unwrap();
+    s.touch_session(&touch("b", 1, 11, 200, T0 + 10, SessionBind::IfAbsent))
+        .await
+        .unwrap();
+    s.touch_session(&touch("c", 2, 20, 100, T0 + 20, SessionBind::IfAbsent))
+        .await
+        .unwrap();
+    // A second request of "a": a first selection never moves an existing binding, a refresh
+    // keeps it, the counts and last activity move on.
+    s.touch_session(&touch("a", 1, 10, 300, T0 + 30, SessionBind::IfAbsent))
+        .await
+        .unwrap();
+    s.touch_session(&touch("a", 1, 10, 300, T0 + 40, SessionBind::Refresh))
+        .await
+        .unwrap();
+    let listed = s.list_sessions(T0 + 50, ttl_ms, &all(100)).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c", "b"]);
+    let a = &listed[0];
+    assert_eq!((a.started_ms, a.last_ms, a.requests), (T0, T0 + 40, 3));
+    assert_eq!(
+        (a.user_id, a.key_id, a.provider_id),
+        (Some(1), Some(10), Some(100))
+    );
+    assert_eq!(
+        (a.model.as_str(), a.client_format.as_str()),
+        ("claude-sonnet-4-5", "claude")
+    );
+    assert_eq!(a.in_flight, None);
+    assert_eq!(
+        s.get(&session_binding_key("a")).await.unwrap().as_deref(),
+        Some("100")
+    );
+    // A failover replaces the binding.
+    s.touch_session(&touch("a", 1, 10, 300, T0 + 60, SessionBind::Replace))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get(&session_binding_key("a")).await.unwrap().as_deref(),
+        Some("300")
+    );
+    // Filters and the limit.
+    let by = |user_id, key_id, provider_id| SessionFilter {
+        user_id,
+        key_id,
+        provider_id,
+        limit: 100,
+    };
+    let ids = |v: Vec<claude_code_hub::ports::counters::ActiveSession>| -> Vec<String> {
+        v.into_iter().map(|x| x.id).collect()
+    };
+    let now = T0 + 70;
+    assert_eq!(
+        ids(s
+            .list_sessions(now, ttl_ms, &by(Some(1), None, None))
+            .await
+            .unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        ids(s
+            .list_sessions(now, ttl_ms, &by(None, Some(20), None))
+            .await
+            .unwrap()),
+        ["c"]
+    );
+    assert_eq!(
+        ids(s
+            .list_sessions(now, ttl_ms, &by(None, None, Some(100)).clone())
+            .await
+            .unwrap()),
+        ["c"]
+    );
+    assert_eq!(
+        ids(s
+            .list_sessions(now, ttl_ms, &by(None, None, Some(300)))
+            .await
+            .unwrap()),
+        ["a"]
+    );
+    assert_eq!(
+        ids(s.list_sessions(now, ttl_ms, &all(2)).await.unwrap()),
+        ["a", "c"]
+    );
+    // "b" (last seen T0+10) is idle SESSION_TTL later; "a" (T0+60) is not.
+    assert_eq!(
+        ids(s
+            .list_sessions(T0 + 10 + ttl_ms, ttl_ms, &all(100))
+            .await
+            .unwrap()),
+        ["a", "c"]
+    );
+    assert!(
+        s.list_sessions(T0 + 60 + ttl_ms, ttl_ms, &all(100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Ending a session forgets its binding and listing entry; sessions also expire with their TTL.
+async fn ended_and_expired_sessions_are_gone(s: Store) {
+    let ttl_ms = 60_000;
+    s.touch_session(&touch("x", 1, 10, 100, T0, SessionBind::IfAbsent))
+        .await
+        .unwrap();
+    s.touch_session(&touch("y", 2, 20, 200, T0 + 1, SessionBind::IfAbsent))
+        .await
+        .unwrap();
+    let ended = s.end_session("x").await.unwrap().expect("x was active");
+    assert_eq!(
+        (ended.user_id, ended.key_id, ended.provider_id),
+        (Some(1), Some(10), Some(100))
+    );
+    assert_eq!(s.get(&session_binding_key("x")).await.unwrap(), None);
+    let left = s.list_sessions(T0 + 2, ttl_ms, &all(100)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, "y");
+    assert_eq!(s.end_session("x").await.unwrap(), None);
+    assert_eq!(s.end_session("never").await.unwrap(), None);
+    // A short TTL: binding and entry are gone once it passes.
+    let mut short = touch("z", 3, 30, 300, T0 + 3, SessionBind::IfAbsent);
+    short.ttl = SHORT;
+    s.touch_session(&short).await.unwrap();
+    assert_eq!(
+        s.list_sessions(T0 + 4, ttl_ms, &all(100))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    sleep_ms(PAST_SHORT).await;
+    let left = s.list_sessions(T0 + 4, ttl_ms, &all(100)).await.unwrap();
+    assert_eq!(
+        left.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+        ["y"]
+    );
+    assert_eq!(s.get(&session_binding_key("z")).await.unwrap(), None);
+}
+
 /// Runs each case against every backend: `memory::case`, `redis::case`, `fail_open_redis::case`.
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
@@ -302,4 +479,6 @@ contract!(
     parallel_acquires_take_exactly_the_limit,
     parallel_increments_are_not_lost,
     ping_answers,
+    sessions_are_listed_newest_first_and_filtered,
+    ended_and_expired_sessions_are_gone,
 );

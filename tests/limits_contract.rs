@@ -624,6 +624,54 @@ async fn session_counters_are_capped(s: Store) {
     assert_eq!(read, [SESSION_MEMBERS_CAP - 1]);
 }
 
+/// An ended session's slot is free at once, in every session counter given; other members and
+/// other counters are untouched.
+async fn released_sessions_free_their_slot(s: Store) {
+    let ttl = 300_000;
+    let c = [
+        Check {
+            counter: sessions("rel:u", ttl),
+            limit: 2,
+        },
+        Check {
+            counter: sessions("rel:k", ttl),
+            limit: 5,
+        },
+    ];
+    assert_eq!(check(&s, T0, "r1", "A", &c).await, CheckOutcome::Admitted);
+    assert_eq!(
+        check(&s, T0 + 1, "r2", "B", &c).await,
+        CheckOutcome::Admitted
+    );
+    assert!(matches!(
+        check(&s, T0 + 2, "r3", "C", &c).await,
+        CheckOutcome::Rejected { index: 0, .. }
+    ));
+    s.release_session(
+        &[sessions("rel:u", ttl), sessions("rel:k", ttl), rpm("rel:r")],
+        "A",
+    )
+    .await
+    .unwrap();
+    let read = s
+        .read(
+            T0 + 3,
+            &[sessions("rel:u", ttl), sessions("rel:k", ttl)],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(read, [1, 1]);
+    assert_eq!(
+        check(&s, T0 + 4, "r4", "C", &c).await,
+        CheckOutcome::Admitted
+    );
+    // Releasing an unknown member or counter is harmless.
+    s.release_session(&[sessions("rel:none", ttl)], "Z")
+        .await
+        .unwrap();
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -694,4 +742,5 @@ contract!(
     rolling_lateness_is_at_most_one_bucket,
     two_instances_on_one_store_are_exact,
     session_counters_are_capped,
+    released_sessions_free_their_slot,
 );

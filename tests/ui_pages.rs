@@ -10,7 +10,7 @@ use serde_json::json;
 use support::app::{TEST_ADMIN_TOKEN, TestApp, spawn_app};
 
 /// Every console page reachable by the admin, with its English heading.
-const ADMIN_PAGES: [(&str, &str); 15] = [
+const ADMIN_PAGES: [(&str, &str); 16] = [
     ("/dashboard", "Dashboard"),
     ("/leaderboard", "Leaderboard"),
     ("/providers", "Providers"),
@@ -22,6 +22,7 @@ const ADMIN_PAGES: [(&str, &str); 15] = [
     ("/sensitive-words", "Sensitive words"),
     ("/audit-logs", "Audit log"),
     ("/logs", "Logs"),
+    ("/sessions", "Sessions"),
     ("/settings", "Settings"),
     ("/client-setup", "Client setup"),
     ("/my-usage", "My usage"),
@@ -184,6 +185,8 @@ async fn key_holders_see_only_their_usage() {
         (Method::GET, "/api/v1/providers"),
         (Method::GET, "/api/v1/users"),
         (Method::GET, "/api/v1/logs"),
+        (Method::GET, "/api/v1/sessions"),
+        (Method::DELETE, "/api/v1/sessions/s1"),
         (Method::POST, "/api/v1/users"),
     ] {
         let r = t

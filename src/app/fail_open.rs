@@ -12,7 +12,10 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use tokio::task::JoinHandle;
 
-use crate::ports::counters::{CounterMode, CounterResult, CounterStore, SlotOutcome};
+use crate::ports::counters::{
+    ActiveSession, CounterMode, CounterResult, CounterStore, SessionFilter, SessionTouch,
+    SlotOutcome,
+};
 
 /// How eagerly the wrapper gives up on, and comes back to, the primary.
 #[derive(Debug, Clone, Copy)]
@@ -350,6 +353,25 @@ impl CounterStore for FailOpenCounters {
     async fn count_slots(&self, key: &str, now_ms: i64, ttl_ms: i64) -> CounterResult<i64> {
         self.route("count_slots", |s| s.count_slots(key, now_ms, ttl_ms))
             .await
+    }
+
+    async fn touch_session(&self, touch: &SessionTouch) -> CounterResult<()> {
+        self.route("touch_session", |s| s.touch_session(touch))
+            .await
+    }
+
+    async fn list_sessions(
+        &self,
+        now_ms: i64,
+        ttl_ms: i64,
+        filter: &SessionFilter,
+    ) -> CounterResult<Vec<ActiveSession>> {
+        self.route("list_sessions", |s| s.list_sessions(now_ms, ttl_ms, filter))
+            .await
+    }
+
+    async fn end_session(&self, id: &str) -> CounterResult<Option<ActiveSession>> {
+        self.route("end_session", |s| s.end_session(id)).await
     }
 
     async fn ping(&self) -> CounterResult<()> {

@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod retention;
 pub mod scheduler;
 pub mod sensitive_words;
+pub mod sessions;
 pub mod shutdown;
 pub mod snapshot;
 pub mod stats;

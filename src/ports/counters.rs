@@ -48,6 +48,109 @@ pub struct SlotOutcome {
     pub active: i64,
 }
 
+/// The counters key binding a session to its provider (its value is the provider id). One per
+/// active session, expiring `SESSION_TTL` after the session's last request.
+pub fn session_binding_key(id: &str) -> String {
+    format!("session:{id}")
+}
+
+/// Most sessions a listing returns.
+pub const MAX_SESSION_LIST: usize = 1000;
+
+/// How `touch_session` writes the session's provider binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionBind {
+    /// Bind only when the session has no binding yet (a first selection).
+    IfAbsent,
+    /// Bind to this provider whatever the binding was (a failover).
+    Replace,
+    /// Keep the binding, only refresh its TTL (reuse, retries).
+    Refresh,
+}
+
+/// What one answered request tells the session store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTouch {
+    /// The session id (already sanitised: safe characters, bounded length).
+    pub id: String,
+    /// The user, when known.
+    pub user_id: Option<i64>,
+    /// The key, when known.
+    pub key_id: Option<i64>,
+    /// The provider that answered.
+    pub provider_id: i64,
+    /// The model the client asked for.
+    pub model: String,
+    /// The client format (`claude`, `openai`, ...).
+    pub client_format: String,
+    /// Now, Unix ms.
+    pub now_ms: i64,
+    /// `SESSION_TTL`: the session and its binding expire this long after its last request.
+    pub ttl: Duration,
+    /// How the binding is written.
+    pub bind: SessionBind,
+}
+
+/// One active session as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSession {
+    /// The session id.
+    pub id: String,
+    /// The user of its last request.
+    pub user_id: Option<i64>,
+    /// The key of its last request.
+    pub key_id: Option<i64>,
+    /// The provider it is bound to (the binding, else the last provider that answered).
+    pub provider_id: Option<i64>,
+    /// The model of its last request.
+    pub model: String,
+    /// The client format of its last request.
+    pub client_format: String,
+    /// First request seen, Unix ms.
+    pub started_ms: i64,
+    /// Last request seen, Unix ms.
+    pub last_ms: i64,
+    /// Answered requests counted.
+    pub requests: i64,
+    /// Requests of the session in flight now, when the store tracks it (it does not yet).
+    pub in_flight: Option<i64>,
+}
+
+/// Which sessions a listing returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only this user's sessions.
+    pub user_id: Option<i64>,
+    /// Only this key's sessions.
+    pub key_id: Option<i64>,
+    /// Only sessions bound to this provider.
+    pub provider_id: Option<i64>,
+    /// At most this many (capped at [`MAX_SESSION_LIST`]).
+    pub limit: usize,
+}
+
+impl SessionFilter {
+    /// True when `s` passes every filter.
+    pub fn matches(&self, s: &ActiveSession) -> bool {
+        self.user_id.is_none_or(|u| s.user_id == Some(u))
+            && self.key_id.is_none_or(|k| s.key_id == Some(k))
+            && self.provider_id.is_none_or(|p| s.provider_id == Some(p))
+    }
+
+    /// The effective limit (1 ..= `MAX_SESSION_LIST`).
+    pub fn capped_limit(&self) -> usize {
+        self.limit.clamp(1, MAX_SESSION_LIST)
+    }
+
+    /// Keeps the matching sessions active after `cutoff_ms`, newest first, at most the limit.
+    pub fn apply(&self, mut all: Vec<ActiveSession>, cutoff_ms: i64) -> Vec<ActiveSession> {
+        all.retain(|s| s.last_ms > cutoff_ms && self.matches(s));
+        all.sort_by_key(|s| std::cmp::Reverse(s.last_ms));
+        all.truncate(self.capped_limit());
+        all
+    }
+}
+
 /// Shared counters and small state with TTLs. Keys are plain strings; implementations add
 /// their own namespace prefix.
 #[async_trait]
@@ -109,6 +212,22 @@ pub trait CounterStore: Send + Sync {
     async fn release_slot(&self, key: &str, member: &str) -> CounterResult<()>;
     /// Active members (idle less than `ttl_ms`).
     async fn count_slots(&self, key: &str, now_ms: i64, ttl_ms: i64) -> CounterResult<i64>;
+
+    /// Records an answered request of a session, in one round trip: writes its provider
+    /// binding (see [`SessionBind`]) and its listing entry (user, key, model, format, first and
+    /// last activity, request count), both expiring `ttl` after this request.
+    async fn touch_session(&self, touch: &SessionTouch) -> CounterResult<()>;
+    /// Sessions active at `now_ms` (last request less than `ttl_ms` ago) that pass `filter`,
+    /// newest first, at most `filter.capped_limit()`. Bounded work whatever the store holds.
+    async fn list_sessions(
+        &self,
+        now_ms: i64,
+        ttl_ms: i64,
+        filter: &SessionFilter,
+    ) -> CounterResult<Vec<ActiveSession>>;
+    /// Forgets a session: its binding and listing entry. Returns what was stored, if anything
+    /// (the caller frees its concurrency slots with it).
+    async fn end_session(&self, id: &str) -> CounterResult<Option<ActiveSession>>;
 
     /// A cheap round trip proving the backend answers.
     async fn ping(&self) -> CounterResult<()>;

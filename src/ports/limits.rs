@@ -140,6 +140,9 @@ pub trait LimitStore: Send + Sync {
     ) -> CounterResult<()>;
     /// Deletes counters (e.g. a total reset).
     async fn clear(&self, counters: &[Counter]) -> CounterResult<()>;
+    /// Frees `member`'s slot in each session counter given (others are ignored): an ended
+    /// session stops counting against concurrent-session limits at once.
+    async fn release_session(&self, counters: &[Counter], member: &str) -> CounterResult<()>;
     /// Sets `key` to `value` unless it exists; true when it was set (a warm-up marker).
     async fn mark(&self, key: &str, value: &str) -> CounterResult<bool>;
     /// Deletes a marker.

@@ -58,7 +58,7 @@ try:
     driver.implicitly_wait(5)
     for path, heading in [("/dashboard", "Dashboard"), ("/providers", "Providers"), ("/providers/new", "Add provider"),
                           ("/users", "Users and keys"), ("/prices", "Prices"), ("/error-rules", "Error rules"),
-                          ("/logs", "Logs"), ("/settings", "Settings"), ("/client-setup", "Client setup"),
+                          ("/logs", "Logs"), ("/sessions", "Sessions"), ("/settings", "Settings"), ("/client-setup", "Client setup"),
                           ("/leaderboard", "Leaderboard"), ("/notifications", "Notifications"),
                           ("/sensitive-words", "Sensitive words"), ("/audit-logs", "Audit log")]:
         driver.get(base + path)
@@ -77,6 +77,9 @@ try:
     driver.get(base + "/lang?l=zh-CN&next=/providers")
     assert h1() == "供应商", h1()
     shot("providers_zh")
+    driver.get(base + "/sessions")
+    assert h1() == "会话", h1()
+    shot("sessions_zh")
     driver.get(base + "/dashboard")
     driver.find_element(By.CSS_SELECTOR, "form[action='/api/v1/auth/logout'] button").click()
     driver.delete_all_cookies()

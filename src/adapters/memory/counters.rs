@@ -18,7 +18,10 @@ use async_trait::async_trait;
 use super::entry::{Entry, Value, deadline, ms};
 use super::rolling::RollingWindow;
 use super::slots::SlotSet;
-use crate::ports::counters::{CounterMode, CounterResult, CounterStore, SlotOutcome};
+use crate::ports::counters::{
+    ActiveSession, CounterMode, CounterResult, CounterStore, SessionBind, SessionFilter,
+    SessionTouch, SlotOutcome, session_binding_key,
+};
 
 /// Number of shards (a power of two); enough to keep lock contention low on a few cores.
 const SHARDS: usize = 32;
@@ -134,6 +137,11 @@ impl MemoryCounters {
         shard.tick(now);
         f(&mut shard, now)
     }
+}
+
+/// The key of a session's listing entry (beside its binding, `session_binding_key`).
+fn session_info_key(id: &str) -> String {
+    format!("session_info:{id}")
 }
 
 /// Locks a shard, ignoring poisoning (a panic elsewhere must not stop counting).
@@ -358,6 +366,123 @@ impl CounterStore for MemoryCounters {
                 _ => 0,
             }),
         )
+    }
+
+    async fn touch_session(&self, t: &SessionTouch) -> CounterResult<()> {
+        let binding = session_binding_key(&t.id);
+        let provider = t.provider_id.to_string();
+        match t.bind {
+            SessionBind::IfAbsent => {
+                self.set_if_absent(&binding, &provider, t.ttl).await?;
+            }
+            SessionBind::Replace => self.set(&binding, &provider, Some(t.ttl)).await?,
+            SessionBind::Refresh => {
+                self.expire(&binding, t.ttl).await?;
+            }
+        }
+        let bound = self
+            .get(&binding)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(t.provider_id);
+        let key = session_info_key(&t.id);
+        self.with_shard(&key, |shard, now| {
+            if let Some(Entry {
+                value: Value::Session(s),
+                expires_at,
+            }) = shard.live(&key, now)
+            {
+                s.user_id = t.user_id;
+                s.key_id = t.key_id;
+                s.provider_id = Some(bound);
+                s.model.clone_from(&t.model);
+                s.client_format.clone_from(&t.client_format);
+                s.last_ms = s.last_ms.max(t.now_ms);
+                s.requests = s.requests.saturating_add(1);
+                *expires_at = deadline(now, t.ttl);
+                return;
+            }
+            let s = ActiveSession {
+                id: t.id.clone(),
+                user_id: t.user_id,
+                key_id: t.key_id,
+                provider_id: Some(bound),
+                model: t.model.clone(),
+                client_format: t.client_format.clone(),
+                started_ms: t.now_ms,
+                last_ms: t.now_ms,
+                requests: 1,
+                in_flight: None,
+            };
+            shard.insert(
+                &key,
+                Entry::new(Value::Session(Box::new(s)), now, Some(t.ttl)),
+                now,
+            );
+        });
+        Ok(())
+    }
+
+    async fn list_sessions(
+        &self,
+        now_ms: i64,
+        ttl_ms: i64,
+        filter: &SessionFilter,
+    ) -> CounterResult<Vec<ActiveSession>> {
+        let cutoff = now_ms.saturating_sub(ttl_ms);
+        let limit = filter.capped_limit();
+        // Bounded by the store's key cap; each shard keeps only its newest `limit` matches, so
+        // the result buffer never exceeds SHARDS × limit entries.
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            let now = Instant::now();
+            let mut found: Vec<ActiveSession> = lock(shard)
+                .entries
+                .values()
+                .filter(|e| e.is_live(now))
+                .filter_map(|e| match &e.value {
+                    Value::Session(s) if s.last_ms > cutoff && filter.matches(s) => {
+                        Some((**s).clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            found.sort_by_key(|s| std::cmp::Reverse(s.last_ms));
+            found.truncate(limit);
+            all.extend(found);
+        }
+        Ok(filter.apply(all, cutoff))
+    }
+
+    async fn end_session(&self, id: &str) -> CounterResult<Option<ActiveSession>> {
+        let key = session_info_key(id);
+        let info = self.with_shard(&key, |shard, now| {
+            shard.purge_if_expired(&key, now);
+            match shard.entries.remove(&key) {
+                Some(Entry {
+                    value: Value::Session(s),
+                    ..
+                }) => Some(*s),
+                _ => None,
+            }
+        });
+        let binding = session_binding_key(id);
+        let bound = self.get(&binding).await?.and_then(|v| v.parse().ok());
+        self.delete(&binding).await?;
+        Ok(info.or_else(|| {
+            bound.map(|p| ActiveSession {
+                id: id.to_owned(),
+                user_id: None,
+                key_id: None,
+                provider_id: Some(p),
+                model: String::new(),
+                client_format: String::new(),
+                started_ms: 0,
+                last_ms: 0,
+                requests: 0,
+                in_flight: None,
+            })
+        }))
     }
 
     async fn ping(&self) -> CounterResult<()> {

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::rolling::RollingWindow;
 use super::slots::SlotSet;
+use crate::ports::counters::ActiveSession;
 
 /// What a key holds; mirrors the Redis type each port call uses.
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub(super) enum Value {
     Rolling(RollingWindow),
     /// A concurrency-slot set (`acquire_slot`).
     Slots(SlotSet),
+    /// A session's listing entry (`touch_session`), boxed to keep entries small.
+    Session(Box<ActiveSession>),
 }
 
 impl Value {
@@ -24,7 +27,7 @@ impl Value {
         match self {
             Self::Int(n) => Some(n.to_string()),
             Self::Str(s) => Some(s.clone()),
-            Self::Rolling(_) | Self::Slots(_) => None,
+            Self::Rolling(_) | Self::Slots(_) | Self::Session(_) => None,
         }
     }
 
@@ -33,7 +36,7 @@ impl Value {
         match self {
             Self::Int(n) => Some(*n),
             Self::Str(s) => s.parse().ok(),
-            Self::Rolling(_) | Self::Slots(_) => None,
+            Self::Rolling(_) | Self::Slots(_) | Self::Session(_) => None,
         }
     }
 }

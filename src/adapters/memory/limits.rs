@@ -310,6 +310,18 @@ impl LimitStore for MemoryLimits {
         Ok(())
     }
 
+    async fn release_session(&self, counters: &[Counter], member: &str) -> CounterResult<()> {
+        let mut inner = self.lock();
+        for c in counters {
+            if let Counter::Sessions { key, .. } = c
+                && let Some(set) = inner.sessions.get_mut(key.as_str())
+            {
+                set.members.remove(member);
+            }
+        }
+        Ok(())
+    }
+
     async fn mark(&self, key: &str, _value: &str) -> CounterResult<bool> {
         Ok(self.lock().markers.insert(key.to_owned()))
     }

@@ -11,10 +11,47 @@ use async_trait::async_trait;
 
 use super::connection::{Connection, RedisTimeouts, is_connection_failure};
 use super::scripts::Scripts;
-use crate::ports::counters::{CounterError, CounterMode, CounterResult, CounterStore, SlotOutcome};
+use crate::ports::counters::{
+    ActiveSession, CounterError, CounterMode, CounterResult, CounterStore, SessionBind,
+    SessionFilter, SessionTouch, SlotOutcome, session_binding_key,
+};
 
 /// Longest TTL sent to Redis (100 years), so huge durations never overflow its expire math.
 const MAX_TTL_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// The sorted set indexing active sessions by last activity (bounded by `MAX_INDEXED_SESSIONS`
+/// and trimmed of idle members on every write).
+const SESSION_INDEX: &str = "sessions:index";
+/// Most sessions the index keeps (the least recently seen are dropped first).
+const MAX_INDEXED_SESSIONS: i64 = 100_000;
+/// Most index members one filtered listing looks at (newest first).
+const MAX_SESSION_SCAN: usize = 5_000;
+/// Fields of a session's listing entry, in the order `session_from_fields` reads them.
+const SESSION_FIELDS: [&str; 8] = ["u", "k", "p", "m", "f", "s", "l", "n"];
+
+/// The key of a session's listing entry (beside its binding, `session_binding_key`).
+fn session_info_key(id: &str) -> String {
+    format!("session_info:{id}")
+}
+
+/// A listing entry from its `SESSION_FIELDS` values; `None` when it no longer exists.
+fn session_from_fields(id: &str, f: &[Option<String>]) -> Option<ActiveSession> {
+    let get = |i: usize| f.get(i).cloned().flatten();
+    let int = |i: usize| get(i).and_then(|v| v.parse::<i64>().ok());
+    let last_ms = int(6)?;
+    Some(ActiveSession {
+        id: id.to_owned(),
+        user_id: int(0),
+        key_id: int(1),
+        provider_id: int(2),
+        model: get(3).unwrap_or_default(),
+        client_format: get(4).unwrap_or_default(),
+        started_ms: int(5).unwrap_or(last_ms),
+        last_ms,
+        requests: int(7).unwrap_or(0),
+        in_flight: None,
+    })
+}
 
 /// Counters in Redis behind a self-healing connection.
 pub struct RedisCounters {
@@ -330,6 +367,138 @@ impl CounterStore for RedisCounters {
                 .await
         })
         .await
+    }
+
+    async fn touch_session(&self, t: &SessionTouch) -> CounterResult<()> {
+        let keys = [
+            self.key(&session_binding_key(&t.id)),
+            self.key(&session_info_key(&t.id)),
+            self.key(SESSION_INDEX),
+        ];
+        let mode = match t.bind {
+            SessionBind::IfAbsent => "n",
+            SessionBind::Replace => "r",
+            SessionBind::Refresh => "e",
+        };
+        let ttl = ttl_ms(t.ttl);
+        let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+        self.run("touch_session", |mut c| async move {
+            let mut inv = self.scripts.touch_session.prepare_invoke();
+            for k in &keys {
+                inv.key(k);
+            }
+            inv.arg(mode)
+                .arg(t.provider_id)
+                .arg(ttl)
+                .arg(t.now_ms)
+                .arg(opt(t.user_id))
+                .arg(opt(t.key_id))
+                .arg(&t.model)
+                .arg(&t.client_format)
+                .arg(&t.id)
+                .arg(t.now_ms.saturating_sub(ttl))
+                .arg(MAX_INDEXED_SESSIONS);
+            inv.invoke_async::<i64>(&mut c).await.map(|_| ())
+        })
+        .await
+    }
+
+    async fn list_sessions(
+        &self,
+        now_ms: i64,
+        ttl_ms: i64,
+        filter: &SessionFilter,
+    ) -> CounterResult<Vec<ActiveSession>> {
+        let index = self.key(SESSION_INDEX);
+        let min = format!("({}", now_ms.saturating_sub(ttl_ms));
+        let filtered =
+            filter.user_id.is_some() || filter.key_id.is_some() || filter.provider_id.is_some();
+        let scan = if filtered {
+            MAX_SESSION_SCAN
+        } else {
+            filter.capped_limit()
+        };
+        let ids: Vec<String> = self
+            .run("list_sessions", |mut c| async move {
+                cmd("ZREVRANGEBYSCORE")
+                    .arg(&index)
+                    .arg("+inf")
+                    .arg(&min)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(scan)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let info_keys: Vec<String> = ids
+            .iter()
+            .map(|id| self.key(&session_info_key(id)))
+            .collect();
+        let rows: Vec<Vec<Option<String>>> = self
+            .run("list_sessions", |mut c| async move {
+                let mut p = ::redis::pipe();
+                for k in &info_keys {
+                    p.cmd("HMGET").arg(k).arg(&SESSION_FIELDS[..]);
+                }
+                p.query_async(&mut c).await
+            })
+            .await?;
+        let all = ids
+            .iter()
+            .zip(rows.iter())
+            .filter_map(|(id, f)| session_from_fields(id, f))
+            .collect();
+        Ok(filter.apply(all, now_ms.saturating_sub(ttl_ms)))
+    }
+
+    async fn end_session(&self, id: &str) -> CounterResult<Option<ActiveSession>> {
+        let binding = self.key(&session_binding_key(id));
+        let info = self.key(&session_info_key(id));
+        let index = self.key(SESSION_INDEX);
+        let (fields, bound): (Vec<Option<String>>, Option<String>) = self
+            .run("end_session", |mut c| async move {
+                ::redis::pipe()
+                    .atomic()
+                    .cmd("HMGET")
+                    .arg(&info)
+                    .arg(&SESSION_FIELDS[..])
+                    .cmd("GET")
+                    .arg(&binding)
+                    .cmd("DEL")
+                    .arg(&binding)
+                    .arg(&info)
+                    .ignore()
+                    .cmd("ZREM")
+                    .arg(&index)
+                    .arg(id)
+                    .ignore()
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let bound: Option<i64> = bound.and_then(|v| v.parse().ok());
+        Ok(match session_from_fields(id, &fields) {
+            Some(mut s) => {
+                s.provider_id = bound.or(s.provider_id);
+                Some(s)
+            }
+            None => bound.map(|p| ActiveSession {
+                id: id.to_owned(),
+                user_id: None,
+                key_id: None,
+                provider_id: Some(p),
+                model: String::new(),
+                client_format: String::new(),
+                started_ms: 0,
+                last_ms: 0,
+                requests: 0,
+                in_flight: None,
+            }),
+        })
     }
 
     async fn ping(&self) -> CounterResult<()> {

@@ -205,6 +205,26 @@ impl LimitStore for RedisLimits {
             .await
     }
 
+    async fn release_session(&self, counters: &[Counter], member: &str) -> CounterResult<()> {
+        let keys: Vec<String> = counters
+            .iter()
+            .filter(|c| matches!(c, Counter::Sessions { .. }))
+            .map(|c| self.base.key(c.key()))
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.base
+            .run("limits_release_session", |mut c| async move {
+                let mut p = ::redis::pipe();
+                for k in &keys {
+                    p.cmd("ZREM").arg(k).arg(member).ignore();
+                }
+                p.query_async::<()>(&mut c).await
+            })
+            .await
+    }
+
     async fn mark(&self, key: &str, value: &str) -> CounterResult<bool> {
         let key = self.base.key(key);
         let reply: ::redis::Value = self

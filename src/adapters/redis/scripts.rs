@@ -14,6 +14,8 @@ pub(super) struct Scripts {
     pub(super) compare_and_swap: Script,
     /// Prune idle + check limit + ZADD.
     pub(super) acquire_slot: Script,
+    /// Session binding + listing entry + index.
+    pub(super) touch_session: Script,
 }
 
 impl Scripts {
@@ -25,6 +27,7 @@ impl Scripts {
             rolling_sum: Script::new(include_str!("lua/rolling_sum.lua")),
             compare_and_swap: Script::new(include_str!("lua/compare_and_swap.lua")),
             acquire_slot: Script::new(include_str!("lua/acquire_slot.lua")),
+            touch_session: Script::new(include_str!("lua/touch_session.lua")),
         }
     }
 }

@@ -84,6 +84,13 @@ impl LimitStore for FailOpenLimits {
         self.route("limits_clear", |s| s.clear(counters)).await
     }
 
+    async fn release_session(&self, counters: &[Counter], member: &str) -> CounterResult<()> {
+        self.route("limits_release_session", |s| {
+            s.release_session(counters, member)
+        })
+        .await
+    }
+
     async fn mark(&self, key: &str, value: &str) -> CounterResult<bool> {
         self.route("limits_mark", |s| s.mark(key, value)).await
     }

@@ -17,7 +17,7 @@ use chrono_tz::Tz;
 use crate::domain::limits::Limits;
 use crate::domain::provider::Provider;
 use crate::domain::windows::{LimitKind, limit_value, micros_to_usd};
-use crate::ports::limits::{Check, CheckOutcome, CheckRequest, LimitStore};
+use crate::ports::limits::{Check, CheckOutcome, CheckRequest, Counter, LimitStore};
 use crate::ports::store::{ConfigStore, RequestLogStore};
 
 use super::policy::{AdmitRequest, LimitRejection, Limiter, ProviderLimitState, SpendRecord};
@@ -103,6 +103,35 @@ impl LimitService {
             tz,
             session_ttl_ms: i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX),
         }
+    }
+
+    /// Frees an ended session's concurrent-session slots: those of its user and key, and of
+    /// every provider with a concurrency limit (the session may have failed over between
+    /// them). One round trip; bounded by the configured providers.
+    pub async fn release_session(
+        &self,
+        session_id: &str,
+        user_id: Option<i64>,
+        key_id: Option<i64>,
+    ) -> Result<(), LimitError> {
+        let snap = self.snapshot.get();
+        let session = |scope: Scope, id: i64| Counter::Sessions {
+            key: plan::session_counter_key(scope, id),
+            ttl_ms: self.session_ttl_ms,
+        };
+        let mut counters: Vec<Counter> = Vec::new();
+        counters.extend(user_id.map(|u| session(Scope::User, u)));
+        counters.extend(key_id.map(|k| session(Scope::Key, k)));
+        counters.extend(
+            snap.providers
+                .iter()
+                .filter(|p| p.limits.limit_concurrent_sessions.is_some())
+                .map(|p| session(Scope::Provider, p.id)),
+        );
+        self.store
+            .release_session(&counters, session_id)
+            .await
+            .map_err(|e| LimitError::Unavailable(e.to_string()))
     }
 
     /// The limits store (for health output).

@@ -98,6 +98,11 @@ fn span_counter(scope: Scope, id: i64, name: &str, span: Span) -> Counter {
     }
 }
 
+/// The key of an entity's concurrent-session counter (members are session ids).
+pub fn session_counter_key(scope: Scope, id: i64) -> String {
+    key(scope, id, "sessions", Tail::Bare)
+}
+
 /// The counter checked for `kind` of an entity at `now`.
 pub fn counter_for(
     scope: Scope,
@@ -114,7 +119,7 @@ pub fn counter_for(
             window_ms: RPM_WINDOW_MS,
         },
         LimitKind::Concurrency => Counter::Sessions {
-            key: key(scope, id, "sessions", Tail::Bare),
+            key: session_counter_key(scope, id),
             ttl_ms: session_ttl_ms,
         },
         LimitKind::Daily if limits.daily_reset_mode == DailyResetMode::Rolling => {

@@ -57,7 +57,13 @@ impl ProxyService {
             } => {
                 entry.status = Some(status);
                 chain.push(entry);
-                self.after_answer(session_id, provider.id, reason, served.report_success);
+                self.after_answer(
+                    &facts,
+                    session_id,
+                    provider.id,
+                    reason,
+                    served.report_success,
+                );
                 let counted = convert_io::is_count_tokens(&facts.endpoint);
                 let converted_answer = if counted {
                     convert_io::convert_count(facts.format, prepared.provider_format, &body)
@@ -122,7 +128,7 @@ impl ProxyService {
                 entry.converted = prepared.converted;
                 chain.push(entry);
                 // The stream's outcome goes to the breaker when it ends (see `stream`).
-                self.after_answer(session_id, provider.id, reason, false);
+                self.after_answer(&facts, session_id, provider.id, reason, false);
                 let facts_format = facts.format;
                 let finish = StreamFinish {
                     facts,

@@ -32,7 +32,7 @@ use crate::domain::client_error::{GatewayErrorKind, error_body};
 use crate::domain::format::ClientFormat;
 use crate::domain::usage::Usage;
 use crate::ports::clock::Clock;
-use crate::ports::counters::CounterStore;
+use crate::ports::counters::{CounterStore, SessionBind, SessionTouch, session_binding_key};
 use crate::ports::upstream::UpstreamClient;
 
 use super::log_writer::LogWriter;
@@ -184,13 +184,6 @@ fn failed(
         },
     );
     resp
-}
-
-/// The counters key binding a session to its provider. One per active session, expiring
-/// `SESSION_TTL` after the session's last request (the bound on stickiness state; the memory
-/// store also caps its key count).
-fn session_key(id: &str) -> String {
-    format!("session:{id}")
 }
 
 /// A fresh request id, 32 hex digits (the shape of a W3C trace id): the Unix time in
@@ -413,17 +406,19 @@ impl ProxyService {
     }
 
     async fn bound_provider(&self, session_id: &str) -> Option<i64> {
-        match self.counters.get(&session_key(session_id)).await {
+        match self.counters.get(&session_binding_key(session_id)).await {
             Ok(Some(v)) => v.parse().ok(),
             _ => None,
         }
     }
 
     /// What a provider's answer leaves in the shared store, off the answer's path (spawned, so
-    /// the client never waits a round trip for it): the session's binding to the provider and,
-    /// when `report_success`, the success for its breaker.
+    /// the client never waits a round trip for it): the session's binding to the provider and
+    /// its listing entry (one round trip, see `CounterStore::touch_session`) and, when
+    /// `report_success`, the success for its breaker.
     fn after_answer(
         &self,
+        facts: &record::RequestFacts,
         session_id: &str,
         provider_id: i64,
         reason: ChainReason,
@@ -432,22 +427,28 @@ impl ProxyService {
         let counters = self.counters.clone();
         let breakers = self.breakers.clone();
         let snapshot = self.snapshot.get();
-        let key = session_key(session_id);
-        let ttl = self.config.session_ttl;
         let now = self.clock.now();
+        let bind = match reason {
+            ChainReason::InitialSelection => SessionBind::IfAbsent,
+            ChainReason::Failover => SessionBind::Replace,
+            ChainReason::SessionReuse | ChainReason::Retry | ChainReason::RectifiedRetry => {
+                SessionBind::Refresh
+            }
+        };
+        let touch = SessionTouch {
+            id: session_id.to_owned(),
+            user_id: facts.user_id,
+            key_id: facts.key_id,
+            provider_id,
+            model: bounded(facts.requested_model.as_deref().unwrap_or_default(), 200),
+            client_format: facts.format.as_str().to_owned(),
+            now_ms: now.timestamp_millis(),
+            ttl: self.config.session_ttl,
+            bind,
+        };
         tokio::spawn(async move {
             let bind = async {
-                let value = provider_id.to_string();
-                let result = match reason {
-                    ChainReason::InitialSelection => {
-                        counters.set_if_absent(&key, &value, ttl).await.map(|_| ())
-                    }
-                    ChainReason::Failover => counters.set(&key, &value, Some(ttl)).await,
-                    ChainReason::SessionReuse
-                    | ChainReason::Retry
-                    | ChainReason::RectifiedRetry => counters.expire(&key, ttl).await.map(|_| ()),
-                };
-                if let Err(e) = result {
+                if let Err(e) = counters.touch_session(&touch).await {
                     tracing::debug!(error = %e, "session binding not saved");
                 }
             };
@@ -459,6 +460,11 @@ impl ProxyService {
             tokio::join!(bind, success);
         });
     }
+}
+
+/// At most `max` characters of `s` (client-supplied text kept in shared state).
+fn bounded(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod prices;
 pub mod providers;
 pub mod rate_limits;
 pub mod sensitive_words;
+pub mod sessions;
 pub mod settings;
 pub mod stats;
 pub mod usage;
@@ -107,6 +108,7 @@ pub type RetentionApis = (
     settings::SettingsApi,
     export::ExportApi,
     rate_limits::RateLimitStatsApi,
+    sessions::SessionsApi,
 );
 
 fn retention_apis(ctx: &Arc<AppContext>) -> RetentionApis {
@@ -121,6 +123,9 @@ fn retention_apis(ctx: &Arc<AppContext>) -> RetentionApis {
             ctx: Arc::clone(ctx),
         },
         rate_limits::RateLimitStatsApi {
+            ctx: Arc::clone(ctx),
+        },
+        sessions::SessionsApi {
             ctx: Arc::clone(ctx),
         },
     )

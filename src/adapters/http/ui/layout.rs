@@ -46,10 +46,11 @@ pub struct Layout {
     pub icon: String,
 }
 
-const ADMIN_NAV: [(&str, &str); 13] = [
+const ADMIN_NAV: [(&str, &str); 14] = [
     ("/dashboard", "nav.dashboard"),
     ("/leaderboard", "nav.leaderboard"),
     ("/logs", "nav.logs"),
+    ("/sessions", "nav.sessions"),
     ("/providers", "nav.providers"),
     ("/users", "nav.users"),
     ("/prices", "nav.prices"),

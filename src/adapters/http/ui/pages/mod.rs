@@ -11,6 +11,7 @@ pub mod notifications;
 pub mod prices;
 pub mod providers;
 pub mod security;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 
@@ -46,6 +47,7 @@ pub fn mount(route: Route) -> Route {
         .at("/audit-logs", get(security::audit))
         .at("/logs", get(logs::list))
         .at("/logs/:id", get(logs::detail))
+        .at("/sessions", get(sessions::list))
         .at("/client-setup", get(client_setup::page_handler))
         .at("/my-usage", get(my_usage::page_handler))
         .at("/settings", get(settings::page_handler))

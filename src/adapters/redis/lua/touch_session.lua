@@ -1,0 +1,36 @@
+-- One answered request of a session, atomically (one round trip on the hot path, replacing
+-- the bare binding write it extends).
+-- KEYS[1] binding (STRING: provider id), KEYS[2] listing entry (HASH), KEYS[3] index (ZSET:
+-- member = session id, score = last seen ms).
+-- ARGV[1] bind mode: 'n' set if absent, 'r' replace, 'e' refresh TTL only; ARGV[2] provider id;
+-- ARGV[3] TTL ms; ARGV[4] now ms; ARGV[5] user id ('' = none); ARGV[6] key id ('' = none);
+-- ARGV[7] model; ARGV[8] client format; ARGV[9] session id; ARGV[10] cutoff ms (index members
+-- last seen at or before it are idle and dropped); ARGV[11] most members the index keeps.
+local mode = ARGV[1]
+if mode == 'n' then
+  redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3])
+elseif mode == 'r' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+local bound = redis.call('GET', KEYS[1])
+if not bound then
+  bound = ARGV[2]
+end
+redis.call('HSETNX', KEYS[2], 's', ARGV[4])
+redis.call('HSET', KEYS[2], 'u', ARGV[5], 'k', ARGV[6], 'p', bound, 'm', ARGV[7], 'f', ARGV[8],
+  'l', ARGV[4])
+redis.call('HINCRBY', KEYS[2], 'n', 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[9])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[10])
+local over = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[11])
+if over > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, over - 1)
+end
+-- The index outlives its longest-lived member (never shortened by a shorter TTL).
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+return 1
