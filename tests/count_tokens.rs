@@ -79,7 +79,7 @@ async fn a_gemini_provider_counts_with_its_own_count_tokens() {
 }
 
 #[tokio::test]
-async fn a_claude_provider_counts_and_the_rest_are_estimated() {
+async fn a_claude_provider_counts_and_openai_providers_use_the_tokenizer() {
     let up = FakeUpstream::start().await;
     up.set_count_tokens(Some(77));
     let (t, key) = setup(&up, "claude").await;
@@ -87,10 +87,18 @@ async fn a_claude_provider_counts_and_the_rest_are_estimated() {
     assert_eq!((s, how.as_deref()), (200, Some("upstream")), "{a}");
     assert_eq!(a["input_tokens"], 77);
 
-    let up2 = FakeUpstream::start().await;
-    let (t2, key2) = setup(&up2, "openai-compatible").await;
-    let (s, how, a) = count(&t2, &key2).await;
-    assert_eq!((s, how.as_deref()), (200, Some("estimated")), "{a}");
-    assert!(a["input_tokens"].as_u64().unwrap() > 10);
-    assert_eq!(up2.request_count(), 0, "no upstream call for an estimate");
+    // OpenAI-compatible and Codex providers: the converted request through the tokenizer.
+    for provider_type in ["openai-compatible", "codex"] {
+        let up2 = FakeUpstream::start().await;
+        let (t2, key2) = setup(&up2, provider_type).await;
+        let (s, how, a) = count(&t2, &key2).await;
+        assert_eq!(
+            (s, how.as_deref()),
+            (200, Some("tokenizer")),
+            "{provider_type}: {a}"
+        );
+        let n = a["input_tokens"].as_u64().unwrap();
+        assert!((30..200).contains(&n), "{provider_type}: {n}");
+        assert_eq!(up2.request_count(), 0, "no upstream call for a local count");
+    }
 }

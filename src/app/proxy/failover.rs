@@ -168,7 +168,7 @@ impl ProxyService {
             if convert_io::is_count_tokens(&req.path)
                 && !convert_io::counts_tokens(prepared.provider_format)
             {
-                return self.estimate_tokens(&inb);
+                return self.tokenize_tokens(&inb, &prepared.body, &fwd_model).await;
             }
             routing.record("cch.provider", provider.name.as_str());
             if !self

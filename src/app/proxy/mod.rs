@@ -19,6 +19,7 @@ pub mod record;
 mod rectify;
 pub mod reject;
 pub mod stream;
+pub mod token_count;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -378,11 +379,17 @@ impl ProxyService {
     /// `count_tokens` for a provider without a count endpoint: a local, upward-biased estimate
     /// (see `domain::token_estimate`), marked with `x-cch-token-count: estimated`.
     fn estimate_tokens(&self, inb: &inbound::Inbound) -> ProxyResponse {
-        let (facts, recorder) = (&inb.facts, &inb.recorder);
         let body = inb.body.value();
         let claude =
-            dispatch::request_to_claude(facts.format, body).unwrap_or_else(|_| body.clone());
+            dispatch::request_to_claude(inb.facts.format, body).unwrap_or_else(|_| body.clone());
         let n = crate::domain::token_estimate::estimate_input_tokens(&claude);
+        self.counted(inb, n, "estimated")
+    }
+
+    /// A token count answer in the client's shape, marked with how it was counted, and its log
+    /// row.
+    fn counted(&self, inb: &inbound::Inbound, n: u64, how: &str) -> ProxyResponse {
+        let (facts, recorder) = (&inb.facts, &inb.recorder);
         let answer = convert_io::count_answer(facts.format, n);
         recorder.record(
             facts,
@@ -399,9 +406,32 @@ impl ProxyService {
             status: 200,
             headers: vec![
                 ("content-type".into(), "application/json".into()),
-                ("x-cch-token-count".into(), "estimated".into()),
+                ("x-cch-token-count".into(), how.into()),
             ],
             body: ProxyBody::Full(Bytes::from(answer.to_string())),
+        }
+    }
+
+    /// `count_tokens` for an OpenAI-compatible or Codex provider: the converted request counted
+    /// with the model's tokenizer off the runtime threads, marked `tokenizer`; the estimate
+    /// when the request cannot be read back.
+    async fn tokenize_tokens(
+        &self,
+        inb: &inbound::Inbound,
+        provider_body: &Bytes,
+        model: &str,
+    ) -> ProxyResponse {
+        let Ok(request) = serde_json::from_slice::<serde_json::Value>(provider_body) else {
+            return self.estimate_tokens(inb);
+        };
+        let model = model.to_string();
+        match tokio::task::spawn_blocking(move || {
+            token_count::count_request_tokens(&request, &model)
+        })
+        .await
+        {
+            Ok(n) => self.counted(inb, n, "tokenizer"),
+            Err(_) => self.estimate_tokens(inb),
         }
     }
 
