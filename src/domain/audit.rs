@@ -101,15 +101,40 @@ fn shown(field: &str, v: &Value) -> Value {
             Value::String(cut)
         }
         Value::Array(_) | Value::Object(_) => {
-            let text = v.to_string();
+            let safe = redacted(v, 0);
+            let text = safe.to_string();
             if text.chars().count() > MAX_VALUE_CHARS {
                 let mut cut: String = text.chars().take(MAX_VALUE_CHARS).collect();
                 cut.push('…');
                 Value::String(cut)
             } else {
-                v.clone()
+                safe
             }
         }
+        other => other.clone(),
+    }
+}
+
+/// A copy of `v` with the value of every secret-named key masked, at any depth (a list of
+/// objects is recorded as text, and must not carry a nested secret).
+fn redacted(v: &Value, depth: usize) -> Value {
+    if depth > 32 {
+        return Value::String(MASK.into());
+    }
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, x)| {
+                    let x = if is_secret_field(k) && !x.is_null() {
+                        Value::String(MASK.into())
+                    } else {
+                        redacted(x, depth + 1)
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| redacted(x, depth + 1)).collect()),
         other => other.clone(),
     }
 }

@@ -73,3 +73,14 @@ fn actions_and_routes() {
     assert_eq!(action_of("POST", "/auth/login", 401), "login_failed");
     assert_eq!(action_of("POST", "/auth/logout", 200), "logout");
 }
+
+#[test]
+fn secrets_nested_in_lists_are_masked_too() {
+    let v = json!({"providers": [{"name": "a", "api_key": "sk-nested-secret"}], "deep": {"a": {"b": {"c": {"token": "t0ps3cret"}}}}});
+    let text = serde_json::to_string(&field_changes(None, Some(&v))).unwrap();
+    assert!(
+        !text.contains("sk-nested-secret") && !text.contains("t0ps3cret"),
+        "{text}"
+    );
+    assert!(text.contains("\"name\":\"a\""), "{text}");
+}
