@@ -101,6 +101,33 @@ impl ProxyService {
         }
     }
 
+    /// The answer when routing has no provider left: OpenAI's unknown-route 404 for a
+    /// compaction no native provider can take (so Codex compacts locally), else the last
+    /// attempt's error or why nothing could be picked.
+    fn nothing_left(
+        &self,
+        req: &ClientRequest,
+        inb: &Inbound,
+        walk: &mut Walk,
+        none: NoPick,
+    ) -> ProxyResponse {
+        if matches!(none, NoPick::NoneLeft(_)) && req.is_compaction() && walk.chain.0.is_empty() {
+            return self.unknown_route(inb, &req.path);
+        }
+        let fallback = match none {
+            NoPick::NoneLeft(why) => (
+                GatewayErrorKind::NoProvider,
+                format!("no provider available: {why}"),
+            ),
+            NoPick::Vanished => (
+                GatewayErrorKind::Internal,
+                "provider vanished from the configuration".into(),
+            ),
+        };
+        let (kind, message) = walk.last_error.take().unwrap_or(fallback);
+        self.fail(inb, &walk.chain, kind, &message)
+    }
+
     /// Stage 3: serves the request from the first provider that answers.
     pub(super) async fn forward_with_failover(
         &self,
@@ -128,25 +155,7 @@ impl ProxyService {
                 cch.provider = tracing::field::Empty);
             let pick = match routing.in_scope(|| pick_provider(&inb.snap, &route, &mut walk)) {
                 Ok(p) => p,
-                Err(NoPick::NoneLeft(_)) if req.is_compaction() && walk.chain.0.is_empty() => {
-                    // No Responses provider at all: answer as OpenAI does for a route it does
-                    // not have, so Codex compacts locally.
-                    return self.unknown_route(&inb, &req.path);
-                }
-                Err(none) => {
-                    let fallback = match none {
-                        NoPick::NoneLeft(why) => (
-                            GatewayErrorKind::NoProvider,
-                            format!("no provider available: {why}"),
-                        ),
-                        NoPick::Vanished => (
-                            GatewayErrorKind::Internal,
-                            "provider vanished from the configuration".into(),
-                        ),
-                    };
-                    let (kind, message) = walk.last_error.take().unwrap_or(fallback);
-                    return self.fail(&inb, &walk.chain, kind, &message);
-                }
+                Err(none) => return self.nothing_left(req, &inb, &mut walk, none),
             };
             let provider = pick.provider;
             let fwd_model = forwarded_model(provider, &inb.model).to_string();
