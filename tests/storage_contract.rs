@@ -90,6 +90,7 @@ contract_tests!(
     migrations_are_idempotent,
     provider_round_trip,
     provider_duplicate_name_conflicts,
+    provider_key_replaced_alone,
     user_round_trip,
     user_duplicate_name_conflicts,
     key_round_trip,
@@ -350,6 +351,19 @@ async fn provider_duplicate_name_conflicts(s: &dyn Backend) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.list_providers().await.unwrap().len(), 2);
+}
+
+/// A refreshed OAuth credential replaces the key and nothing else.
+async fn provider_key_replaced_alone(s: &dyn Backend) {
+    let stored = s.insert_provider(&provider("oauth")).await.unwrap();
+    let key = r#"{"access_token":"ya29.new","refresh_token":"1//r"}"#;
+    s.set_provider_api_key(stored.id, key).await.unwrap();
+    let expected = with_id(&stored, |x| x.api_key = key.into());
+    assert_eq!(s.get_provider(stored.id).await.unwrap(), expected);
+    assert!(matches!(
+        s.set_provider_api_key(stored.id + 1000, key).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn user_round_trip(s: &dyn Backend) {

@@ -28,6 +28,9 @@ use crate::ports::store::{ConfigStore, StoreError, StoreResult};
 
 use super::secret_box::{Keyring, SealError, is_sealed};
 
+/// Where a provider's key is sealed (the associated data names the column and the row).
+const API_KEY_PLACE: &str = "providers.api_key";
+
 fn corrupt(e: SealError) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -64,7 +67,7 @@ impl Secrets for Provider {
     ) -> Result<Self, SealError> {
         let mut p = self.clone();
         if !p.api_key.is_empty() {
-            p.api_key = f("providers.api_key", &p.api_key)?;
+            p.api_key = f(API_KEY_PLACE, &p.api_key)?;
         }
         if let Some(u) = p.proxy_url.as_deref().filter(|u| !u.is_empty()) {
             p.proxy_url = Some(f("providers.proxy_url", u)?);
@@ -189,6 +192,10 @@ impl ConfigStore for SealedConfigStore {
     }
     async fn delete_provider(&self, id: i64) -> StoreResult<()> {
         self.inner.delete_provider(id).await
+    }
+    async fn set_provider_api_key(&self, id: i64, api_key: &str) -> StoreResult<()> {
+        let sealed = self.keys.seal(api_key, &format!("{API_KEY_PLACE}:{id}"));
+        self.inner.set_provider_api_key(id, &sealed).await
     }
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         self.inner.list_users().await

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod private_fs;
 pub mod probe;
 pub mod provider_test;
+pub mod provider_tokens;
 pub mod proxy;
 pub mod retention;
 pub mod scheduler;

@@ -15,6 +15,7 @@ use crate::ports::upstream::UpstreamClient;
 
 use super::breakers::BreakerService;
 use super::provider_test::test_provider;
+use super::provider_tokens::ProviderTokens;
 use super::snapshot::SnapshotHolder;
 
 /// The probe job.
@@ -22,6 +23,7 @@ pub struct Prober {
     snapshot: Arc<SnapshotHolder>,
     breakers: Arc<BreakerService>,
     upstream: Arc<dyn UpstreamClient>,
+    tokens: Arc<ProviderTokens>,
     clock: Arc<dyn Clock>,
     interval: Duration,
     timeout: Duration,
@@ -45,6 +47,7 @@ impl Prober {
         snapshot: Arc<SnapshotHolder>,
         breakers: Arc<BreakerService>,
         upstream: Arc<dyn UpstreamClient>,
+        tokens: Arc<ProviderTokens>,
         clock: Arc<dyn Clock>,
         interval: Duration,
         timeout: Duration,
@@ -53,6 +56,7 @@ impl Prober {
             snapshot,
             breakers,
             upstream,
+            tokens,
             clock,
             interval,
             timeout,
@@ -109,7 +113,7 @@ impl Prober {
                     return;
                 }
                 let result = tokio::select! {
-                    r = test_provider(me.upstream.as_ref(), &p, None, me.timeout) => r,
+                    r = test_provider(me.upstream.as_ref(), &me.tokens, &p, None, me.timeout) => r,
                     _ = stop.changed() => return,
                 };
                 let detail = match result.status {

@@ -13,7 +13,10 @@ use crate::domain::failure::extract_error_message;
 use crate::domain::provider::{Provider, ProviderType};
 use crate::ports::upstream::{FailureKind, UpstreamClient, UpstreamRequest};
 
+use super::provider_tokens::ProviderTokens;
 use super::proxy::forward::{join_url, upstream_headers};
+use crate::domain::code_assist::wrap_generate_request;
+use crate::domain::oauth_credential::OAuthCredential;
 
 /// Largest answer body read during a test.
 const MAX_TEST_BODY: usize = 64 * 1024;
@@ -75,8 +78,14 @@ pub fn test_model(p: &Provider, requested: Option<&str>) -> String {
     .to_string()
 }
 
-/// The minimal request for `p`: path and body in its own protocol, its credentials.
-pub fn minimal_request(p: &Provider, model: &str, timeout: Duration) -> UpstreamRequest {
+/// The minimal request for `p`: path and body in its own protocol, its credentials (`secret`,
+/// what its key resolves to: see `ProviderTokens`).
+pub fn minimal_request(
+    p: &Provider,
+    model: &str,
+    secret: &str,
+    timeout: Duration,
+) -> UpstreamRequest {
     let (path, body) = match p.provider_type {
         ProviderType::Claude | ProviderType::ClaudeAuth => (
             "/v1/messages".to_string(),
@@ -92,19 +101,31 @@ pub fn minimal_request(p: &Provider, model: &str, timeout: Duration) -> Upstream
             json!({"model": model, "max_tokens": 1,
                    "messages": [{"role": "user", "content": "ping"}]}),
         ),
-        ProviderType::Gemini | ProviderType::GeminiCli => (
+        ProviderType::Gemini => (
             format!("/v1beta/models/{model}:generateContent"),
-            json!({"contents": [{"role": "user", "parts": [{"text": "ping"}]}],
-                   "generationConfig": {"maxOutputTokens": 1}}),
+            gemini_ping(),
         ),
+        ProviderType::GeminiCli => {
+            let credential = OAuthCredential::parse(&p.api_key).and_then(Result::ok);
+            let project = credential.as_ref().and_then(OAuthCredential::project_id);
+            (
+                "/v1internal:generateContent".to_string(),
+                wrap_generate_request(gemini_ping(), model, project, None),
+            )
+        }
     };
     UpstreamRequest {
         url: join_url(&p.base_url, &path, None),
-        headers: upstream_headers(&[], p, &[]),
+        headers: upstream_headers(&[], p, secret, &[]),
         body: Bytes::from(body.to_string()),
         proxy_url: p.proxy_url.clone(),
         header_timeout: timeout,
     }
+}
+
+fn gemini_ping() -> serde_json::Value {
+    json!({"contents": [{"role": "user", "parts": [{"text": "ping"}]}],
+           "generationConfig": {"maxOutputTokens": 1}})
 }
 
 async fn read_capped(body: &mut crate::ports::upstream::ByteStream) -> Result<Vec<u8>, String> {
@@ -123,13 +144,28 @@ async fn read_capped(body: &mut crate::ports::upstream::ByteStream) -> Result<Ve
 /// the provider allows it) and reports the outcome within `timeout` overall.
 pub async fn test_provider(
     upstream: &dyn UpstreamClient,
+    tokens: &ProviderTokens,
     p: &Provider,
     model: Option<&str>,
     timeout: Duration,
 ) -> TestResult {
     let model = test_model(p, model);
     let started = Instant::now();
-    let req = minimal_request(p, &model, timeout);
+    let secret = match tokens.secret_for(p, true).await {
+        Ok(s) => s,
+        Err(e) => {
+            return TestResult {
+                ok: false,
+                outcome: TestOutcome::AuthFailed,
+                status: None,
+                latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                message: Some(e.0),
+                model,
+                url: p.base_url.clone(),
+            };
+        }
+    };
+    let req = minimal_request(p, &model, &secret, timeout);
     let url = req.url.clone();
     let attempt = async {
         let mut resp = match upstream.post(req.clone()).await {

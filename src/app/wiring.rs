@@ -40,6 +40,7 @@ use super::limits::LimitService;
 use super::log_writer::LogWriter;
 use super::metrics::ConnectionMetrics;
 use super::probe::Prober;
+use super::provider_tokens::ProviderTokens;
 use super::proxy::stream::ShutdownCut;
 use super::proxy::{ProxyConfig, ProxyPolicies, ProxyService};
 use super::retention::{RetentionJob, RetentionService};
@@ -449,12 +450,20 @@ pub async fn start_with_clock(
         policies,
     );
     let (stream_cut, cut) = ShutdownCut::channel();
-    let proxy = proxy.with_shutdown_cut(cut);
+    let tokens = Arc::new(ProviderTokens::new(
+        upstream.clone(),
+        Some(stores.config.clone()),
+        clock.clone(),
+    ));
+    let proxy = proxy
+        .with_shutdown_cut(cut)
+        .with_provider_tokens(tokens.clone());
     if settings.enable_smart_probing {
         Prober::new(
             snapshot.clone(),
             breakers.clone(),
             upstream.clone(),
+            tokens,
             clock.clone(),
             settings.probe_interval,
             settings.probe_timeout,

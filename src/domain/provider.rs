@@ -233,10 +233,12 @@ impl Provider {
             ));
         }
         validate_http_url("base_url", &self.base_url)?;
-        if self.api_key.is_empty() || self.api_key.len() > 1024 {
+        let credential = super::oauth_credential::validate_key(&self.api_key)
+            .map_err(|e| ValidationError::new("api_key", e.to_string()))?;
+        if !credential && (self.api_key.is_empty() || self.api_key.len() > 1024) {
             return Err(ValidationError::new(
                 "api_key",
-                "must be 1 to 1024 characters",
+                "must be 1 to 1024 characters (or an OAuth credential JSON object)",
             ));
         }
         if self.priority < 0 || self.priority > 1_000_000 {
@@ -340,7 +342,13 @@ impl Provider {
         single_line("name", &self.name)?;
         multi_line("description", &self.description)?;
         single_line("base_url", &self.base_url)?;
-        single_line("api_key", &self.api_key)?;
+        if self.api_key.trim_start().starts_with('{') {
+            // An OAuth credential is JSON (pretty-printed ones have line breaks); it never goes
+            // into a header as it is.
+            multi_line("api_key", &self.api_key)?;
+        } else {
+            single_line("api_key", &self.api_key)?;
+        }
         single_line("group_tag", &self.group_tag)?;
         if let Some(p) = &self.proxy_url {
             single_line("proxy_url", p)?;
@@ -368,6 +376,9 @@ pub fn split_tags(s: &str) -> impl Iterator<Item = &str> {
 
 /// Masks a secret for display: only its last four characters stay visible.
 pub fn mask_secret(secret: &str) -> String {
+    if secret.trim_start().starts_with('{') {
+        return "**** (OAuth credential)".to_string();
+    }
     let chars: Vec<char> = secret.chars().collect();
     if chars.len() <= 8 {
         return "****".to_string();

@@ -48,6 +48,9 @@ pub trait ConfigStore: Send + Sync {
     async fn update_provider(&self, p: &Provider) -> StoreResult<Provider>;
     /// Deletes a provider.
     async fn delete_provider(&self, id: i64) -> StoreResult<()>;
+    /// Replaces only a provider's key (a refreshed OAuth credential), so a concurrent admin
+    /// edit of its other fields is never overwritten.
+    async fn set_provider_api_key(&self, id: i64, api_key: &str) -> StoreResult<()>;
 
     /// Lists all users, ordered by id.
     async fn list_users(&self) -> StoreResult<Vec<User>>;

@@ -63,6 +63,9 @@ pub struct Target {
     pub include_usage: bool,
     /// Gemini only: `alt=sse` was in the query (otherwise a stream is one JSON array).
     pub sse: bool,
+    /// Gemini only: a Code Assist call (`/v1internal:{method}`), answered wrapped as
+    /// `{"response": …}` (every stream chunk too).
+    pub code_assist: bool,
 }
 
 impl Target {
@@ -96,6 +99,7 @@ impl Target {
             stream,
             include_usage: false,
             sse: true,
+            code_assist: false,
         }
     }
 
@@ -126,6 +130,19 @@ impl Target {
                 Some(Target::chat(body_model, stream, include_usage))
             }
             "/v1/responses" | "/responses" => Some(Target::responses(body_model, stream)),
+            _ if path.starts_with("/v1internal:") => {
+                let stream = match path.trim_start_matches("/v1internal:") {
+                    "generateContent" => false,
+                    "streamGenerateContent" => true,
+                    _ => return None,
+                };
+                let sse = query.is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse"));
+                Some(Target {
+                    sse,
+                    code_assist: true,
+                    ..Target::gemini(body_model, stream)
+                })
+            }
             _ => {
                 let (model, action) = gemini_model_action(path)?;
                 let stream = match action {

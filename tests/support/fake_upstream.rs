@@ -16,6 +16,11 @@
 //!   under `/v1/models/`): the same, in that format.
 //! - `POST /v1/messages/count_tokens`: `{"input_tokens": N}`; Gemini `:countTokens`:
 //!   `{"totalTokens": N}`.
+//! - Code Assist (Gemini CLI with Google login): `POST /v1internal:generateContent`,
+//!   `:streamGenerateContent?alt=sse` (the model from the envelope's `model`), answered like
+//!   Gemini but wrapped as `{"response": …}`; `/v1internal:countTokens`: `{"totalTokens": N}`.
+//! - `POST /token`: an OAuth refresh (`ya29.fresh-N`, counted; see
+//!   [`FakeUpstream::set_token_status`]).
 //! - `POST /v1/responses/compact`: the next scripted reply (script a raw JSON one).
 //! - `GET /v1/models`: an Anthropic-shaped model list; `GET /v1beta/models`: a Gemini one.
 //! - anything else: `404` with a Claude `not_found_error` body.
@@ -448,8 +453,19 @@ impl Reply {
     }
 
     /// How this reply answers a request of `target` (status, content type, body pieces), before
-    /// timing faults and `drop_after_events`.
+    /// timing faults and `drop_after_events`. A Code Assist call's successful answer is wrapped
+    /// as `{"response": …, "traceId"}`, each stream chunk alike.
     pub fn render(&self, target: &Target) -> Rendered {
+        let mut r = self.render_plain(target);
+        if target.code_assist && (200..300).contains(&r.code) {
+            for piece in &mut r.pieces {
+                *piece = code_assist_wrap(piece, r.is_sse);
+            }
+        }
+        r
+    }
+
+    fn render_plain(&self, target: &Target) -> Rendered {
         let code = self.status_code();
         let json = |pieces| Rendered {
             code,
@@ -515,6 +531,22 @@ impl Reply {
             ..json(pieces)
         }
     }
+}
+
+/// Wraps one rendered piece (a JSON body, or SSE `data:` lines) as Code Assist sends it.
+fn code_assist_wrap(piece: &[u8], is_sse: bool) -> Vec<u8> {
+    let wrap = |json: &str| format!(r#"{{"response":{json},"traceId":"fake-trace"}}"#);
+    let text = String::from_utf8_lossy(piece);
+    if !is_sse {
+        return wrap(&text).into_bytes();
+    }
+    text.split_inclusive('\n')
+        .map(|line| match line.strip_prefix("data: ") {
+            Some(json) => format!("data: {}\n", wrap(json.trim_end())),
+            None => line.to_string(),
+        })
+        .collect::<String>()
+        .into_bytes()
 }
 
 /// A reply rendered for one request.
@@ -602,6 +634,8 @@ struct State {
     recording: AtomicBool,
     count_tokens: Mutex<Option<u64>>,
     request_ids: AtomicU64,
+    token_refreshes: AtomicUsize,
+    token_status: Mutex<u16>,
 }
 
 /// A running fake Anthropic API. Dropping it stops the listener and every open connection.
@@ -638,6 +672,8 @@ impl FakeUpstream {
             recording: AtomicBool::new(true),
             count_tokens: Mutex::new(None),
             request_ids: AtomicU64::new(0),
+            token_refreshes: AtomicUsize::new(0),
+            token_status: Mutex::new(200),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -688,6 +724,17 @@ impl FakeUpstream {
     /// The number `count_tokens` answers; `None` (the default) answers `max(1, body_len / 4)`.
     pub fn set_count_tokens(&self, n: Option<u64>) {
         *self.state.count_tokens.lock().unwrap() = n;
+    }
+
+    /// How many OAuth refreshes `POST /token` has answered (successfully or not).
+    pub fn token_refreshes(&self) -> usize {
+        self.state.token_refreshes.load(Ordering::Relaxed)
+    }
+
+    /// The status `POST /token` answers with (200 by default; anything else answers an
+    /// `invalid_grant` error).
+    pub fn set_token_status(&self, status: u16) {
+        *self.state.token_status.lock().unwrap() = status;
     }
 
     /// Turns request recording on (default) or off; the count is kept either way.
@@ -783,6 +830,20 @@ async fn serve_connection(mut stream: TcpStream, st: Arc<State>) -> io::Result<(
                 let queued = st.queue.lock().unwrap().pop_front();
                 let reply = queued.unwrap_or_else(|| st.default.lock().unwrap().clone());
                 (reply, t)
+            }
+            ("POST", "/token", None) => {
+                let n = st.token_refreshes.fetch_add(1, Ordering::Relaxed) + 1;
+                let status = *st.token_status.lock().unwrap();
+                let body = if status == 200 {
+                    json!({"access_token": format!("ya29.fresh-{n}"), "expires_in": 3599,
+                           "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/cloud-platform"})
+                } else {
+                    json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+                };
+                (Reply::status(status, body), plain)
+            }
+            ("POST", "/v1internal:countTokens", None) => {
+                (Reply::status(200, json!({"totalTokens": count()})), plain)
             }
             ("POST", "/v1/messages/count_tokens", None) => {
                 (Reply::status(200, json!({"input_tokens": count()})), plain)

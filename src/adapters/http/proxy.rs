@@ -15,10 +15,12 @@ use super::body_read::{self, BodyReadError};
 use super::client_query::{forwarded_query, query_key};
 use crate::app::body_budget::BodyReservation;
 use crate::app::context::AppContext;
+use crate::app::proxy::code_assist::wrap_client_answer;
 use crate::app::proxy::reject::{KeyIds, RejectReason, Rejection};
 use crate::app::proxy::{ClientRequest, ProxyBody, ProxyResponse};
 use crate::app::tracing_spans::TARGET;
 use crate::domain::client_error::GatewayErrorKind;
+use crate::domain::code_assist::{self, Method};
 use crate::domain::format::ClientFormat;
 
 /// The client key from `Authorization: Bearer`, `x-api-key`, `x-goog-api-key` or `?key=` (in
@@ -59,24 +61,41 @@ fn to_response(resp: ProxyResponse) -> Response {
     }
 }
 
+/// What a client route decided about a request before its body is read.
+struct Route {
+    /// The client's wire format.
+    format: ClientFormat,
+    /// The model named in the URL (Gemini).
+    path_model: Option<String>,
+    /// Whether the URL asks for a stream (Gemini).
+    path_stream: bool,
+    /// The Code Assist method of a `/v1internal` call (its body is an envelope).
+    code_assist: Option<Method>,
+}
+
+impl Route {
+    fn plain(format: ClientFormat) -> Self {
+        Self {
+            format,
+            path_model: None,
+            path_stream: false,
+            code_assist: None,
+        }
+    }
+}
+
 /// Serves one client request inside its trace span (see `app::tracing_spans`) and marks the
 /// answer with its id in `x-cch-request-id`: the log row's id and, when traces are exported,
 /// the trace id (so an admin finds the trace from the id a user reports, and back).
-async fn proxy(
-    ctx: &AppContext,
-    req: &Request,
-    body: Body,
-    format: ClientFormat,
-    path_model: Option<String>,
-    path_stream: bool,
-) -> Response {
+async fn proxy(ctx: &AppContext, req: &Request, body: Body, route: Route) -> Response {
+    let format = route.format;
     let span = tracing::info_span!(target: TARGET, "request",
         otel.name = %format_args!("{} {}", req.method(), req.uri().path()),
         otel.kind = "server", http.request.method = %req.method(), url.path = req.uri().path(),
         cch.client_format = format.as_str(),
         http.response.status_code = tracing::field::Empty);
     let request_id = trace_id_of(&span).unwrap_or_else(crate::app::proxy::new_request_id);
-    let mut resp = serve_request(ctx, req, body, format, path_model, path_stream, &request_id)
+    let mut resp = serve_request(ctx, req, body, route, &request_id)
         .instrument(span.clone())
         .await;
     span.record("http.response.status_code", resp.status().as_u16());
@@ -126,16 +145,14 @@ impl Refuser<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn serve_request(
     ctx: &AppContext,
     req: &Request,
     body: Body,
-    format: ClientFormat,
-    path_model: Option<String>,
-    path_stream: bool,
+    route: Route,
     request_id: &str,
 ) -> Response {
+    let format = route.format;
     let endpoint = req.uri().path();
     let user_agent = req
         .headers()
@@ -169,6 +186,22 @@ async fn serve_request(
         Ok(b) => b,
         Err(resp) => return resp,
     };
+    let (bytes, path_model, envelope) = match route.code_assist {
+        None => (bytes, route.path_model, None),
+        Some(method) => match code_assist::unwrap_client_request(&bytes, method) {
+            Ok((inner, env)) => (
+                Bytes::from(inner),
+                route
+                    .path_model
+                    .or_else(|| Some(env.model.clone()).filter(|m| !m.is_empty())),
+                Some(env),
+            ),
+            Err(msg) => {
+                let resp = ProxyResponse::error(format, GatewayErrorKind::InvalidRequest, &msg);
+                return refuser.refuse(RejectReason::InvalidBody, resp, &msg);
+            }
+        },
+    };
     let client = ClientRequest {
         format,
         path: req.uri().path().to_string(),
@@ -177,13 +210,21 @@ async fn serve_request(
         body: bytes,
         caller,
         path_model,
-        path_stream,
+        path_stream: route.path_stream,
+        code_assist: envelope,
         request_id: request_id.to_string(),
+    };
+    let answer = async {
+        let resp = ctx.proxy.handle(client).await;
+        match route.code_assist {
+            Some(method) => wrap_client_answer(resp, method),
+            None => resp,
+        }
     };
     // A request still waiting for its answer when shutdown's drain time ends is answered now,
     // in the client's format, and logged; a stream already begun ends by itself at the cut.
     tokio::select! {
-        resp = ctx.proxy.handle(client) => to_response(resp),
+        resp = answer => to_response(resp),
         _ = ctx.shutdown.cut_fired() => {
             let msg = crate::app::proxy::stream::SHUTDOWN_CLIENT_MESSAGE;
             let mut resp = ProxyResponse::error(format, GatewayErrorKind::NoProvider, msg);
@@ -323,19 +364,19 @@ fn client_headers(req: &Request) -> Vec<(String, String)> {
 /// `POST /v1/messages` and `POST /v1/messages/count_tokens` (Claude format).
 #[handler]
 pub async fn claude_messages(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
-    proxy(ctx.0, req, body, ClientFormat::Claude, None, false).await
+    proxy(ctx.0, req, body, Route::plain(ClientFormat::Claude)).await
 }
 
 /// `POST /v1/chat/completions` (OpenAI Chat Completions format).
 #[handler]
 pub async fn openai_chat(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
-    proxy(ctx.0, req, body, ClientFormat::OpenAi, None, false).await
+    proxy(ctx.0, req, body, Route::plain(ClientFormat::OpenAi)).await
 }
 
 /// `POST /v1/responses` (OpenAI Responses format, what Codex CLI uses).
 #[handler]
 pub async fn responses(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
-    proxy(ctx.0, req, body, ClientFormat::Response, None, false).await
+    proxy(ctx.0, req, body, Route::plain(ClientFormat::Response)).await
 }
 
 /// `POST /v1beta/models/{model}:{action}` and `/v1/models/{model}:{action}` (Gemini), where
@@ -365,7 +406,48 @@ pub async fn gemini(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> R
         }
     };
     let model = model.trim_start_matches("models/").to_string();
-    proxy(ctx.0, req, body, ClientFormat::Gemini, Some(model), stream).await
+    let route = Route {
+        format: ClientFormat::Gemini,
+        path_model: Some(model),
+        path_stream: stream,
+        code_assist: None,
+    };
+    proxy(ctx.0, req, body, route).await
+}
+
+/// Gemini CLI with Google login (Code Assist): `POST /v1internal:generateContent`,
+/// `:streamGenerateContent` and `:countTokens` (also as `/v1internal/models/{model}:{method}`,
+/// the original project's spelling). The `{model, project, request}` envelope is unwrapped and
+/// the request served as a Gemini one; successful answers go back wrapped as `{"response": …}`
+/// (see `app::proxy::code_assist`).
+#[handler]
+pub async fn gemini_internal(ctx: Data<&Arc<AppContext>>, req: &Request, body: Body) -> Response {
+    let path = req.uri().path();
+    let tail = path.strip_prefix("/v1internal").unwrap_or(path);
+    let (model, method) = match tail.rsplit_once(':') {
+        Some((head, m)) => (
+            head.strip_prefix("/models/")
+                .map(|m| m.trim_start_matches("models/").to_string())
+                .filter(|m| !m.is_empty()),
+            Method::parse(m),
+        ),
+        None => (None, None),
+    };
+    let Some(method) = method else {
+        let msg = "expected /v1internal:generateContent, :streamGenerateContent or :countTokens";
+        return to_response(ProxyResponse::error(
+            ClientFormat::Gemini,
+            GatewayErrorKind::NotFound,
+            msg,
+        ));
+    };
+    let route = Route {
+        format: ClientFormat::Gemini,
+        path_model: model,
+        path_stream: method == Method::StreamGenerate,
+        code_assist: Some(method),
+    };
+    proxy(ctx.0, req, body, route).await
 }
 
 /// The client format a shared `GET /v1/models` answers in: `anthropic-version` → Anthropic,

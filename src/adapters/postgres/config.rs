@@ -31,6 +31,9 @@ impl ConfigStore for PostgresStore {
     async fn delete_provider(&self, id: i64) -> StoreResult<()> {
         providers::delete(&self.pool, id).await
     }
+    async fn set_provider_api_key(&self, id: i64, api_key: &str) -> StoreResult<()> {
+        providers::set_api_key(&self.pool, id, api_key).await
+    }
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         users::list(&self.pool).await

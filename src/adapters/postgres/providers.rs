@@ -184,6 +184,17 @@ pub(super) async fn update(pool: &PgPool, p: &Provider) -> StoreResult<Provider>
     get(pool, p.id).await
 }
 
+/// Replaces one provider's key.
+pub(super) async fn set_api_key(pool: &PgPool, id: i64, api_key: &str) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE providers SET api_key = $1 WHERE id = $2")
+        .bind(api_key)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    super::codec::expect_one(done.rows_affected())
+}
+
 /// Deletes one provider.
 pub(super) async fn delete(pool: &PgPool, id: i64) -> StoreResult<()> {
     let done = sqlx::query("DELETE FROM providers WHERE id = $1")

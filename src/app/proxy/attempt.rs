@@ -7,9 +7,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::domain::failure::{ErrorClass, classify_http};
-use crate::domain::provider::Provider;
+use crate::domain::provider::{Provider, ProviderType};
 use crate::ports::upstream::{ByteStream, FailureKind, UpstreamRequest};
 
+use super::code_assist::{EnvelopeStream, unwrap_full};
 use super::convert_io::Prepared;
 use super::{ClientRequest, ProxyService, forward};
 
@@ -96,9 +97,21 @@ impl ProxyService {
             ms(p.timeouts.request_timeout_ms)
         };
         let started = Instant::now();
+        let secret = self
+            .tokens
+            .secret_for(p, use_proxy)
+            .await
+            .map_err(|e| AttemptErr {
+                class: ErrorClass::ProviderError,
+                status: None,
+                message: e.0,
+                proxy_failed: false,
+                timeout: false,
+                detection: None,
+            })?;
         let up = UpstreamRequest {
             url: forward::join_url(&p.base_url, &prepared.path, prepared.query.as_deref()),
-            headers: forward::upstream_headers(&req.headers, p, &prepared.body),
+            headers: forward::upstream_headers(&req.headers, p, &secret, &prepared.body),
             body: prepared.body.clone(),
             proxy_url: if use_proxy { p.proxy_url.clone() } else { None },
             header_timeout,
@@ -113,6 +126,7 @@ impl ProxyService {
         })?;
         let remaining = header_timeout.saturating_sub(started.elapsed());
         let status = resp.status;
+        let code_assist = p.provider_type == ProviderType::GeminiCli;
         let mut body_stream = resp.body;
         if !(200..300).contains(&status) {
             let (bytes, _) = read_body(
@@ -147,6 +161,9 @@ impl ProxyService {
             .headers
             .iter()
             .any(|(k, v)| k == "content-type" && v.contains("text/event-stream"));
+        if is_sse && code_assist {
+            body_stream = Box::pin(EnvelopeStream::unwrap(body_stream));
+        }
         if is_sse {
             // Wait for the first body chunk within the first-byte budget, then stream.
             let first = tokio::time::timeout(remaining, body_stream.next()).await;
@@ -193,7 +210,11 @@ impl ProxyService {
             BodyEnd::Complete => Ok(AttemptOk::Full {
                 status,
                 headers: resp.headers,
-                body: bytes,
+                body: if code_assist {
+                    unwrap_full(bytes)
+                } else {
+                    bytes
+                },
             }),
             BodyEnd::TimedOut => Err(AttemptErr {
                 class: ErrorClass::SystemError,

@@ -4,9 +4,11 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::domain::code_assist::{Method, count_request, wrap_generate_request};
 use crate::domain::convert::{ConvertError, dispatch};
 use crate::domain::format::ClientFormat;
-use crate::domain::provider::Provider;
+use crate::domain::oauth_credential::OAuthCredential;
+use crate::domain::provider::{Provider, ProviderType};
 use crate::domain::usage::{Usage, usage_from_claude_response};
 
 use super::ClientRequest;
@@ -32,6 +34,29 @@ pub fn is_count_tokens(path: &str) -> bool {
     path.ends_with("/count_tokens") || path.ends_with(":countTokens")
 }
 
+/// A `gemini-cli` provider's path for one Code Assist method (`alt=sse` on streams).
+fn code_assist_path(method: Method) -> (String, Option<String>) {
+    let query = (method == Method::StreamGenerate).then(|| "alt=sse".to_string());
+    (format!("/v1internal:{}", method.as_str()), query)
+}
+
+/// A public Gemini request as a `gemini-cli` provider takes it: a count's contents, or the
+/// generate envelope with the credential's project (else the client's) and the client's ids.
+fn code_assist_body(
+    public: Value,
+    method: Method,
+    req: &ClientRequest,
+    provider: &Provider,
+    model: &str,
+) -> Value {
+    if method == Method::CountTokens {
+        return count_request(&public, model);
+    }
+    let credential = OAuthCredential::parse(&provider.api_key).and_then(Result::ok);
+    let project = credential.as_ref().and_then(OAuthCredential::project_id);
+    wrap_generate_request(public, model, project, req.code_assist.as_ref())
+}
+
 fn gemini_path(model: &str, stream: bool) -> (String, Option<String>) {
     if stream {
         (
@@ -53,6 +78,27 @@ pub fn prepare(
     is_stream: bool,
 ) -> Result<Prepared, ConvertError> {
     let target = provider.provider_type.native_format();
+    let code_assist = provider.provider_type == ProviderType::GeminiCli;
+    if target == req.format && code_assist {
+        let method = req
+            .path
+            .rsplit_once(':')
+            .and_then(|(_, a)| Method::parse(a))
+            .unwrap_or(if is_stream {
+                Method::StreamGenerate
+            } else {
+                Method::Generate
+            });
+        let (path, query) = code_assist_path(method);
+        let out = code_assist_body(body.value().clone(), method, req, provider, forwarded_model);
+        return Ok(Prepared {
+            path,
+            query,
+            body: Bytes::from(serde_json::to_vec(&out).unwrap_or_else(|_| req.body.to_vec())),
+            provider_format: target,
+            converted: false,
+        });
+    }
     if target == req.format {
         let (path, query) = match target {
             ClientFormat::Gemini => {
@@ -137,7 +183,18 @@ pub fn prepare(
             }
         }
     }
-    if count && target == ClientFormat::Gemini {
+    let (path, query) = if code_assist {
+        let method = match (count, is_stream) {
+            (true, _) => Method::CountTokens,
+            (false, true) => Method::StreamGenerate,
+            (false, false) => Method::Generate,
+        };
+        out = code_assist_body(out, method, req, provider, forwarded_model);
+        code_assist_path(method)
+    } else {
+        (path, query)
+    };
+    if count && target == ClientFormat::Gemini && !code_assist {
         // `:countTokens` counts a whole generate request (system instruction and tools
         // included) when it is wrapped as `generateContentRequest` with its model.
         if let Some(o) = out.as_object_mut() {

@@ -70,10 +70,12 @@ pub fn join_url(base_url: &str, path: &str, query: Option<&str>) -> String {
 /// The headers sent upstream: the client's allowed ones (`forwarded`), shaped by the provider
 /// (its `anthropic-beta` policy, given whether `body` asks for the 1-hour cache TTL, and its
 /// custom headers, which replace a client header of the same name), plus its credentials
-/// (which no custom header can replace).
+/// (which no custom header can replace). `secret` is what the provider's key resolves to
+/// (`ProviderTokens`): the key itself, or an OAuth access token, which is always a Bearer.
 pub fn upstream_headers(
     client: &[(String, String)],
     provider: &Provider,
+    secret: &str,
     body: &[u8],
 ) -> Vec<(String, String)> {
     let shaping = &provider.shaping;
@@ -100,31 +102,39 @@ pub fn upstream_headers(
     if !out.iter().any(|(k, _)| k == "content-type") {
         out.push(("content-type".into(), "application/json".into()));
     }
+    let bearer = || ("authorization".to_string(), format!("Bearer {secret}"));
     match provider.provider_type {
         ProviderType::Claude => {
-            out.push(("x-api-key".into(), provider.api_key.clone()));
+            out.push(("x-api-key".into(), secret.to_string()));
             if !out.iter().any(|(k, _)| k == "anthropic-version") {
                 out.push(("anthropic-version".into(), "2023-06-01".into()));
             }
         }
         ProviderType::ClaudeAuth => {
-            out.push((
-                "authorization".into(),
-                format!("Bearer {}", provider.api_key),
-            ));
+            out.push(bearer());
             if !out.iter().any(|(k, _)| k == "anthropic-version") {
                 out.push(("anthropic-version".into(), "2023-06-01".into()));
             }
         }
-        ProviderType::Gemini => out.push(("x-goog-api-key".into(), provider.api_key.clone())),
-        ProviderType::Codex | ProviderType::OpenAiCompatible | ProviderType::GeminiCli => {
-            out.push((
-                "authorization".into(),
-                format!("Bearer {}", provider.api_key),
-            ));
+        ProviderType::Gemini if !is_oauth(provider) => {
+            out.push(("x-goog-api-key".into(), secret.to_string()))
+        }
+        ProviderType::GeminiCli => {
+            out.push(bearer());
+            if !out.iter().any(|(k, _)| k == "x-goog-api-client") {
+                out.push(("x-goog-api-client".into(), "GeminiCLI/1.0".into()));
+            }
+        }
+        ProviderType::Gemini | ProviderType::Codex | ProviderType::OpenAiCompatible => {
+            out.push(bearer());
         }
     }
     out
+}
+
+/// Whether the provider's key is an OAuth credential (its secret is then an access token).
+fn is_oauth(provider: &Provider) -> bool {
+    provider.api_key.trim_start().starts_with('{')
 }
 
 /// The upstream response headers passed on to the client.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::domain::api_key::ApiKey;
 use crate::domain::format::ClientFormat;
 use crate::domain::session::{
-    SessionSource, claude_session_id, derived_session_id, openai_session_id,
+    SessionSource, claude_session_id, derived_session_id, openai_session_id, sanitize_session_id,
 };
 use crate::domain::user::User;
 
@@ -108,7 +108,18 @@ fn session_of(req: &ClientRequest, body: &RequestBody, key_id: i64) -> String {
                 s
             }
         }
-        ClientFormat::Gemini => derived_session_id(key_id, body.value()),
+        ClientFormat::Gemini => {
+            // Gemini CLI's own session id, when it came through the Code Assist envelope.
+            let given = req
+                .code_assist
+                .as_ref()
+                .and_then(|e| e.session_id.as_deref())
+                .and_then(sanitize_session_id);
+            match given {
+                Some(id) => return id,
+                None => derived_session_id(key_id, body.value()),
+            }
+        }
     };
     session.id
 }

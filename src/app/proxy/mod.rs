@@ -6,6 +6,7 @@ mod admission;
 mod attempt;
 pub mod body;
 mod body_shape;
+pub mod code_assist;
 mod content_filter;
 pub mod convert_io;
 pub mod diagnose;
@@ -38,6 +39,7 @@ use crate::ports::upstream::UpstreamClient;
 
 use super::log_writer::LogWriter;
 use super::policy::{Breakers, Limiter, NoBreakers, NoLimits, ProviderOutcome};
+use super::provider_tokens::ProviderTokens;
 use super::snapshot::{ConfigSnapshot, SnapshotHolder};
 use crate::domain::convert::dispatch;
 use record::Ending;
@@ -79,6 +81,9 @@ pub struct ClientRequest {
     pub path_model: Option<String>,
     /// Whether the URL asks for a stream (Gemini `:streamGenerateContent`).
     pub path_stream: bool,
+    /// What a `/v1internal` (Code Assist) client's envelope carried; its body is already the
+    /// unwrapped Gemini request.
+    pub code_assist: Option<crate::domain::code_assist::Envelope>,
     /// This request's id, made by the front: the log row's id, the `x-cch-request-id` answer
     /// header and, when traces are exported, the trace id.
     pub request_id: String,
@@ -145,6 +150,7 @@ pub struct ProxyService {
     metrics: Arc<crate::app::metrics::ProxyMetrics>,
     shutdown_cut: stream::ShutdownCut,
     clean_parts: content_filter::CleanParts,
+    tokens: Arc<ProviderTokens>,
 }
 
 /// The policies the proxy consults (limits and breakers).
@@ -217,16 +223,29 @@ impl ProxyService {
         Self {
             snapshot,
             counters,
-            upstream,
+            upstream: upstream.clone(),
             logs,
-            clock,
+            clock: clock.clone(),
             config,
             limiter: policies.limiter,
             breakers: policies.breakers,
             metrics: Arc::default(),
             shutdown_cut: stream::ShutdownCut::never(),
             clean_parts: content_filter::CleanParts::default(),
+            tokens: Arc::new(ProviderTokens::new(upstream, None, clock)),
         }
+    }
+
+    /// Lets refreshed OAuth credentials be stored (and so shared with other instances); without
+    /// it they are kept in memory only.
+    pub fn with_provider_tokens(mut self, tokens: Arc<ProviderTokens>) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// The provider secrets this service resolves (for provider tests outside the proxy).
+    pub fn provider_tokens(&self) -> &Arc<ProviderTokens> {
+        &self.tokens
     }
 
     /// Lets the server end this service's open streams at shutdown (see `stream::ShutdownCut`).

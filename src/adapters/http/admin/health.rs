@@ -141,6 +141,7 @@ impl HealthApi {
         let model = model.0;
         let r = test_provider(
             self.ctx.upstream.as_ref(),
+            self.ctx.proxy.provider_tokens(),
             &p,
             model.as_deref(),
             self.ctx.settings.api_test_timeout,
