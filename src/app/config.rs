@@ -271,12 +271,25 @@ impl Settings {
         };
         let redis_url = match env.get("REDIS_URL") {
             None => None,
-            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => Some(u),
+            Some(u)
+                if [
+                    "redis://",
+                    "rediss://",
+                    "redis+sentinel://",
+                    "redis+cluster://",
+                ]
+                .iter()
+                .any(|s| u.starts_with(s)) =>
+            {
+                Some(u)
+            }
             Some(u) => {
                 return Err(ConfigError {
                     var: "REDIS_URL",
                     value: redact_url(&u),
-                    expected: "unset (in-process counters), redis://… or rediss://…".into(),
+                    expected: "unset (in-process counters), redis://…, rediss://…, \
+                               redis+sentinel://… or redis+cluster://…"
+                        .into(),
                 });
             }
         };

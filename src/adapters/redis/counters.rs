@@ -5,12 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::redis::aio::ConnectionManager;
-use ::redis::{Client, RedisResult, Value, cmd};
+use ::redis::{RedisResult, Value, cmd};
 use async_trait::async_trait;
 
-use super::connection::{Connection, RedisTimeouts, is_connection_failure};
+use super::connection::{Connection, Link, RedisTimeouts, is_connection_failure};
 use super::scripts::Scripts;
+use super::topology::Topology;
 use crate::ports::counters::{
     ActiveSession, CounterError, CounterMode, CounterResult, CounterStore, SessionBind,
     SessionFilter, SessionTouch, SlotOutcome, session_binding_key,
@@ -76,13 +76,28 @@ impl RedisCounters {
         key_prefix: &str,
         timeouts: RedisTimeouts,
     ) -> Result<Self, CounterError> {
-        let client = Client::open(url)
+        let topology = Topology::parse(url)
             .map_err(|e| CounterError::Unavailable(format!("invalid Redis URL: {e}")))?;
-        let conn = Connection::lazy(client, &timeouts)
+        let conn = Connection::open(&topology, &timeouts)
+            .await
             .map_err(|e| CounterError::Unavailable(format!("Redis client setup: {e}")))?;
+        // In a Cluster a script may only touch keys of one slot: every key shares the prefix's
+        // hash tag (one slot for all: Cluster for availability, not for sharding).
+        let prefix = if topology.is_cluster() && !key_prefix.contains('{') {
+            format!(
+                "{{{}}}",
+                if key_prefix.is_empty() {
+                    "cch"
+                } else {
+                    key_prefix
+                }
+            )
+        } else {
+            key_prefix.to_owned()
+        };
         let store = Self {
             conn,
-            prefix: key_prefix.to_owned(),
+            prefix,
             scripts: Scripts::load(),
             operation_timeout: timeouts.operation,
             slow_call: timeouts.abandoned_after,
@@ -109,7 +124,7 @@ impl RedisCounters {
     /// failure or a timeout replaces the connection so the next call reconnects.
     pub(super) async fn run<T, F, Fut>(&self, op: &'static str, call: F) -> CounterResult<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Link) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let handle = self.conn.current();
@@ -146,7 +161,7 @@ impl RedisCounters {
 /// fail-open wrapper) gave up on a hung Redis before this adapter's own timeout fired.
 struct ResetIfAbandoned<'a> {
     conn: &'a Connection,
-    handle: &'a Arc<ConnectionManager>,
+    handle: &'a Arc<Link>,
     started: Instant,
     slow: Duration,
     armed: bool,

@@ -6,6 +6,7 @@ mod connection;
 mod counters;
 mod limits;
 mod scripts;
+mod topology;
 
 pub use connection::RedisTimeouts;
 pub use counters::RedisCounters;
