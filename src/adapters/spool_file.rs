@@ -1,8 +1,8 @@
 //! The log spool as JSON-lines files in the data folder: new rows are appended to
 //! `request_logs.spool`; a replay first renames it to `request_logs.replaying` (atomic), so rows
 //! appended during a replay land in a fresh file and nothing is read twice or dropped.
-//! Every file operation runs on the blocking pool: a replay reads the whole spool, and no
-//! runtime thread may wait on the disk.
+//! Every file operation runs on the blocking pool (no runtime thread may wait on the disk); a
+//! replay reads the file in chunks of rows from a byte offset, never the whole of it at once.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,24 +32,46 @@ impl FileSpool {
     }
 }
 
-fn read_lines(path: &PathBuf) -> std::io::Result<Vec<RequestLog>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+/// Longest spool line read (a row is a few KB; a longer line is corrupt and skipped).
+const MAX_LINE_BYTES: u64 = 4 << 20;
+
+/// Up to `max` rows of `path` from byte `offset`, and the offset after them (`None` at the
+/// end of the file).
+fn read_chunk(
+    path: &PathBuf,
+    offset: u64,
+    max: usize,
+) -> std::io::Result<(Vec<RequestLog>, Option<u64>)> {
+    use std::io::{BufRead, Read, Seek};
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
         Err(e) => return Err(e),
     };
+    let mut reader = std::io::BufReader::new(file);
+    reader.seek(std::io::SeekFrom::Start(offset))?;
     let mut rows = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    let mut pos = offset;
+    let mut line = Vec::new();
+    while rows.len() < max {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok((rows, None));
+        }
+        pos += n as u64;
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<RequestLog>(line) {
+        match serde_json::from_slice::<RequestLog>(&line) {
             Ok(r) => rows.push(r),
-            // A torn last line (crash mid-write) is skipped, not fatal.
-            Err(e) => tracing::warn!(line = n + 1, error = %e, "skipping unreadable spool line"),
+            // A torn last line (crash mid-write) or an oversized one is skipped, not fatal.
+            Err(e) => tracing::warn!(offset = pos, error = %e, "skipping unreadable spool line"),
         }
     }
-    Ok(rows)
+    Ok((rows, Some(pos)))
 }
 
 /// Runs a file operation on the blocking pool.
@@ -82,14 +104,18 @@ impl LogSpool for FileSpool {
         .await
     }
 
-    async fn pending(&self) -> std::io::Result<Vec<RequestLog>> {
+    async fn pending_chunk(
+        &self,
+        cursor: u64,
+        max: usize,
+    ) -> std::io::Result<(Vec<RequestLog>, Option<u64>)> {
         let _g = self.lock.lock().await;
         let (active, replaying) = (self.active.clone(), self.replaying.clone());
         blocking(move || {
-            if !replaying.exists() && active.exists() {
+            if cursor == 0 && !replaying.exists() && active.exists() {
                 std::fs::rename(&active, &replaying)?;
             }
-            read_lines(&replaying)
+            read_chunk(&replaying, cursor, max)
         })
         .await
     }

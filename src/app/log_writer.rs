@@ -14,6 +14,9 @@ use crate::ports::store::RequestLogStore;
 
 /// Rows per insert.
 const BATCH: usize = 256;
+/// Spooled rows read at once during a replay (a few MB at most: a long outage's spool is
+/// never read whole).
+const REPLAY_CHUNK: usize = 2_048;
 /// How long a batch waits for more rows after its first one. Without it a busy gateway wrote
 /// a transaction every few rows: at 1,000 requests/s the SQLite writer took about half of
 /// cch's CPU and its WAL checkpoints competed with the runtime for the two cores. With it, at
@@ -267,29 +270,39 @@ async fn replay(
     if spool.is_empty().await {
         return;
     }
-    let rows = match spool.pending().await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the request log spool");
-            return;
+    let (mut cursor, mut replayed) = (0u64, 0usize);
+    loop {
+        let (rows, next) = match spool.pending_chunk(cursor, REPLAY_CHUNK).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the request log spool");
+                return;
+            }
+        };
+        for chunk in rows.chunks(BATCH) {
+            match store.insert_logs(chunk).await {
+                Ok(n) => {
+                    written.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    db_down.store(true, Ordering::Relaxed);
+                    // Keep the replay file; inserts are idempotent, so the next replay may
+                    // start again from its beginning.
+                    return;
+                }
+            }
         }
-    };
-    for chunk in rows.chunks(BATCH) {
-        match store.insert_logs(chunk).await {
-            Ok(n) => {
-                written.fetch_add(n, Ordering::Relaxed);
-            }
-            Err(_) => {
-                db_down.store(true, Ordering::Relaxed);
-                return; // keep the replay file; inserts are idempotent, so retrying is safe
-            }
+        replayed += rows.len();
+        match next {
+            Some(c) => cursor = c,
+            None => break,
         }
     }
     if let Err(e) = spool.commit_replay().await {
         tracing::error!(error = %e, "cannot clear the replayed spool");
     } else {
         db_down.store(false, Ordering::Relaxed);
-        tracing::info!(rows = rows.len(), "replayed spooled request log rows");
+        tracing::info!(rows = replayed, "replayed spooled request log rows");
     }
 }
 
@@ -396,8 +409,12 @@ mod tests {
         async fn append(&self, _: &[RequestLog]) -> std::io::Result<()> {
             Ok(())
         }
-        async fn pending(&self) -> std::io::Result<Vec<RequestLog>> {
-            Ok(Vec::new())
+        async fn pending_chunk(
+            &self,
+            _: u64,
+            _: usize,
+        ) -> std::io::Result<(Vec<RequestLog>, Option<u64>)> {
+            Ok((Vec::new(), None))
         }
         async fn commit_replay(&self) -> std::io::Result<()> {
             Ok(())
@@ -510,8 +527,12 @@ mod tests {
             self.appends.lock().unwrap().push(rows.len());
             Ok(())
         }
-        async fn pending(&self) -> std::io::Result<Vec<RequestLog>> {
-            Ok(Vec::new())
+        async fn pending_chunk(
+            &self,
+            _: u64,
+            _: usize,
+        ) -> std::io::Result<(Vec<RequestLog>, Option<u64>)> {
+            Ok((Vec::new(), None))
         }
         async fn commit_replay(&self) -> std::io::Result<()> {
             Ok(())

@@ -11,9 +11,16 @@ use crate::domain::request_log::RequestLog;
 pub trait LogSpool: Send + Sync {
     /// Appends rows durably.
     async fn append(&self, rows: &[RequestLog]) -> std::io::Result<()>;
-    /// Rows waiting to be replayed (they stay spooled until `commit_replay`).
-    async fn pending(&self) -> std::io::Result<Vec<RequestLog>>;
-    /// Forgets the rows returned by the last `pending` after they were stored.
+    /// Up to `max` rows waiting to be replayed, from `cursor` (0 starts a replay; then the
+    /// cursor the previous call returned), and the cursor of the rest (`None` when these were
+    /// the last). Read in chunks so a long outage's spool is never held in memory whole; the
+    /// rows stay spooled until `commit_replay`.
+    async fn pending_chunk(
+        &self,
+        cursor: u64,
+        max: usize,
+    ) -> std::io::Result<(Vec<RequestLog>, Option<u64>)>;
+    /// Forgets the rows of the replay after they were all stored.
     async fn commit_replay(&self) -> std::io::Result<()>;
     /// Whether anything is waiting.
     async fn is_empty(&self) -> bool;

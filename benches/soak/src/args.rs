@@ -10,6 +10,9 @@ pub enum Mode {
     Soak,
     /// Closed loop at `concurrency`: throughput and process CPU per request.
     Closed,
+    /// The fault suite: outages of Redis and Postgres, a half-failing provider, SIGTERM with
+    /// open streams, SIGKILL of one of two instances; each reported in figures.
+    Faults,
 }
 
 /// Percent of requests that get each injected upstream fault.
@@ -51,6 +54,8 @@ pub struct Opts {
     pub seed: u64,
     pub font: Option<PathBuf>,
     pub slow: Option<Duration>,
+    /// Faults mode: which scenarios (redis, postgres, providers, sigterm, kill).
+    pub scenarios: Vec<String>,
 }
 
 pub const USAGE: &str = "\
@@ -58,6 +63,10 @@ usage: cch-soak [soak|closed] [options]
 
   soak (default)         fixed-rate load for --duration, samples every --interval to CSV + PNG
   closed                 closed loop at --concurrency for --duration: req/s and CPU per request
+  faults                 the fault suite against private Postgres and Redis servers it starts
+                         (needs initdb/pg_ctl and redis-server): --scenarios lists which of
+                         redis,postgres,providers,sigterm,kill (default all); --rate is the
+                         load during each (default 500)
 
   --cch PATH             cch binary (default: <repo>/target/release/cch)
   --rate N               requests per second, soak mode (default 1000)
@@ -143,20 +152,25 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
             args.next();
             Mode::Soak
         }
+        Some("faults") => {
+            args.next();
+            Mode::Faults
+        }
         _ => Mode::Soak,
     };
     let closed = mode == Mode::Closed;
+    let faults = mode == Mode::Faults;
     let mut o = Opts {
         mode,
         cch: repo.join("target/release/cch"),
-        rate: 1000.0,
+        rate: if faults { 500.0 } else { 1000.0 },
         duration: Duration::from_secs(if closed { 20 } else { 30 * 60 }),
         interval: Duration::from_secs(10),
         connections: 0,
         concurrency: 16,
         warmup: Duration::from_secs(3),
         stream_pct: if closed { 0.0 } else { 50.0 },
-        faults: if closed {
+        faults: if closed || faults {
             FaultMix {
                 error_pct: 0.0,
                 drop_pct: 0.0,
@@ -173,7 +187,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
         provider_timeout: Duration::from_secs(2),
         users: 4,
         sessions_per_user: 16,
-        rejecting_user: !closed,
+        rejecting_user: !closed && !faults,
         baseline: Duration::from_secs(10),
         out: PathBuf::new(),
         postgres: None,
@@ -184,6 +198,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
         seed: 1,
         font: None,
         slow: None,
+        scenarios: ["redis", "postgres", "providers", "sigterm", "kill"]
+            .map(String::from)
+            .to_vec(),
     };
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -233,6 +250,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
             "--max-inflight" => o.max_inflight = number(&a, &value()?)?,
             "--seed" => o.seed = number(&a, &value()?)?,
             "--font" => o.font = Some(PathBuf::from(value()?)),
+            "--scenarios" => {
+                o.scenarios = value()?
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
             "--slow-ms" => {
                 o.slow = Some(Duration::from_secs_f64(
                     number::<f64>(&a, &value()?)? / 1000.0,
@@ -260,7 +284,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let name = if closed { "closed" } else { "soak" };
+        let name = match o.mode {
+            Mode::Closed => "closed",
+            Mode::Faults => "faults",
+            Mode::Soak => "soak",
+        };
         o.out = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("out")
             .join(format!("{name}-{now}"));

@@ -20,6 +20,14 @@ pub struct Gateway {
     pub url: String,
     /// One key per user, in user order.
     pub keys: Vec<String>,
+    /// The users' ids, in user order.
+    pub user_ids: Vec<i64>,
+    /// The providers' ids.
+    pub provider_ids: Vec<i64>,
+    /// The admin token.
+    pub token: String,
+    /// The `DSN` this instance runs on (Postgres), if any.
+    pub dsn: Option<String>,
     /// The database created for this run (dropped at the end unless `--keep-data`).
     pg_database: Option<(String, String)>,
     /// `REDIS_URL` and the key prefix of this run.
@@ -52,6 +60,18 @@ fn run_psql(server: &str, sql: &str) -> Result<(), String> {
 impl Gateway {
     /// Starts cch and waits until it answers `/health`.
     pub async fn start(o: &Opts, upstream_url: &str) -> Result<Self, String> {
+        Self::start_instance(o, &[upstream_url], "data", None).await
+    }
+
+    /// Starts a cch whose two providers point at `upstreams` (the first and the second, or the
+    /// same one twice), in `o.out/<dir>`; with `share`, on the same database, Redis prefix,
+    /// admin token and configuration as that instance (nothing is created).
+    pub async fn start_instance(
+        o: &Opts,
+        upstreams: &[&str],
+        dir: &str,
+        share: Option<&Gateway>,
+    ) -> Result<Self, String> {
         // Absolute, because cch runs in its data folder.
         let cch = std::fs::canonicalize(&o.cch).map_err(|e| {
             format!(
@@ -59,10 +79,13 @@ impl Gateway {
                 o.cch.display()
             )
         })?;
-        let data_dir = o.out.join("data");
+        let data_dir = o.out.join(dir);
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-        let token = format!("soak-admin-{}", std::process::id());
+        let token = share.map_or_else(
+            || format!("soak-admin-{}", std::process::id()),
+            |g| g.token.clone(),
+        );
         let tag = format!(
             "soak_{}_{}",
             std::process::id(),
@@ -71,7 +94,12 @@ impl Gateway {
                 .map(|d| d.as_secs())
                 .unwrap_or(0)
         );
-        let log = std::fs::File::create(o.out.join("cch.log")).map_err(|e| e.to_string())?;
+        let log_name = if dir == "data" {
+            "cch.log".to_string()
+        } else {
+            format!("cch-{dir}.log")
+        };
+        let log = std::fs::File::create(o.out.join(log_name)).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(&cch);
         cmd.current_dir(&data_dir)
             .env_remove("DSN")
@@ -87,16 +115,26 @@ impl Gateway {
             .stderr(log)
             .kill_on_drop(true);
         let mut pg_database = None;
-        if let Some(server) = &o.postgres {
-            run_psql(server, &format!("CREATE DATABASE {tag}"))?;
-            cmd.env("DSN", format!("{server}/{tag}"));
-            pg_database = Some((server.clone(), tag.clone()));
-        }
+        let mut dsn = None;
         let mut redis = None;
-        if let Some(url) = &o.redis {
-            let prefix = format!("{tag}:");
-            cmd.env("REDIS_URL", url).env("REDIS_KEY_PREFIX", &prefix);
-            redis = Some((url.clone(), prefix));
+        if let Some(g) = share {
+            dsn = g.dsn.clone();
+            redis = g.redis.clone();
+        } else {
+            if let Some(server) = &o.postgres {
+                run_psql(server, &format!("CREATE DATABASE {tag}"))?;
+                dsn = Some(format!("{server}/{tag}"));
+                pg_database = Some((server.clone(), tag.clone()));
+            }
+            if let Some(url) = &o.redis {
+                redis = Some((url.clone(), format!("{tag}:")));
+            }
+        }
+        if let Some(d) = &dsn {
+            cmd.env("DSN", d);
+        }
+        if let Some((url, prefix)) = &redis {
+            cmd.env("REDIS_URL", url).env("REDIS_KEY_PREFIX", prefix);
         }
         for (k, v) in &o.env {
             cmd.env(k, v);
@@ -109,14 +147,21 @@ impl Gateway {
             child,
             pid,
             url: format!("http://127.0.0.1:{port}"),
-            keys: Vec::new(),
+            keys: share.map(|g| g.keys.clone()).unwrap_or_default(),
+            user_ids: share.map(|g| g.user_ids.clone()).unwrap_or_default(),
+            provider_ids: share.map(|g| g.provider_ids.clone()).unwrap_or_default(),
+            token,
+            dsn,
             pg_database,
             redis,
             data_dir,
             keep: o.keep_data,
         };
         gw.wait_healthy().await?;
-        gw.configure(o, upstream_url, &token).await?;
+        if share.is_none() {
+            let token = gw.token.clone();
+            gw.configure(o, upstreams, &token).await?;
+        }
         Ok(gw)
     }
 
@@ -143,7 +188,7 @@ impl Gateway {
     /// Two providers on the fake upstream and `users` users with one key each, every kind of
     /// limit set high enough that requests pass; the last user's RPM rejects part of its
     /// traffic when `rejecting_user` is on.
-    async fn configure(&mut self, o: &Opts, upstream: &str, token: &str) -> Result<(), String> {
+    async fn configure(&mut self, o: &Opts, upstreams: &[&str], token: &str) -> Result<(), String> {
         let client = reqwest::Client::new();
         let post = |path: String, body: Value| {
             let req = client
@@ -162,8 +207,13 @@ impl Gateway {
             }
         };
         let timeout_ms = o.provider_timeout.as_millis() as u64;
-        for name in ["soak-a", "soak-b"] {
-            post(
+        for (i, name) in ["soak-a", "soak-b"].into_iter().enumerate() {
+            let upstream = upstreams
+                .get(i)
+                .or(upstreams.first())
+                .copied()
+                .unwrap_or("");
+            let created = post(
                 "/providers".into(),
                 json!({
                     "name": name, "provider_type": "claude", "base_url": upstream,
@@ -177,6 +227,8 @@ impl Gateway {
                 }),
             )
             .await?;
+            self.provider_ids
+                .push(created["id"].as_i64().ok_or("provider without id")?);
         }
         let per_user_rpm = o.rate * 60.0 / o.users as f64;
         for u in 0..o.users {
@@ -198,6 +250,7 @@ impl Gateway {
             merge(&mut user, &limits);
             let created = post("/users".into(), user).await?;
             let id = created["id"].as_i64().ok_or("user without id")?;
+            self.user_ids.push(id);
             let mut key = json!({"name": "soak"});
             merge(&mut key, &limits);
             if let Some(k) = key.as_object_mut() {
@@ -208,6 +261,22 @@ impl Gateway {
             self.keys.push(plain.to_string());
         }
         Ok(())
+    }
+
+    /// Sends `signal` to cch (SIGKILL for a crash, SIGTERM for a graceful stop).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid as i32, signal);
+        }
+    }
+
+    /// Waits up to `max` for cch to exit; its exit code, if it did.
+    pub async fn wait_exit(&mut self, max: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(max, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 
     /// Stops cch (SIGTERM, then kill after 15 s) and removes what the run created.

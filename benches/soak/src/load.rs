@@ -180,8 +180,17 @@ pub async fn send(
     id: u64,
     t0: Instant,
 ) -> (Outcome, Duration, Option<Duration>) {
+    // The fault and the id travel in the query string, which cch forwards as it is (it
+    // forwards only a known list of headers).
+    let fault = pick
+        .fault
+        .map(|f| format!("&soak_fault={f}"))
+        .unwrap_or_default();
     let mut req = client
-        .post(format!("{}/v1/messages?beta=true", w.base))
+        .post(format!(
+            "{}/v1/messages?beta=true&soak_id={id}{fault}",
+            w.base
+        ))
         .header("content-type", "application/json")
         .header("anthropic-version", "2023-06-01")
         .header(
@@ -194,15 +203,11 @@ pub async fn send(
             "x-claude-code-session-id",
             &w.session_ids[pick.user][pick.session],
         )
-        .header("x-soak-id", id.to_string())
         .body(
             w.bodies[pick.user][pick.session][pick.stream as usize][pick.history as usize].clone(),
         );
     if let Some(k) = &w.keys[pick.user] {
         req = req.header("x-api-key", k);
-    }
-    if let Some(f) = pick.fault {
-        req = req.header("x-soak-fault", f);
     }
     let resp = match req.send().await {
         Ok(r) => r,

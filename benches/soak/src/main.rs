@@ -6,8 +6,11 @@
 //!   `--interval` (10 s) into `soak.csv`, summarised in `summary.txt` and drawn in `soak.png`.
 //! - `closed`: a closed loop at `--concurrency` (16) for `--duration` (20 s): throughput and
 //!   cch's process CPU per request (utime + stime over requests served).
+//! - `faults`: the fault suite (see `faults.rs`): outages, a half-failing provider, SIGTERM
+//!   with open streams, SIGKILL of one of two instances; figures in `faults.txt`.
 
 mod args;
+mod faults;
 mod gateway;
 mod load;
 mod plot;
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         match opts.mode {
             Mode::Soak => soak(&opts).await,
             Mode::Closed => closed(&opts).await,
+            Mode::Faults => faults::run(&opts).await,
         }
     });
     match result {

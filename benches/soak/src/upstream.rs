@@ -2,8 +2,9 @@
 //! sockets (keep-alive, chunked SSE), cheap enough to serve thousands of requests per second
 //! next to cch on two cores.
 //!
-//! The load generator decides each request's fault and says so in headers that cch forwards
-//! unchanged: `x-soak-fault: error|drop|stall` and `x-soak-id: N`. A fault hits the first
+//! The load generator decides each request's fault and says so in the query string, which cch
+//! forwards unchanged: `soak_fault=error|drop|stall` and `soak_id=N` (headers would not reach
+//! the upstream: cch forwards only a known list of them). A fault hits the first
 //! attempt of a request only (tracked by id), so cch's retry of a JSON request succeeds, as it
 //! would against a real provider's transient failure:
 //! - `error`: `529 overloaded_error`.
@@ -44,6 +45,9 @@ pub struct UpstreamStats {
 
 struct State {
     faulted: Mutex<HashSet<u64>>,
+    /// Percent of requests failed at random, whatever their headers (`start_chaos`).
+    chaos_pct: f64,
+    rng: AtomicU64,
     stall: Duration,
     stats: Arc<UpstreamStats>,
     json: Vec<u8>,
@@ -61,11 +65,20 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     /// Binds `127.0.0.1:0` and serves until the runtime stops.
     pub async fn start(stall: Duration) -> io::Result<Self> {
+        Self::start_chaos(stall, 0.0).await
+    }
+
+    /// Like `start`, but `chaos_pct` percent of all requests (every attempt, retries too) fail
+    /// at random, in equal shares: 529, a hang past the timeouts, a drop before the first
+    /// content, and three fake 200s (an HTML page, an empty body, a JSON or SSE `error`).
+    pub async fn start_chaos(stall: Duration, chaos_pct: f64) -> io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let stats = Arc::new(UpstreamStats::default());
         let st = Arc::new(State {
             faulted: Mutex::new(HashSet::new()),
+            chaos_pct,
+            rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
             stall,
             stats: stats.clone(),
             json: json_body(),
@@ -167,6 +180,16 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Opt
     let mut len = 0usize;
     let mut fault = None;
     let mut id = None;
+    let target = head.split(' ').nth(1).unwrap_or_default();
+    if let Some((_, query)) = target.split_once('?') {
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("soak_fault", v)) => fault = Some(v.to_string()),
+                Some(("soak_id", v)) => id = v.parse().ok(),
+                _ => {}
+            }
+        }
+    }
     let mut keep_alive = true;
     for line in head.split("\r\n").skip(1) {
         let Some((k, v)) = line.split_once(':') else {
@@ -175,8 +198,6 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Opt
         let v = v.trim();
         match k.trim().to_ascii_lowercase().as_str() {
             "content-length" => len = v.parse().unwrap_or(0),
-            "x-soak-fault" => fault = Some(v.to_string()),
-            "x-soak-id" => id = v.parse().ok(),
             "connection" => keep_alive = !v.eq_ignore_ascii_case("close"),
             _ => {}
         }
@@ -203,8 +224,30 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Opt
     }))
 }
 
-/// Whether this request's fault applies now (first attempt of its id only).
+/// The faults a chaos upstream picks from.
+const CHAOS: [&str; 6] = ["error", "hang", "drop", "html", "empty", "json_error"];
+
+/// A random number in 0..100 (xorshift; shared state, good enough for fault picking).
+fn roll(st: &State) -> f64 {
+    let mut x = st.rng.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    st.rng.store(x, Ordering::Relaxed);
+    (x % 10_000) as f64 / 100.0
+}
+
+/// Whether this request's fault applies now (first attempt of its id only; a chaos upstream
+/// rolls for every attempt).
 fn fault_now(st: &State, req: &Req) -> Option<String> {
+    if st.chaos_pct > 0.0 {
+        let r = roll(st);
+        if r >= st.chaos_pct {
+            return None;
+        }
+        let i = ((r / st.chaos_pct) * CHAOS.len() as f64) as usize;
+        return Some(CHAOS[i.min(CHAOS.len() - 1)].to_string());
+    }
     let fault = req.fault.clone()?;
     let Some(id) = req.id else {
         return Some(fault);
@@ -234,6 +277,35 @@ async fn serve(mut sock: TcpStream, st: Arc<State>) -> io::Result<()> {
             "close"
         };
         match (fault.as_deref(), req.stream) {
+            (Some("hang"), _) => {
+                tokio::time::sleep(st.stall).await;
+                return Ok(());
+            }
+            (Some(fake @ ("html" | "empty" | "json_error")), stream) => {
+                let (ctype, body): (&str, &[u8]) = match (fake, stream) {
+                    ("html", _) => (
+                        "text/html",
+                        b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+                    ),
+                    ("empty", true) => ("text/event-stream", b""),
+                    ("empty", _) => ("application/json", b""),
+                    (_, true) => (
+                        "text/event-stream",
+                        b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream failed\"}}\n\n",
+                    ),
+                    _ => (
+                        "application/json",
+                        br#"{"error":{"type":"api_error","message":"upstream failed"}}"#,
+                    ),
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: {conn}\r\n\r\n",
+                    body.len()
+                );
+                let mut out = head.into_bytes();
+                out.extend_from_slice(body);
+                sock.write_all(&out).await?;
+            }
             (Some("error"), _) => {
                 let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
                 let head = format!(
