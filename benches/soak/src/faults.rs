@@ -528,20 +528,25 @@ async fn half_failing_provider(o: &Opts) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let gw = Gateway::start_instance(&o, &[&bad.url, &good.url], "data", None).await?;
-    // Ordinary breakers (the soak's are lenient): 5 failures open it for 30 s.
+    // Ordinary breakers (the soak's are lenient): 5 failures open it for 60 s (the shortest
+    // cch accepts).
     for id in &gw.provider_ids {
         let r = reqwest::Client::new()
             .patch(format!("{}/api/v1/providers/{id}", gw.url))
             .bearer_auth(&gw.token)
             .header("content-type", "application/json")
             .body(
-                serde_json::json!({"failure_threshold": 5, "open_duration_ms": 30_000}).to_string(),
+                serde_json::json!({"failure_threshold": 5, "open_duration_ms": 60_000}).to_string(),
             )
             .send()
             .await
             .map_err(|e| e.to_string())?;
         if !r.status().is_success() {
-            return Err(format!("provider {id}: {}", r.status()));
+            let status = r.status();
+            return Err(format!(
+                "provider {id}: {status}: {}",
+                r.text().await.unwrap_or_default()
+            ));
         }
     }
     let rec = Arc::new(Recorder::new());

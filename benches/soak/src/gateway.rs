@@ -81,6 +81,8 @@ impl Gateway {
         })?;
         let data_dir = o.out.join(dir);
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        // Absolute, because cch runs in it (a relative DATA_DIR would nest inside itself).
+        let data_dir = std::fs::canonicalize(&data_dir).map_err(|e| e.to_string())?;
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
         let token = share.map_or_else(
             || format!("soak-admin-{}", std::process::id()),
@@ -129,6 +131,12 @@ impl Gateway {
             if let Some(url) = &o.redis {
                 redis = Some((url.clone(), format!("{tag}:")));
             }
+        }
+        if let Some(g) = share {
+            // Instances sharing a database share its secret key (see "Secrets in the database").
+            let key = data_dir.join("secret_key");
+            std::fs::copy(g.data_dir.join("secret_key"), &key)
+                .map_err(|e| format!("cannot share the secret key: {e}"))?;
         }
         if let Some(d) = &dsn {
             cmd.env("DSN", d);
