@@ -274,10 +274,12 @@ async fn replace_rebuilds_counters(s: Store) {
     let w = 60_000;
     let r = rolling("rb", w);
     s.record(T0, 999, std::slice::from_ref(&r)).await.unwrap();
+    // The 999 were read (`seen`) before the log was summed: the log's entries replace them.
     s.replace(
         T0 + 30_000,
         &r,
         &[(T0 - 40_000, 5), (T0 + 10_000, 7), (T0 + 20_000, 11)],
+        999,
     )
     .await
     .unwrap();
@@ -303,9 +305,32 @@ async fn replace_rebuilds_counters(s: Store) {
     );
     let (p, t) = (period("p"), total("t"));
     s.record(T0, 3, &[p.clone(), t.clone()]).await.unwrap();
-    s.replace(T0, &p, &[(T0, 40), (T0, 2)]).await.unwrap();
-    s.replace(T0, &t, &[(T0, 1_000)]).await.unwrap();
-    assert_eq!(s.read(T0, &[p, t], None).await.unwrap(), [42, 1_000]);
+    s.replace(T0, &p, &[(T0, 40), (T0, 2)], 3).await.unwrap();
+    s.replace(T0, &t, &[(T0, 1_000)], 3).await.unwrap();
+    assert_eq!(
+        s.read(T0, &[p.clone(), t.clone()], None).await.unwrap(),
+        [42, 1_000]
+    );
+}
+
+/// Spend recorded between the rebuild's read of a counter and its replace (a request that
+/// finished meanwhile, not yet in the log the rebuild summed) is kept on top of the log's sums.
+async fn replace_keeps_what_was_recorded_during_the_rebuild(s: Store) {
+    let (r, p, t) = (rolling("kr", 60_000), period("kp"), total("kt"));
+    let all = [r.clone(), p.clone(), t.clone()];
+    s.record(T0, 10, &all).await.unwrap();
+    let seen = s.read(T0, &all, None).await.unwrap();
+    assert_eq!(seen, [10, 10, 10]);
+    // Recorded after the read; the log summed meanwhile holds only the first 10 (and 20 more
+    // that the counters never saw, e.g. spend recorded in memory while the store was down).
+    s.record(T0 + 1_000, 5, &all).await.unwrap();
+    for (c, seen) in all.iter().zip(seen) {
+        s.replace(T0 + 2_000, c, &[(T0, 30)], seen).await.unwrap();
+    }
+    assert_eq!(s.read(T0 + 2_000, &all, None).await.unwrap(), [35, 35, 35]);
+    // A counter that went down meanwhile (a reset) adds nothing.
+    s.replace(T0 + 2_000, &t, &[(T0, 30)], 1_000).await.unwrap();
+    assert_eq!(s.read(T0 + 2_000, std::slice::from_ref(&t), None).await.unwrap(), [30]);
 }
 
 async fn markers_are_set_once(s: Store) {
@@ -734,6 +759,7 @@ contract!(
     period_and_total_counters_add_up,
     sessions_take_one_slot_each_and_expire_after_ttl,
     replace_rebuilds_counters,
+    replace_keeps_what_was_recorded_during_the_rebuild,
     markers_are_set_once,
     parallel_checks_admit_exactly_the_limit,
     parallel_session_takes_admit_exactly_the_limit,

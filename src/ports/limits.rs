@@ -131,12 +131,16 @@ pub trait LimitStore: Send + Sync {
     ) -> CounterResult<Vec<i64>>;
     /// Replaces a spend counter's content: rolling windows get these `(at_ms, amount)` entries
     /// in their buckets (entries already out of the window are dropped), period and total
-    /// counters their sum. Used to rebuild counters from the request log.
+    /// counters their sum. Used to rebuild counters from the request log. `seen` is the
+    /// counter's value read before the log was summed: spend recorded since (its value now
+    /// minus `seen`, when positive) is kept on top, in the bucket of `now_ms`, so requests that
+    /// finished while the rebuild ran are not overwritten.
     async fn replace(
         &self,
         now_ms: i64,
         counter: &Counter,
         entries: &[(i64, i64)],
+        seen: i64,
     ) -> CounterResult<()>;
     /// Deletes counters (e.g. a total reset).
     async fn clear(&self, counters: &[Counter]) -> CounterResult<()>;

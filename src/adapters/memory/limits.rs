@@ -279,17 +279,20 @@ impl LimitStore for MemoryLimits {
         now_ms: i64,
         counter: &Counter,
         entries: &[(i64, i64)],
+        seen: i64,
     ) -> CounterResult<()> {
         let mut inner = self.lock();
+        let since = (inner.current(counter, now_ms, "").0 - seen).max(0);
         inner.rings.remove(counter.key());
         inner.values.remove(counter.key());
-        let total: i64 = entries.iter().map(|(_, a)| *a).sum();
+        let total: i64 = entries.iter().map(|(_, a)| *a).sum::<i64>() + since;
         match counter {
             Counter::RollingSpend { key, window_ms } => {
                 let r = inner.ring(key, now_ms, *window_ms);
                 for (at, amount) in entries {
                     r.add(*at, *amount, now_ms);
                 }
+                r.add(now_ms, since, now_ms);
             }
             Counter::PeriodSpend { key, expires_at_ms } => {
                 inner.add_value(key, now_ms, total, Some(*expires_at_ms));

@@ -171,6 +171,7 @@ impl LimitStore for RedisLimits {
         now_ms: i64,
         counter: &Counter,
         entries: &[(i64, i64)],
+        seen: i64,
     ) -> CounterResult<()> {
         if !counter.is_spend() {
             return Ok(());
@@ -181,7 +182,7 @@ impl LimitStore for RedisLimits {
             .run("limits_replace", |mut c| async move {
                 let mut inv = self.scripts.replace.key(&key);
                 let (code, p1, p2) = kind(counter, i64::MAX);
-                inv.arg(now_ms).arg(code).arg(p1).arg(p2).arg(total);
+                inv.arg(now_ms).arg(code).arg(p1).arg(p2).arg(total).arg(seen);
                 if code == "s" {
                     for (at, amount) in entries {
                         inv.arg(*at).arg(*amount);

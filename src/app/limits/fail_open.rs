@@ -75,8 +75,9 @@ impl LimitStore for FailOpenLimits {
         now_ms: i64,
         counter: &Counter,
         entries: &[(i64, i64)],
+        seen: i64,
     ) -> CounterResult<()> {
-        self.route("limits_replace", |s| s.replace(now_ms, counter, entries))
+        self.route("limits_replace", |s| s.replace(now_ms, counter, entries, seen))
             .await
     }
 

@@ -23,6 +23,14 @@ use crate::ports::store::{ConfigStore, CostQuery, CostScope, StoreResult};
 /// An entity's spend counters, each with the first instant it sums from.
 type EntityPlan = (i64, Vec<(Counter, DateTime<Utc>)>);
 
+/// How long a rebuild waits, after reading the live counters, before it sums the log: rows of
+/// requests that finished before that read reach the database within the log writer's batching
+/// delay (100 ms), so they are in the sums, not lost between counter and log.
+const LOG_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Counters read at once before a rebuild (one store call each).
+const READ_CHUNK: usize = 1_000;
+
 /// Marker key present while the store holds rebuilt or live counters. Renamed with the bucket
 /// rings, so the first start of this version rebuilds them from the log.
 pub(super) const WARM_MARKER: &str = "lim:warm:rings";
@@ -223,11 +231,6 @@ impl LimitService {
                 .unwrap_or(epoch)
         };
 
-        let five = self
-            .rolling_entries(scope, only, now, FIVE_HOURS_MS)
-            .await?;
-        let day = self.rolling_entries(scope, only, now, DAY_MS).await?;
-
         // Each calendar counter's start, per entity; one grouped query per distinct start.
         let plans: Vec<EntityPlan> = entities
             .iter()
@@ -248,6 +251,27 @@ impl LimitService {
                 (*id, starts)
             })
             .collect();
+        // What the counters hold now: spend recorded from here on is kept on top of the log's
+        // sums (see `LimitStore::replace`); then the log is given time to catch up to `now`.
+        let now_ms = ms(now);
+        let counters: Vec<Counter> = plans
+            .iter()
+            .flat_map(|(_, cs)| cs.iter().map(|(c, _)| c.clone()))
+            .collect();
+        let mut seen = Vec::with_capacity(counters.len());
+        for chunk in counters.chunks(READ_CHUNK) {
+            let values = self
+                .store
+                .read(now_ms, chunk, None)
+                .await
+                .map_err(|e| LimitError::Unavailable(e.to_string()))?;
+            seen.extend(values);
+        }
+        tokio::time::sleep(LOG_SETTLE).await;
+        let five = self
+            .rolling_entries(scope, only, now, FIVE_HOURS_MS)
+            .await?;
+        let day = self.rolling_entries(scope, only, now, DAY_MS).await?;
         let distinct: BTreeSet<DateTime<Utc>> = plans
             .iter()
             .flat_map(|(_, cs)| cs.iter().map(|(_, s)| *s))
@@ -272,9 +296,10 @@ impl LimitService {
                 *sums.entry((since, r.entity_id)).or_default() += usd_to_micros(r.cost_usd);
             }
         }
-        let now_ms = ms(now);
+        let mut seen = seen.into_iter();
         for (id, counters) in &plans {
             for (counter, since) in counters {
+                let seen = seen.next().unwrap_or(0);
                 let entries: Vec<(i64, i64)> = match counter {
                     Counter::RollingSpend { window_ms, .. } => {
                         let source = if *window_ms == FIVE_HOURS_MS {
@@ -290,7 +315,7 @@ impl LimitService {
                     }
                 };
                 self.store
-                    .replace(now_ms, counter, &entries)
+                    .replace(now_ms, counter, &entries, seen)
                     .await
                     .map_err(|e| LimitError::Unavailable(e.to_string()))?;
             }
