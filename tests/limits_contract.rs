@@ -330,7 +330,12 @@ async fn replace_keeps_what_was_recorded_during_the_rebuild(s: Store) {
     assert_eq!(s.read(T0 + 2_000, &all, None).await.unwrap(), [35, 35, 35]);
     // A counter that went down meanwhile (a reset) adds nothing.
     s.replace(T0 + 2_000, &t, &[(T0, 30)], 1_000).await.unwrap();
-    assert_eq!(s.read(T0 + 2_000, std::slice::from_ref(&t), None).await.unwrap(), [30]);
+    assert_eq!(
+        s.read(T0 + 2_000, std::slice::from_ref(&t), None)
+            .await
+            .unwrap(),
+        [30]
+    );
 }
 
 async fn markers_are_set_once(s: Store) {

@@ -982,3 +982,20 @@ async fn sqlite_in_memory_url_works() {
     let u = store.insert_user(&user("mem")).await.unwrap();
     assert_eq!(store.get_user(u.id).await.unwrap().name, "mem");
 }
+
+/// A `DSN` naming a file in an existing folder (even `/tmp`) leaves the folder's mode alone; the
+/// database file itself is private. (`sqlite:///tmp/x.db` used to make `/tmp` 0700.)
+#[tokio::test]
+async fn a_sqlite_file_in_an_existing_folder_leaves_the_folder_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = dir.path().join("shared.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir.path()), 0o755);
+    assert_eq!(mode(&db), 0o600);
+}

@@ -182,7 +182,12 @@ impl LimitStore for RedisLimits {
             .run("limits_replace", |mut c| async move {
                 let mut inv = self.scripts.replace.key(&key);
                 let (code, p1, p2) = kind(counter, i64::MAX);
-                inv.arg(now_ms).arg(code).arg(p1).arg(p2).arg(total).arg(seen);
+                inv.arg(now_ms)
+                    .arg(code)
+                    .arg(p1)
+                    .arg(p2)
+                    .arg(total)
+                    .arg(seen);
                 if code == "s" {
                     for (at, amount) in entries {
                         inv.arg(*at).arg(*amount);

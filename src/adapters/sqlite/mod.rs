@@ -90,14 +90,16 @@ impl SqliteStore {
     }
 }
 
-/// Creates the database's folder (0700) and file (0600) before SQLite opens it, and tightens an
-/// existing install: the database holds provider secrets. SQLite gives `-wal` and `-shm` the
-/// mode of the database file, so they follow; existing ones are tightened too.
+/// Creates the database's folder (0700, when missing) and file (0600) before SQLite opens it,
+/// and tightens an existing database: it holds provider secrets. SQLite gives `-wal` and `-shm`
+/// the mode of the database file, so they follow; existing ones are tightened too. An existing
+/// folder is left as it is: a `DSN` may name a file in a shared folder (`sqlite:///tmp/x.db`
+/// once made `/tmp` 0700); cch's own data folder is tightened at startup.
 async fn prepare_private_files(db: std::path::PathBuf) -> Result<(), StoreError> {
-    use crate::app::private_fs::{create_private_dir, ensure_private_file, tighten_file};
+    use crate::app::private_fs::{create_dir_if_missing, ensure_private_file, tighten_file};
     let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir)?;
+            create_dir_if_missing(dir)?;
         }
         ensure_private_file(&db)?;
         for suffix in ["-wal", "-shm", "-journal"] {

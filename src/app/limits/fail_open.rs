@@ -77,8 +77,10 @@ impl LimitStore for FailOpenLimits {
         entries: &[(i64, i64)],
         seen: i64,
     ) -> CounterResult<()> {
-        self.route("limits_replace", |s| s.replace(now_ms, counter, entries, seen))
-            .await
+        self.route("limits_replace", |s| {
+            s.replace(now_ms, counter, entries, seen)
+        })
+        .await
     }
 
     async fn clear(&self, counters: &[Counter]) -> CounterResult<()> {
