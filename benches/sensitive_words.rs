@@ -9,6 +9,9 @@
 //! the 99th percentile of 200 runs. No rule matches, so every byte is scanned. A third line
 //! times the next turn of the same conversation, where the proxy's memory of parts already
 //! found clean leaves only the new parts to scan.
+//!
+//! Before the sampled-gram filter and the literal prefilter (`sensitive_words_scan.rs`) the
+//! cold "check only" line took 3.2 ms (English) and 3.3 ms (Chinese-heavy).
 
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
@@ -103,9 +106,10 @@ fn main() {
     let (set, bad) = WordSet::compile(&rules);
     assert!(bad.is_empty());
     println!(
-        "compiled {} rules in {:.1} ms",
+        "compiled {} rules in {:.1} ms; the words' automata and filters hold {:.1} MB",
         rules.len(),
-        t.elapsed().as_secs_f64() * 1e3
+        t.elapsed().as_secs_f64() * 1e3,
+        set.words_memory_usage() as f64 / 1e6
     );
     for (name, chinese) in [("English", false), ("Chinese-heavy", true)] {
         let b = body(chinese);

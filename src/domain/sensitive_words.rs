@@ -7,16 +7,26 @@
 //! Matching is case-insensitive and Unicode-aware, and never copies the text: the automaton
 //! folds ASCII case as it scans, Chinese has no case and matches as is, and the rare word with
 //! non-ASCII cased letters (`Ärger`) is matched as a Unicode case-insensitive literal by the
-//! pattern set. Exact phrases compare the Unicode lower case of one (short) text part. Patterns run on the `regex` crate's linear-time engines with size limits, so
-//! no pattern can make a check take more than linear time.
-
+//! pattern set. Exact phrases compare the Unicode lower case of one (short) text part. Patterns
+//! run on the `regex` crate's linear-time engines with size limits, so no pattern can make a
+//! check take more than linear time.
+//!
+//! Two necessary-condition filters keep a check of a 1 MB body under a millisecond (see
+//! `sensitive_words_scan.rs`): words of 5 bytes or more are found by probing sampled 4-byte
+//! grams against a bitmap before the automaton is asked, and a pattern whose every match
+//! contains one of a few literals runs (as its own regex) only on text where one of them
+//! occurs. Neither changes which rule a text breaks.
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind as AcMatchKind};
-use regex::{RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::error::ValidationError;
+
+#[path = "sensitive_words_scan.rs"]
+mod scan;
+use scan::{WordScan, required_literals};
 
 /// How a rule's text is compared with what the user sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +88,16 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 const REGEX_SET_SIZE_LIMIT: usize = 64 << 20;
 /// Cache of the lazy DFA of all patterns together (bytes).
 const REGEX_DFA_LIMIT: usize = 8 << 20;
+/// Nesting limit of a pattern.
+const REGEX_NEST_LIMIT: u32 = 64;
+/// Most patterns run on their own behind a literal prefilter; the rest stay in the set.
+const MAX_PREFILTERED: usize = 512;
+/// Smallest lazy DFA cache of one prefiltered pattern (bytes); they share
+/// [`REGEX_DFA_LIMIT`] otherwise.
+const MIN_SINGLE_DFA_LIMIT: usize = 128 << 10;
+/// A text with literals of more prefiltered patterns than this runs the whole set instead (one
+/// pass rather than many).
+const MAX_TRIGGERED: usize = 8;
 
 fn pattern_builder<I, S>(patterns: I, size_limit: usize) -> RegexSetBuilder
 where
@@ -89,8 +109,20 @@ where
         .unicode(true)
         .size_limit(size_limit)
         .dfa_size_limit(REGEX_DFA_LIMIT)
-        .nest_limit(64);
+        .nest_limit(REGEX_NEST_LIMIT);
     b
+}
+
+/// One pattern on its own, with the same options as the set.
+fn single_pattern(pattern: &str, dfa_limit: usize) -> Option<Regex> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .unicode(true)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(dfa_limit)
+        .nest_limit(REGEX_NEST_LIMIT)
+        .build()
+        .ok()
 }
 
 impl SensitiveWord {
@@ -137,15 +169,25 @@ pub struct WordHit {
 #[derive(Debug, Default)]
 pub struct WordSet {
     /// Words without non-ASCII case, matched with ASCII case folding on the text as is.
-    words: Option<AhoCorasick>,
+    words: Option<WordScan>,
     /// Rule id of each automaton pattern.
     word_ids: Vec<i64>,
     /// Lower-cased, trimmed phrases → rule id.
     exact: HashMap<String, i64>,
     /// Longest exact phrase in bytes (longer text parts cannot equal one).
     exact_max_len: usize,
-    /// All patterns.
+    /// All patterns (run whole when a text has the literals of many prefiltered patterns).
     patterns: Option<RegexSet>,
+    /// The patterns without a usable literal prefilter, and their index in `patterns`.
+    residual: Option<RegexSet>,
+    /// Index in `patterns` of each `residual` pattern.
+    residual_idx: Vec<usize>,
+    /// Patterns with required literals: index in `patterns` and the pattern on its own.
+    prefiltered: Vec<(usize, Regex)>,
+    /// The required literals of all prefiltered patterns (ASCII case folded).
+    literals: Option<AhoCorasick>,
+    /// For each literal, the `prefiltered` entries that require it.
+    literal_owners: Vec<Vec<usize>>,
     /// The rules this set was compiled from (so an unchanged list can reuse it).
     source: Vec<SensitiveWord>,
     /// Rule id and kind of each pattern (literal words with non-ASCII case are patterns too).
@@ -199,24 +241,86 @@ impl WordSet {
             }
         }
         if !words.is_empty() {
-            match AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(AcMatchKind::Standard)
-                .build(&words)
-            {
-                Ok(ac) => set.words = Some(ac),
-                Err(_) => {
-                    bad.append(&mut set.word_ids);
-                }
+            match WordScan::build(&words) {
+                Some(scan) => set.words = Some(scan),
+                None => bad.append(&mut set.word_ids),
             }
         }
         if !patterns.is_empty() {
             match pattern_builder(&patterns, REGEX_SET_SIZE_LIMIT).build() {
-                Ok(rs) => set.patterns = Some(rs),
+                Ok(rs) => {
+                    set.patterns = Some(rs);
+                    set.split_patterns(&patterns);
+                }
                 Err(_) => bad.extend(set.pattern_ids.drain(..).map(|(id, _)| id)),
             }
         }
         (set, bad)
+    }
+
+    /// Gives each pattern with required literals its own regex behind a literal automaton;
+    /// the others form the residual set. Anything that fails to build stays in the residual
+    /// set (the whole set already compiled, so a subset does too).
+    fn split_patterns(&mut self, patterns: &[String]) {
+        let mut with_literals: Vec<(usize, Vec<Vec<u8>>)> = patterns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| required_literals(p, REGEX_NEST_LIMIT).map(|l| (i, l)))
+            .take(MAX_PREFILTERED)
+            .collect();
+        let dfa_limit = (REGEX_DFA_LIMIT / with_literals.len().max(1)).max(MIN_SINGLE_DFA_LIMIT);
+        with_literals.retain(|(i, _)| {
+            patterns
+                .get(*i)
+                .and_then(|p| single_pattern(p, dfa_limit))
+                .map(|re| self.prefiltered.push((*i, re)))
+                .is_some()
+        });
+        let mut owners: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        for (k, (_, lits)) in with_literals.into_iter().enumerate() {
+            for l in lits {
+                owners.entry(l).or_default().push(k);
+            }
+        }
+        let (lits, owners): (Vec<Vec<u8>>, Vec<Vec<usize>>) = owners.into_iter().unzip();
+        let literals = if lits.is_empty() {
+            None
+        } else {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(AcMatchKind::Standard)
+                .build(&lits)
+                .ok()
+        };
+        if literals.is_none() {
+            // No literal automaton: every pattern stays in the residual set.
+            self.prefiltered.clear();
+        }
+        self.literals = literals;
+        self.literal_owners = if self.literals.is_some() {
+            owners
+        } else {
+            Vec::new()
+        };
+        let mut residual = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
+            if !self.prefiltered.iter().any(|(j, _)| *j == i) {
+                residual.push(p.as_str());
+                self.residual_idx.push(i);
+            }
+        }
+        if !residual.is_empty() {
+            match pattern_builder(&residual, REGEX_SET_SIZE_LIMIT).build() {
+                Ok(rs) => self.residual = Some(rs),
+                Err(_) => {
+                    // Cannot happen (a subset of a set that compiled); run the whole set.
+                    self.prefiltered.clear();
+                    self.literals = None;
+                    self.literal_owners.clear();
+                    self.residual_idx.clear();
+                }
+            }
+        }
     }
 
     /// Whether this set was compiled from exactly `rules` (then a snapshot reload keeps it,
@@ -230,14 +334,20 @@ impl WordSet {
         self.words.is_none() && self.exact.is_empty() && self.patterns.is_none()
     }
 
+    /// Heap bytes of the words' automata and filters (the patterns' engines do not report
+    /// theirs).
+    pub fn words_memory_usage(&self) -> usize {
+        self.words.as_ref().map_or(0, WordScan::memory_usage)
+    }
+
     /// The first rule one text part breaks, if any.
     pub fn check(&self, text: &str) -> Option<WordHit> {
         if text.is_empty() || self.is_empty() {
             return None;
         }
-        if let Some(ac) = &self.words
-            && let Some(m) = ac.find(text)
-            && let Some(&rule_id) = self.word_ids.get(m.pattern().as_usize())
+        if let Some(scan) = &self.words
+            && let Some(i) = scan.find(text)
+            && let Some(&rule_id) = self.word_ids.get(i)
         {
             return Some(WordHit {
                 rule_id,
@@ -256,10 +366,7 @@ impl WordSet {
                 }
             }
         }
-        // `is_match` stops at the first match; only a hit pays for finding which pattern.
-        if let Some(rs) = &self.patterns
-            && rs.is_match(text)
-            && let Some(i) = rs.matches(text).iter().next()
+        if let Some(i) = self.first_pattern(text)
             && let Some(&(rule_id, match_type)) = self.pattern_ids.get(i)
         {
             return Some(WordHit {
@@ -268,6 +375,56 @@ impl WordSet {
             });
         }
         None
+    }
+
+    /// The lowest-numbered pattern `text` matches, as `RegexSet::matches` on all patterns
+    /// would report it first.
+    fn first_pattern(&self, text: &str) -> Option<usize> {
+        let all = self.patterns.as_ref()?;
+        // `is_match` stops at the first match; only a hit pays for finding which pattern.
+        let first_of = |rs: &RegexSet| {
+            if rs.is_match(text) {
+                rs.matches(text).iter().next()
+            } else {
+                None
+            }
+        };
+        let Some(literals) = &self.literals else {
+            return first_of(all);
+        };
+        // Prefiltered patterns whose literal occurs (a necessary condition for a match).
+        let mut triggered: Vec<usize> = Vec::new();
+        for m in literals.find_overlapping_iter(text) {
+            for &k in self
+                .literal_owners
+                .get(m.pattern().as_usize())
+                .map_or(&[][..], Vec::as_slice)
+            {
+                if !triggered.contains(&k) {
+                    triggered.push(k);
+                }
+            }
+            if triggered.len() > MAX_TRIGGERED {
+                return first_of(all);
+            }
+            if triggered.len() == self.prefiltered.len() {
+                break;
+            }
+        }
+        let mut best = self
+            .residual
+            .as_ref()
+            .and_then(first_of)
+            .and_then(|i| self.residual_idx.get(i).copied());
+        for k in triggered {
+            if let Some((i, re)) = self.prefiltered.get(k)
+                && best.is_none_or(|b| *i < b)
+                && re.is_match(text)
+            {
+                best = Some(*i);
+            }
+        }
+        best
     }
 }
 
