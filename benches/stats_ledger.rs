@@ -145,8 +145,28 @@ fn row(rng: &mut Rng, i: u64, n: u64, days: i64, end: DateTime<Utc>, tag: &str) 
     }
 }
 
+/// The zone the benchmark cuts periods in (and builds the period tiers in).
+const ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// Runs the period tiers' rebuild to its end; prints how long it took when there was work.
+async fn build_tiers(store: &Arc<dyn StatsStore>) {
+    let t = Instant::now();
+    let mut steps = 0u64;
+    while store.tier_step(ZONE).await.expect("tier step") {
+        steps += 1;
+    }
+    if steps > 1 {
+        println!(
+            "period tiers rebuilt from the ledger: {steps} steps in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
+
 async fn generate(dsn: &str, n: u64, days: i64) {
     let store = open(dsn).await;
+    // Tiers in the benchmark's zone, written by the log writer from the first row.
+    build_tiers(&(store.clone() as Arc<dyn StatsStore>)).await;
     let end = Utc::now();
     let mut rng = Rng(42);
     let started = Instant::now();
@@ -199,6 +219,7 @@ where
 
 async fn query(dsn: &str, runs: usize) {
     let store = open(dsn).await;
+    build_tiers(&(store.clone() as Arc<dyn StatsStore>)).await;
     let snapshot = SnapshotHolder::load(store.clone() as Arc<dyn ConfigStore>, Utc::now())
         .await
         .expect("snapshot");
@@ -206,7 +227,7 @@ async fn query(dsn: &str, runs: usize) {
         store.clone() as Arc<dyn StatsStore>,
         snapshot,
         Arc::new(SystemClock),
-        chrono_tz::Asia::Shanghai,
+        ZONE,
         Duration::from_secs(300),
     );
     let o = stats.overview(Period::Month).await.expect("overview");
@@ -244,6 +265,56 @@ async fn query(dsn: &str, runs: usize) {
     })
     .await;
     summary("leaderboard (users, month, by cost, 50)", ms);
+    for (name, dim, period) in [
+        (
+            "leaderboard (users, today, by cost, 50)",
+            Dimension::User,
+            Period::Today,
+        ),
+        (
+            "leaderboard (keys, week, by cost, 50)",
+            Dimension::Key,
+            Period::Week,
+        ),
+        (
+            "leaderboard (models, month, by cost, 50)",
+            Dimension::Model,
+            Period::Month,
+        ),
+    ] {
+        let ms = timed(runs, || async {
+            stats
+                .leaderboard(dim, period, Metric::Cost, 50)
+                .await
+                .expect("leaderboard");
+        })
+        .await;
+        summary(name, ms);
+    }
+    let ms = timed(runs, || async {
+        stats.overview(Period::Today).await.expect("overview");
+    })
+    .await;
+    summary("overview (period=today)", ms);
+    let hours = stats
+        .default_series_range(BucketWidth::Hour)
+        .expect("range");
+    for (name, group) in [
+        ("timeseries (24 h, hour, all)", None),
+        (
+            "timeseries (24 h, hour, by provider, top 10)",
+            Some(Dimension::Provider),
+        ),
+    ] {
+        let ms = timed(runs, || async {
+            stats
+                .timeseries(Metric::Requests, BucketWidth::Hour, hours, group, 10)
+                .await
+                .expect("series");
+        })
+        .await;
+        summary(name, ms);
+    }
 }
 
 /// The log insert as it was before roll-ups (same SQL the adapters ran), for comparison.
@@ -339,6 +410,7 @@ async fn plain_insert(pool: &PlainPool, rows: &[RequestLog]) {
 /// log insert, alternating batch by batch so both see the same database state and load.
 async fn writer(dsn: &str, n: u64) {
     let store = open(dsn).await;
+    build_tiers(&(store.clone() as Arc<dyn StatsStore>)).await;
     let plain = plain_pool(dsn).await;
     let end = Utc::now();
     let mut rng = Rng(7);

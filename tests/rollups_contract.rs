@@ -89,6 +89,8 @@ contract_tests!(
     statistics_and_recompute_survive_deleting_every_log_row,
     rows_logged_before_rollups_are_backfilled_once,
     day_buckets_follow_the_zone_across_a_dst_change,
+    period_tiers_answer_as_the_ledger_does,
+    period_tiers_rebuild_when_the_zone_changes,
 );
 
 /// Start of the test data: two days ago, on the hour, so no row falls in the current hour.
@@ -200,6 +202,7 @@ async fn answers(store: &dyn Backend) -> String {
         let ranked = store
             .rank(&RankQuery {
                 hours,
+                zone: chrono_tz::Asia::Shanghai,
                 dimension: dim,
                 order: Metric::Cost,
                 limit: 100,
@@ -212,6 +215,7 @@ async fn answers(store: &dyn Backend) -> String {
     let mut series = store
         .series(&SeriesQuery {
             plan,
+            zone: chrono_tz::Asia::Shanghai,
             metric: Metric::Cost,
             group: Some((Dimension::Provider, vec!["100".into()])),
         })
@@ -247,6 +251,7 @@ async fn rollups_sum_exactly_what_the_log_holds(store: &dyn Backend) {
     let ranked = store
         .rank(&RankQuery {
             hours: range().hours(),
+            zone: chrono_tz::UTC,
             dimension: Dimension::User,
             order: Metric::Cost,
             limit: 10,
@@ -268,6 +273,7 @@ async fn rollups_sum_exactly_what_the_log_holds(store: &dyn Backend) {
     let providers = store
         .rank(&RankQuery {
             hours: range().hours(),
+            zone: chrono_tz::UTC,
             dimension: Dimension::Provider,
             order: Metric::Requests,
             limit: 10,
@@ -285,6 +291,7 @@ async fn rollups_sum_exactly_what_the_log_holds(store: &dyn Backend) {
     let series = store
         .series(&SeriesQuery {
             plan: plan.clone(),
+            zone: chrono_tz::UTC,
             metric: Metric::Cost,
             group: Some((Dimension::Provider, vec!["101".into()])),
         })
@@ -370,6 +377,7 @@ async fn day_buckets_follow_the_zone_across_a_dst_change(store: &dyn Backend) {
     let series = store
         .series(&SeriesQuery {
             plan: plan.clone(),
+            zone: ny,
             metric: Metric::Requests,
             group: None,
         })
@@ -382,4 +390,162 @@ async fn day_buckets_follow_the_zone_across_a_dst_change(store: &dyn Backend) {
         .map(|(b, n)| (b, Decimal::from(n)))
         .collect();
     assert_eq!(got, want);
+}
+
+/// `n` rows spread over the `days` days before `base()`.
+fn spread_rows(prefix: &str, n: usize, days: i64) -> Vec<RequestLog> {
+    let span = days * 24 * 3600;
+    rows(prefix, n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.created_at =
+                base() - Duration::seconds(span) + Duration::seconds((i as i64 * 7919) % span);
+            r
+        })
+        .collect()
+}
+
+/// Every statistic over several spans of the last `days` days, asked in `zone`, as text:
+/// with `zone` the tiers' zone they are read from the tiers (and edge hours from the ledger);
+/// with another zone from the ledger alone. The cuts are the same either way (`cut_in`).
+async fn tiered_answers(store: &dyn Backend, cut_in: chrono_tz::Tz, zone: chrono_tz::Tz) -> String {
+    use claude_code_hub::domain::periods::{Period, period_range};
+    let now = base();
+    let mut spans = vec![Range {
+        from: now - Duration::days(12) + Duration::minutes(90),
+        to: now + Duration::hours(3),
+    }];
+    for p in [
+        Period::Today,
+        Period::Yesterday,
+        Period::Week,
+        Period::Month,
+    ] {
+        spans.push(period_range(p, now - Duration::days(1), cut_in).unwrap());
+        spans.push(period_range(p, now - Duration::days(8), cut_in).unwrap());
+    }
+    let mut out = String::new();
+    for range in spans {
+        for dim in [
+            Dimension::User,
+            Dimension::Key,
+            Dimension::Provider,
+            Dimension::Model,
+        ] {
+            for order in [Metric::Cost, Metric::Requests, Metric::Tokens] {
+                let ranked = store
+                    .rank(&RankQuery {
+                        hours: range.hours(),
+                        zone,
+                        dimension: dim,
+                        order,
+                        limit: 3,
+                    })
+                    .await
+                    .unwrap();
+                out += &format!("{range:?} {dim:?} {order:?} {ranked:?}\n");
+            }
+        }
+        for width in [BucketWidth::Day, BucketWidth::Hour] {
+            let plan = BucketPlan::new(range, width, cut_in).unwrap();
+            for group in [
+                None,
+                Some((
+                    Dimension::Provider,
+                    vec!["100".to_string(), "102".to_string()],
+                )),
+                Some((Dimension::Model, vec!["m-b".to_string()])),
+                Some((Dimension::User, vec!["3".to_string()])),
+            ] {
+                for metric in [Metric::Cost, Metric::Errors, Metric::Tokens] {
+                    let mut series = store
+                        .series(&SeriesQuery {
+                            plan: plan.clone(),
+                            zone,
+                            metric,
+                            group: group.clone(),
+                        })
+                        .await
+                        .unwrap();
+                    series.sort_by(|a, b| (a.bucket, &a.group).cmp(&(b.bucket, &b.group)));
+                    for p in &mut series {
+                        p.value = p.value.normalize();
+                    }
+                    out += &format!("{range:?} {width:?} {group:?} {metric:?} {series:?}\n");
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn build_tiers(store: &dyn Backend, zone: chrono_tz::Tz) -> usize {
+    let mut steps = 0;
+    while store.tier_step(zone).await.unwrap() {
+        steps += 1;
+        assert!(steps < 2_000, "a rebuild ends");
+    }
+    steps
+}
+
+async fn period_tiers_answer_as_the_ledger_does(store: &dyn Backend) {
+    let sh = chrono_tz::Asia::Shanghai;
+    let logs = spread_rows("tier", 1500, 40);
+    store.insert_logs(&logs[..700]).await.unwrap();
+    // Half built, then more rows arrive: some in hours already summed (written to the tiers
+    // by the writer), some in hours the rebuild has still to reach.
+    assert!(store.tier_step(sh).await.unwrap());
+    for _ in 0..150 {
+        store.tier_step(sh).await.unwrap();
+    }
+    store.insert_logs(&logs[700..1200]).await.unwrap();
+    build_tiers(store, sh).await;
+    // Built: later rows go to the tiers with the ledger, and a replay counts once.
+    store.insert_logs(&logs[1200..]).await.unwrap();
+    store.insert_logs(&logs[1100..1300]).await.unwrap();
+    assert_eq!(build_tiers(store, sh).await, 0);
+
+    let ledger = tiered_answers(store, sh, chrono_tz::UTC).await;
+    let tiered = tiered_answers(store, sh, sh).await;
+    assert!(ledger.contains("cost_usd"), "{ledger}");
+    assert_eq!(tiered, ledger);
+
+    // The whole-period answers really come from the tiers: they survive losing the ledger.
+    let month = claude_code_hub::domain::periods::period_range(
+        claude_code_hub::domain::periods::Period::Month,
+        base() - Duration::days(1),
+        sh,
+    )
+    .unwrap();
+    let rank = |zone| RankQuery {
+        hours: month.hours(),
+        zone,
+        dimension: Dimension::User,
+        order: Metric::Cost,
+        limit: 10,
+    };
+    let before = store.rank(&rank(sh)).await.unwrap();
+    assert!(!before.is_empty());
+    store.exec("DELETE FROM usage_rollups").await;
+    assert_eq!(store.rank(&rank(sh)).await.unwrap(), before);
+    assert!(store.rank(&rank(chrono_tz::UTC)).await.unwrap().is_empty());
+}
+
+async fn period_tiers_rebuild_when_the_zone_changes(store: &dyn Backend) {
+    let logs = spread_rows("zone", 600, 20);
+    store.insert_logs(&logs).await.unwrap();
+    let sh = chrono_tz::Asia::Shanghai;
+    let ny = chrono_tz::America::New_York;
+    let kolkata = chrono_tz::Asia::Kolkata;
+    assert!(build_tiers(store, sh).await > 0);
+    for zone in [ny, kolkata] {
+        // The first step empties the tiers; until the rebuild passes a span, it is read from
+        // the ledger, so answers are right all along.
+        assert!(store.tier_step(zone).await.unwrap());
+        let ledger = tiered_answers(store, zone, chrono_tz::UTC).await;
+        assert_eq!(tiered_answers(store, zone, zone).await, ledger);
+        build_tiers(store, zone).await;
+        assert_eq!(tiered_answers(store, zone, zone).await, ledger, "{zone}");
+    }
 }

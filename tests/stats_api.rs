@@ -292,3 +292,22 @@ async fn bad_parameters_are_named_and_admin_auth_is_required() {
         );
     }
 }
+
+#[tokio::test]
+async fn periods_follow_the_zone_set_in_the_settings() {
+    let t = spawn_app(&[("TZ", "UTC")]).await;
+    let o = get(&t, "/api/v1/stats/overview?period=today").await;
+    let utc_from: DateTime<Utc> = o["from"].as_str().unwrap().parse().unwrap();
+    assert_eq!(utc_from.timestamp() % 86_400, 0, "{o}");
+    let (status, body) = t
+        .patch("/api/v1/settings", json!({"timezone": "Asia/Kolkata"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Kolkata's midnight is 18:30 UTC; periods count whole hours, so today starts at 19:00.
+    let o = get(&t, "/api/v1/stats/overview?period=today").await;
+    let from: DateTime<Utc> = o["from"].as_str().unwrap().parse().unwrap();
+    assert_eq!(from.timestamp() % 86_400, 19 * 3600, "{o}");
+    let b = get(&t, "/api/v1/stats/leaderboard?scope=user&period=month").await;
+    let from: DateTime<Utc> = b["from"].as_str().unwrap().parse().unwrap();
+    assert_eq!(from.timestamp() % 86_400, 19 * 3600, "{b}");
+}

@@ -38,7 +38,7 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
-    fn new(dialect: Dialect) -> Self {
+    pub(crate) fn new(dialect: Dialect) -> Self {
         Self {
             dialect,
             text: String::new(),
@@ -46,12 +46,12 @@ impl Sql {
         }
     }
 
-    fn push(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn push(&mut self, s: &str) -> &mut Self {
         self.text.push_str(s);
         self
     }
 
-    fn bind(&mut self, a: Arg) -> &mut Self {
+    pub(crate) fn bind(&mut self, a: Arg) -> &mut Self {
         self.args.push(a);
         match self.dialect {
             Dialect::Sqlite => self.text.push('?'),
@@ -75,7 +75,7 @@ const KEY_COLUMNS: [&str; 7] = [
 
 /// The summed columns, in [`RollupSums`] order; the histogram sits between `ttfb_count` and
 /// `converted`.
-fn sum_columns(with_hist: bool) -> Vec<String> {
+pub(crate) fn sum_columns(with_hist: bool) -> Vec<String> {
     let mut cols: Vec<String> = [
         "requests",
         "errors",
@@ -100,7 +100,7 @@ fn sum_columns(with_hist: bool) -> Vec<String> {
     cols
 }
 
-fn sum_values(s: &RollupSums) -> Vec<i64> {
+pub(crate) fn sum_values(s: &RollupSums) -> Vec<i64> {
     let mut v = vec![
         s.requests,
         s.errors,
@@ -159,13 +159,7 @@ pub(crate) fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql 
 pub(crate) fn hourly_totals(rows: &[(RollupKey, RollupSums)]) -> Vec<(i64, RollupSums)> {
     let mut by_hour: std::collections::BTreeMap<i64, RollupSums> = Default::default();
     for (k, s) in rows {
-        let t = by_hour.entry(k.hour).or_default();
-        let add = sum_values(s);
-        let mut cur = sum_values(t);
-        for (c, a) in cur.iter_mut().zip(add) {
-            *c = c.saturating_add(a);
-        }
-        *t = sums_of(&cur);
+        by_hour.entry(k.hour).or_default().merge(s);
     }
     by_hour.into_iter().collect()
 }
@@ -194,32 +188,7 @@ pub(crate) fn upsert_hourly_totals(dialect: Dialect, rows: &[(i64, RollupSums)])
     q
 }
 
-/// The inverse of `sum_values`.
-fn sums_of(v: &[i64]) -> RollupSums {
-    let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    let mut hist = [0i64; TTFB_BUCKETS];
-    for (i, slot) in hist.iter_mut().enumerate() {
-        *slot = at(12 + i);
-    }
-    RollupSums {
-        requests: at(0),
-        errors: at(1),
-        input_tokens: at(2),
-        output_tokens: at(3),
-        cache_read_tokens: at(4),
-        cache_write_5m_tokens: at(5),
-        cache_write_1h_tokens: at(6),
-        cost_micros: at(7),
-        cost_pico: at(8),
-        duration_ms: at(9),
-        ttfb_ms: at(10),
-        ttfb_count: at(11),
-        ttfb_hist: hist,
-        converted: at(12 + TTFB_BUCKETS),
-    }
-}
-
-fn select_sums(with_hist: bool) -> String {
+pub(crate) fn select_sums(with_hist: bool) -> String {
     sum_columns(with_hist)
         .iter()
         .map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT)"))
@@ -260,24 +229,25 @@ pub(crate) const TOTALS_WIDTH: usize = 13 + TTFB_BUCKETS;
 /// Integer columns after the group in a `rank` row.
 pub(crate) const RANK_WIDTH: usize = 13;
 
-fn hours_where(q: &mut Sql, hours: HourSpan) {
+pub(crate) fn hours_where(q: &mut Sql, hours: HourSpan) {
     q.push(" WHERE hour >= ")
         .bind(Arg::I64(hours.first))
         .push(" AND hour < ")
         .bind(Arg::I64(hours.end));
 }
 
-/// Every sum of a span, with the histogram: one row of [`TOTALS_WIDTH`] integers.
+/// Every sum of a span, with the histogram: one row of [`TOTALS_WIDTH`] integers, from the
+/// per-hour totals (one row per hour of the span).
 pub(crate) fn totals(dialect: Dialect, hours: HourSpan) -> Sql {
     let mut q = Sql::new(dialect);
     q.push("SELECT ")
         .push(&select_sums(true))
-        .push(" FROM usage_rollups");
+        .push(" FROM usage_hourly_totals");
     hours_where(&mut q, hours);
     q
 }
 
-fn metric_sum(m: Metric) -> &'static str {
+pub(crate) fn metric_sum(m: Metric) -> &'static str {
     match m {
         Metric::Requests => "SUM(requests)",
         Metric::Errors => "SUM(errors)",
@@ -289,7 +259,7 @@ fn metric_sum(m: Metric) -> &'static str {
     }
 }
 
-fn none_value(d: Dimension) -> &'static str {
+pub(crate) fn none_value(d: Dimension) -> &'static str {
     match d {
         Dimension::Model => "''",
         _ => "0",
@@ -322,12 +292,12 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery) -> Sql {
     q
 }
 
-fn bucket_expr(plan: &BucketPlan) -> String {
+pub(crate) fn bucket_expr(plan: &BucketPlan, hour: &str) -> String {
     match plan.width {
-        BucketWidth::Hour => format!("(hour - {}) / 3600", plan.origin),
+        BucketWidth::Hour => format!("({hour} - {}) / 3600", plan.origin),
         BucketWidth::Day => {
             if let [only] = plan.segments.as_slice() {
-                return format!("(hour + {} - {}) / 86400", only.offset_secs, plan.origin);
+                return format!("({hour} + {} - {}) / 86400", only.offset_secs, plan.origin);
             }
             let mut offset = String::from("CASE");
             let mut segs = plan.segments.iter().peekable();
@@ -336,7 +306,7 @@ fn bucket_expr(plan: &BucketPlan) -> String {
                     Some(next) => {
                         let _ = write!(
                             offset,
-                            " WHEN hour < {} THEN {}",
+                            " WHEN {hour} < {} THEN {}",
                             next.from_hour, s.offset_secs
                         );
                     }
@@ -346,7 +316,7 @@ fn bucket_expr(plan: &BucketPlan) -> String {
                 }
             }
             offset.push_str(" END");
-            format!("(hour + {offset} - {}) / 86400", plan.origin)
+            format!("({hour} + {offset} - {}) / 86400", plan.origin)
         }
     }
 }
@@ -355,7 +325,7 @@ fn bucket_expr(plan: &BucketPlan) -> String {
 pub(crate) fn series(dialect: Dialect, s: &SeriesQuery) -> Sql {
     let mut q = Sql::new(dialect);
     q.push("SELECT CAST(")
-        .push(&bucket_expr(&s.plan))
+        .push(&bucket_expr(&s.plan, "hour"))
         .push(" AS BIGINT), ");
     match &s.group {
         None => {

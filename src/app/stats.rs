@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
+use super::scheduler::ZoneSource;
 use super::snapshot::SnapshotHolder;
 use crate::domain::periods::{BucketPlan, BucketWidth, PeriodError, Range, period_range};
 use crate::domain::rollup::histogram_quantile;
@@ -125,6 +126,8 @@ pub struct StatsService {
     snapshot: Arc<SnapshotHolder>,
     clock: Arc<dyn Clock>,
     tz: Tz,
+    /// The settings' zone override when wired (read at every call), else `tz`.
+    zone_source: Option<ZoneSource>,
     session_ttl: Duration,
 }
 
@@ -169,13 +172,26 @@ impl StatsService {
             snapshot,
             clock,
             tz,
+            zone_source: None,
             session_ttl,
         }
     }
 
+    /// Cuts periods in the zone `source` answers at each call (the settings' override of
+    /// `TZ`), instead of the fixed zone given to `new`.
+    pub fn with_zone_source(mut self, source: ZoneSource) -> Self {
+        self.zone_source = Some(source);
+        self
+    }
+
+    /// The zone periods are cut in now.
+    pub fn zone(&self) -> Tz {
+        self.zone_source.as_ref().map_or(self.tz, |z| z())
+    }
+
     /// The exact range of a period now, in this service's zone.
     pub fn range(&self, period: Period) -> Result<Range, StatsError> {
-        period_range(period, self.clock.now(), self.tz).map_err(|e| period_error("from", e))
+        period_range(period, self.clock.now(), self.zone()).map_err(|e| period_error("from", e))
     }
 
     /// The overview of a period.
@@ -223,7 +239,7 @@ impl StatsService {
                 let from = period_range(
                     Period::Today,
                     today.from - chrono::Duration::days(29) + chrono::Duration::hours(12),
-                    self.tz,
+                    self.zone(),
                 )
                 .map_err(|e| period_error("from", e))?
                 .from;
@@ -259,7 +275,8 @@ impl StatsService {
                 message: format!("top must be between 1 and {MAX_GROUPS}"),
             });
         }
-        let plan = BucketPlan::new(range, width, self.tz).map_err(|e| period_error("from", e))?;
+        let zone = self.zone();
+        let plan = BucketPlan::new(range, width, zone).map_err(|e| period_error("from", e))?;
         let keep: Option<(Dimension, Vec<String>)> = match group {
             None => None,
             Some(dim) => {
@@ -267,6 +284,7 @@ impl StatsService {
                     .store
                     .rank(&RankQuery {
                         hours: plan.hours,
+                        zone,
                         dimension: dim,
                         order: metric,
                         limit: top,
@@ -279,6 +297,7 @@ impl StatsService {
             .store
             .series(&SeriesQuery {
                 plan: plan.clone(),
+                zone,
                 metric,
                 group: keep.clone(),
             })
@@ -339,12 +358,15 @@ impl StatsService {
                 message: format!("limit must be between 1 and {MAX_GROUPS}"),
             });
         }
-        let range = self.range(period)?;
+        let zone = self.zone();
+        let range =
+            period_range(period, self.clock.now(), zone).map_err(|e| period_error("from", e))?;
         let hours = range.hours();
         let ranked = self
             .store
             .rank(&RankQuery {
                 hours,
+                zone,
                 dimension: dim,
                 order,
                 limit,
@@ -409,6 +431,49 @@ impl StatsService {
             }
         });
     }
+}
+
+/// Keeps the period tiers built in the zone `zone` answers: a step per ledger hour until they
+/// hold every hour, then a check every 30 s for a zone change (which rebuilds them). While a
+/// rebuild runs, statistics over hours it has not reached are read from the ledger.
+pub fn spawn_tier_rebuild(
+    store: Arc<dyn StatsStore>,
+    zone: ZoneSource,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut building: Option<Tz> = None;
+        loop {
+            let tz = zone();
+            let pause = match store.tier_step(tz).await {
+                Ok(true) => {
+                    if building != Some(tz) {
+                        tracing::info!(zone = %tz, "summing the usage ledger into period tiers");
+                        building = Some(tz);
+                    }
+                    // Leave the database to the live writer between hours.
+                    Duration::from_millis(10)
+                }
+                Ok(false) => {
+                    if building.take().is_some() {
+                        tracing::info!(zone = %tz, "period tiers built");
+                    }
+                    Duration::from_secs(30)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "period tier rebuild paused; retrying in 30 s");
+                    Duration::from_secs(30)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -487,13 +487,16 @@ pub async fn start_with_clock(
         )
         .with_audit(stores.audit.clone()),
     );
-    let stats = Arc::new(StatsService::new(
-        stores.stats.clone(),
-        snapshot.clone(),
-        clock.clone(),
-        settings.timezone,
-        settings.session_ttl,
-    ));
+    let stats = Arc::new(
+        StatsService::new(
+            stores.stats.clone(),
+            snapshot.clone(),
+            clock.clone(),
+            settings.timezone,
+            settings.session_ttl,
+        )
+        .with_zone_source(system_settings.zone_source()),
+    );
     let scheduler = Arc::new(
         Scheduler::new(
             stores.leases.clone(),
@@ -516,6 +519,11 @@ pub async fn start_with_clock(
         .clone()
         .spawn(std::time::Duration::from_secs(30), shutdown_rx.clone());
     StatsService::spawn_backfill(stores.stats.clone(), shutdown_rx.clone());
+    super::stats::spawn_tier_rebuild(
+        stores.stats.clone(),
+        system_settings.zone_source(),
+        shutdown_rx.clone(),
+    );
     crate::adapters::heap_trim::spawn(shutdown_rx.clone());
     let cost_alerts = limits.as_ref().map(|l| {
         super::notify::cost_alerts::CostAlerts::new(

@@ -35,6 +35,7 @@ pub mod text;
 pub mod thinking_rectifier;
 pub mod token_estimate;
 pub mod usage;
+pub mod usage_tiers;
 pub mod user;
 pub mod user_text;
 pub mod windows;

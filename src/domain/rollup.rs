@@ -219,6 +219,32 @@ impl RollupSums {
         self.converted += i64::from(was_converted(log));
     }
 
+    /// Adds another row's sums (roll-ups of roll-ups: hourly totals and period tiers).
+    pub fn merge(&mut self, other: &RollupSums) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cache_read_tokens = self
+            .cache_read_tokens
+            .saturating_add(other.cache_read_tokens);
+        self.cache_write_5m_tokens = self
+            .cache_write_5m_tokens
+            .saturating_add(other.cache_write_5m_tokens);
+        self.cache_write_1h_tokens = self
+            .cache_write_1h_tokens
+            .saturating_add(other.cache_write_1h_tokens);
+        self.cost_micros = self.cost_micros.saturating_add(other.cost_micros);
+        self.cost_pico = self.cost_pico.saturating_add(other.cost_pico);
+        self.duration_ms = self.duration_ms.saturating_add(other.duration_ms);
+        self.ttfb_ms = self.ttfb_ms.saturating_add(other.ttfb_ms);
+        self.ttfb_count = self.ttfb_count.saturating_add(other.ttfb_count);
+        for (a, b) in self.ttfb_hist.iter_mut().zip(other.ttfb_hist.iter()) {
+            *a = a.saturating_add(*b);
+        }
+        self.converted = self.converted.saturating_add(other.converted);
+    }
+
     /// The summed cost.
     pub fn cost(&self) -> Decimal {
         join_cost(self.cost_micros, self.cost_pico)

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::domain::periods::{BucketPlan, HourSpan};
@@ -84,6 +85,8 @@ pub struct LedgerSums {
 pub struct RankQuery {
     /// Hours counted.
     pub hours: HourSpan,
+    /// The zone whose local periods the span is cut into (the period tiers' zone).
+    pub zone: Tz,
     /// Grouped by.
     pub dimension: Dimension,
     /// Ranked by (descending).
@@ -97,6 +100,8 @@ pub struct RankQuery {
 pub struct SeriesQuery {
     /// Buckets (and the hours they cover).
     pub plan: BucketPlan,
+    /// The zone the plan's days are cut in.
+    pub zone: Tz,
     /// Summed quantity.
     pub metric: Metric,
     /// Grouping and the groups shown by name; the others are summed as one "other" group.
@@ -143,4 +148,9 @@ pub trait StatsStore: Send + Sync {
     /// Summarises the next chunk of log rows written before roll-ups existed, in one
     /// transaction (safe with several instances); returns how many rows are left.
     async fn backfill_step(&self) -> StoreResult<i64>;
+    /// Brings the period tiers one step closer to holding every ledger hour cut in `zone`:
+    /// after a zone change the tiers are emptied first, then each step sums one ledger hour
+    /// into them in one transaction (safe with several instances, safe to stop). Returns
+    /// whether more steps are needed.
+    async fn tier_step(&self, zone: Tz) -> StoreResult<bool>;
 }

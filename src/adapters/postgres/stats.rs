@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use sqlx::postgres::PgArguments;
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 
@@ -12,9 +13,11 @@ use super::PostgresStore;
 use super::codec::map_err;
 use crate::adapters::sql_ledger::{self as ledger, Arg, Dialect, Sql};
 use crate::adapters::sql_shared::statement_sizes::fixed_chunks;
+use crate::adapters::sql_tiers::{self as tiers, RebuildStep, TierState};
 use crate::domain::periods::HourSpan;
 use crate::domain::request_log::RequestLog;
-use crate::domain::rollup::join_cost;
+use crate::domain::rollup::{HOUR_SECS, join_cost};
+use crate::domain::usage_tiers::tier_rows;
 use crate::ports::stats::{
     LedgerSums, LiveFigures, Metric, RankQuery, SeriesPoint, SeriesQuery, StatsStore,
 };
@@ -24,6 +27,20 @@ const D: Dialect = Dialect::Postgres;
 
 fn query(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.text.clone())).persistent(false);
+    for a in &sql.args {
+        q = match a {
+            Arg::I64(v) => q.bind(*v),
+            Arg::Text(t) => q.bind(t.clone()),
+        };
+    }
+    q
+}
+
+fn query_as_one<T>(sql: &Sql) -> sqlx::query::QueryAs<'_, Postgres, T, PgArguments>
+where
+    T: for<'r> sqlx::FromRow<'r, <Postgres as sqlx::Database>::Row>,
+{
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())).persistent(false);
     for a in &sql.args {
         q = match a {
             Arg::I64(v) => q.bind(*v),
@@ -61,7 +78,95 @@ pub(super) async fn add_rollups(
             .await
             .map_err(map_err)?;
     }
+    let state = tier_state(conn, Some("FOR SHARE")).await?;
+    if let Some(zone) = state.zone() {
+        add_tiers(conn, &tier_rows(&rollups, zone, state.covered_below)).await?;
+    }
     Ok(())
+}
+
+async fn add_tiers(
+    conn: &mut PgConnection,
+    rows: &[(
+        crate::domain::usage_tiers::TierKey,
+        crate::domain::rollup::RollupSums,
+    )],
+) -> StoreResult<()> {
+    for chunk in fixed_chunks(rows) {
+        query(&tiers::upsert(D, chunk))
+            .persistent(true)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+async fn tier_state(conn: &mut PgConnection, lock: Option<&str>) -> StoreResult<TierState> {
+    let (zone, covered_below): (String, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(tiers::state(D, lock)))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    Ok(TierState {
+        zone,
+        covered_below,
+    })
+}
+
+async fn first_hour_from(conn: &mut PgConnection, from: i64) -> StoreResult<Option<i64>> {
+    let (first,): (Option<i64>,) = query_as_one(&tiers::first_hour_from(D, from))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(first)
+}
+
+/// One step of the tiers' rebuild (see `StatsStore::tier_step`).
+async fn tier_step(conn: &mut PgConnection, zone: Tz) -> StoreResult<bool> {
+    let state = tier_state(conn, Some("FOR UPDATE")).await?;
+    let (from, covered) = match tiers::next_step(&state, zone) {
+        RebuildStep::Done => return Ok(false),
+        RebuildStep::Restart => {
+            sqlx::raw_sql(tiers::clear(D))
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            let covered = first_hour_from(conn, i64::MIN).await?.unwrap_or(i64::MAX);
+            (None, covered)
+        }
+        RebuildStep::Continue(from) => match first_hour_from(conn, from).await? {
+            None => (None, i64::MAX),
+            Some(hour) => (Some(hour), hour + HOUR_SECS),
+        },
+    };
+    if let Some(hour) = from {
+        let span = HourSpan {
+            first: hour,
+            end: hour + HOUR_SECS,
+        };
+        let rows = query(&tiers::ledger_rows(D, span))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        let mut ledger_rows = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let ids = ints(r, 0, 4)?;
+            let model: String = r.try_get(4).map_err(map_err)?;
+            let sums = ints(r, 5, tiers::LEDGER_ROW_SUMS)?;
+            ledger_rows.push(tiers::ledger_row(
+                [ids[0], ids[1], ids[2], ids[3]],
+                model,
+                &sums,
+            ));
+        }
+        add_tiers(conn, &tier_rows(&ledger_rows, zone, i64::MAX)).await?;
+    }
+    query(&tiers::set_state(D, zone.name(), covered))
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    Ok(covered != i64::MAX)
 }
 
 /// Cost per entity: whole hours from the roll-ups, partial edge hours (and fine buckets) from
@@ -128,7 +233,8 @@ impl StatsStore for PostgresStore {
     }
 
     async fn rank(&self, q: &RankQuery) -> StoreResult<Vec<(String, LedgerSums)>> {
-        let rows = query(&ledger::rank(D, q))
+        let state = tier_state(&mut *self.pool.acquire().await.map_err(map_err)?, None).await?;
+        let rows = query(&tiers::rank_sql(D, q, &state))
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
@@ -144,7 +250,8 @@ impl StatsStore for PostgresStore {
     }
 
     async fn series(&self, q: &SeriesQuery) -> StoreResult<Vec<SeriesPoint>> {
-        let rows = query(&ledger::series(D, q))
+        let state = tier_state(&mut *self.pool.acquire().await.map_err(map_err)?, None).await?;
+        let rows = query(&tiers::series_sql(D, q, &state))
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
@@ -183,6 +290,13 @@ impl StatsStore for PostgresStore {
         .await
         .map_err(map_err)?;
         Ok(LiveFigures { requests, sessions })
+    }
+
+    async fn tier_step(&self, zone: Tz) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let more = tier_step(&mut tx, zone).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(more)
     }
 
     async fn backfill_step(&self) -> StoreResult<i64> {

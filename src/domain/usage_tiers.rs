@@ -1,0 +1,273 @@
+//! Period tiers of the usage ledger: the hourly roll-ups summed again per local day, week and
+//! month of one time zone, per user, key, provider and model. A monthly leaderboard of 10,000
+//! users then reads one row per user instead of every hourly roll-up of the month (about
+//! 1.5 M rows on the benchmark's data). Hours count in the period their start instant falls
+//! in, exactly as the hourly ledger's periods do (`domain::periods`), so an answer from the
+//! tiers equals the answer from the ledger.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+
+use super::periods::{HourSpan, Period, period_range};
+use super::rollup::{HOUR_SECS, RollupKey, RollupSums, hour_of};
+
+/// A tier's period length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TierKind {
+    /// A UTC hour (kept for providers and models only: a user or key has about one request
+    /// per hour, so an hourly row per user would copy the ledger).
+    Hour,
+    /// A local day.
+    Day,
+    /// A local week, Monday first (as the `week` period).
+    Week,
+    /// A local calendar month.
+    Month,
+}
+
+impl TierKind {
+    /// Every kind, shortest first.
+    pub const ALL: [TierKind; 4] = [
+        TierKind::Hour,
+        TierKind::Day,
+        TierKind::Week,
+        TierKind::Month,
+    ];
+
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "h",
+            Self::Day => "d",
+            Self::Week => "w",
+            Self::Month => "m",
+        }
+    }
+}
+
+/// What a tier row is grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TierDim {
+    /// Per user.
+    User,
+    /// Per key.
+    Key,
+    /// Per final provider.
+    Provider,
+    /// Per billed model.
+    Model,
+}
+
+impl TierDim {
+    /// Every dimension.
+    pub const ALL: [TierDim; 4] = [
+        TierDim::User,
+        TierDim::Key,
+        TierDim::Provider,
+        TierDim::Model,
+    ];
+
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Key => "key",
+            Self::Provider => "provider",
+            Self::Model => "model",
+        }
+    }
+
+    /// The kinds kept for this dimension, shortest first.
+    pub fn kinds(self) -> &'static [TierKind] {
+        match self {
+            Self::User | Self::Key => &TierKind::ALL[1..],
+            Self::Provider | Self::Model => &TierKind::ALL,
+        }
+    }
+
+    /// The group of a roll-up row in this dimension, as stored (ids as decimal text; the
+    /// "none" group is "0" or "", as in the ledger).
+    pub fn group_of(self, k: &RollupKey) -> String {
+        match self {
+            Self::User => k.user_id.to_string(),
+            Self::Key => k.key_id.to_string(),
+            Self::Provider => k.provider_id.to_string(),
+            Self::Model => k.model.clone(),
+        }
+    }
+}
+
+/// The identity of one tier row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TierKey {
+    /// Grouped by.
+    pub dim: TierDim,
+    /// Period length.
+    pub kind: TierKind,
+    /// The period's local start instant, in UTC epoch seconds (not always on an hour: a
+    /// half-hour zone's midnight).
+    pub start: i64,
+    /// The group (see [`TierDim::group_of`]).
+    pub group: String,
+}
+
+/// A local period: its start and end instants (epoch seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalPeriod {
+    /// Period length.
+    pub kind: TierKind,
+    /// Start instant.
+    pub start: i64,
+    /// End instant (the next period's start).
+    pub end: i64,
+}
+
+impl LocalPeriod {
+    /// The ledger hours this period counts: those starting inside it.
+    pub fn hours(&self) -> HourSpan {
+        let ceil = |s: i64| {
+            let h = hour_of(s);
+            if h == s { h } else { h + HOUR_SECS }
+        };
+        HourSpan {
+            first: ceil(self.start),
+            end: ceil(self.end),
+        }
+    }
+}
+
+/// The hour itself and the local day, week and month holding its start (in
+/// [`TierKind::ALL`] order).
+pub fn periods_of_hour(hour: i64, tz: Tz) -> [LocalPeriod; 4] {
+    let at = DateTime::from_timestamp(hour, 0).unwrap_or_default();
+    TierKind::ALL.map(|kind| {
+        let period = match kind {
+            TierKind::Hour => {
+                return LocalPeriod {
+                    kind,
+                    start: hour,
+                    end: hour + HOUR_SECS,
+                };
+            }
+            TierKind::Day => Period::Today,
+            TierKind::Week => Period::Week,
+            TierKind::Month => Period::Month,
+        };
+        match period_range(period, at, tz) {
+            Ok(r) => LocalPeriod {
+                kind,
+                start: r.from.timestamp(),
+                end: r.to.timestamp(),
+            },
+            // Unreachable for real zones (a period is never empty); an hour-long period keeps
+            // the hour counted somewhere.
+            Err(_) => LocalPeriod {
+                kind,
+                start: hour,
+                end: hour + HOUR_SECS,
+            },
+        }
+    })
+}
+
+/// The tier rows of some ledger rows, in key order (a stable order keeps concurrent upserts
+/// from deadlocking in Postgres). Only hours before `covered_below` are summed: the hours at
+/// and after it are still to be summed from the ledger by a rebuild. Bounded by the rows
+/// given: at most 14 tier rows per ledger row.
+pub fn tier_rows(
+    rows: &[(RollupKey, RollupSums)],
+    tz: Tz,
+    covered_below: i64,
+) -> Vec<(TierKey, RollupSums)> {
+    // One entry per distinct hour of the batch.
+    let mut periods: HashMap<i64, [LocalPeriod; 4]> = HashMap::new();
+    let mut out: BTreeMap<TierKey, RollupSums> = BTreeMap::new();
+    for (k, s) in rows.iter().filter(|(k, _)| k.hour < covered_below) {
+        let ps = *periods
+            .entry(k.hour)
+            .or_insert_with(|| periods_of_hour(k.hour, tz));
+        for dim in TierDim::ALL {
+            let group = dim.group_of(k);
+            for p in ps.iter().filter(|p| dim.kinds().contains(&p.kind)) {
+                out.entry(TierKey {
+                    dim,
+                    kind: p.kind,
+                    start: p.start,
+                    group: group.clone(),
+                })
+                .or_default()
+                .merge(s);
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// A part of an hour span: whole tier periods, or hours read from the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece {
+    /// Consecutive periods of one kind, by the starts of the first and the last.
+    Tiers {
+        /// Period length.
+        kind: TierKind,
+        /// Start of the first period.
+        first_start: i64,
+        /// Start of the last period.
+        last_start: i64,
+    },
+    /// Hours not covering a whole period.
+    Hours(HourSpan),
+}
+
+/// Cuts an hour span into the longest whole local periods of the allowed `kinds` it holds (a
+/// month before a week before a day before an hour) and the leftover hours at its edges. Consecutive periods
+/// of one kind are one piece, so a span of years is a handful of pieces.
+pub fn decompose(span: HourSpan, tz: Tz, kinds: &[TierKind]) -> Vec<Piece> {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut p = span.first;
+    while p < span.end {
+        let ps = periods_of_hour(p, tz);
+        let fits = |lp: &LocalPeriod| {
+            let h = lp.hours();
+            h.first == p && h.end <= span.end && h.end > h.first
+        };
+        match ps
+            .iter()
+            .rev()
+            .find(|lp| kinds.contains(&lp.kind) && fits(lp))
+        {
+            Some(lp) => {
+                match pieces.last_mut() {
+                    Some(Piece::Tiers {
+                        kind, last_start, ..
+                    }) if *kind == lp.kind => *last_start = lp.start,
+                    _ => pieces.push(Piece::Tiers {
+                        kind: lp.kind,
+                        first_start: lp.start,
+                        last_start: lp.start,
+                    }),
+                }
+                p = lp.hours().end;
+            }
+            None => {
+                let day_end = ps[1].hours().end;
+                let next = if day_end > p { day_end } else { p + HOUR_SECS }.min(span.end);
+                match pieces.last_mut() {
+                    Some(Piece::Hours(h)) if h.end == p => h.end = next,
+                    _ => pieces.push(Piece::Hours(HourSpan {
+                        first: p,
+                        end: next,
+                    })),
+                }
+                p = next;
+            }
+        }
+    }
+    pieces
+}
+
+#[cfg(test)]
+#[path = "usage_tiers_tests.rs"]
+mod tests;
