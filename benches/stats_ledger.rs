@@ -152,7 +152,14 @@ const ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 async fn build_tiers(store: &Arc<dyn StatsStore>) {
     let t = Instant::now();
     let mut steps = 0u64;
-    while store.tier_step(ZONE).await.expect("tier step") {
+    while store
+        .tier_step(
+            ZONE,
+            claude_code_hub::domain::usage_tiers::REBUILD_STEP_ROWS,
+        )
+        .await
+        .expect("tier step")
+    {
         steps += 1;
     }
     if steps > 1 {

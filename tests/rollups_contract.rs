@@ -482,7 +482,7 @@ async fn tiered_answers(store: &dyn Backend, cut_in: chrono_tz::Tz, zone: chrono
 
 async fn build_tiers(store: &dyn Backend, zone: chrono_tz::Tz) -> usize {
     let mut steps = 0;
-    while store.tier_step(zone).await.unwrap() {
+    while store.tier_step(zone, 50).await.unwrap() {
         steps += 1;
         assert!(steps < 2_000, "a rebuild ends");
     }
@@ -495,9 +495,9 @@ async fn period_tiers_answer_as_the_ledger_does(store: &dyn Backend) {
     store.insert_logs(&logs[..700]).await.unwrap();
     // Half built, then more rows arrive: some in hours already summed (written to the tiers
     // by the writer), some in hours the rebuild has still to reach.
-    assert!(store.tier_step(sh).await.unwrap());
-    for _ in 0..150 {
-        store.tier_step(sh).await.unwrap();
+    assert!(store.tier_step(sh, 50).await.unwrap());
+    for _ in 0..5 {
+        store.tier_step(sh, 50).await.unwrap();
     }
     store.insert_logs(&logs[700..1200]).await.unwrap();
     build_tiers(store, sh).await;
@@ -542,7 +542,7 @@ async fn period_tiers_rebuild_when_the_zone_changes(store: &dyn Backend) {
     for zone in [ny, kolkata] {
         // The first step empties the tiers; until the rebuild passes a span, it is read from
         // the ledger, so answers are right all along.
-        assert!(store.tier_step(zone).await.unwrap());
+        assert!(store.tier_step(zone, 50).await.unwrap());
         let ledger = tiered_answers(store, zone, chrono_tz::UTC).await;
         assert_eq!(tiered_answers(store, zone, zone).await, ledger);
         build_tiers(store, zone).await;

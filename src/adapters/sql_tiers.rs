@@ -71,6 +71,36 @@ pub(crate) fn first_hour_from(dialect: Dialect, from: i64) -> Sql {
     q
 }
 
+/// Hours a rebuild step looks ahead when choosing its hours.
+const STEP_HOURS: i64 = 24 * 7;
+
+/// The ledger's next hours from `from` with their row counts, in order: rows of (hour, count).
+pub(crate) fn hours_from(dialect: Dialect, from: i64) -> Sql {
+    let mut q = Sql::new(dialect);
+    q.push("SELECT hour, CAST(COUNT(*) AS BIGINT) FROM usage_rollups WHERE hour >= ")
+        .bind(Arg::I64(from))
+        .push(" GROUP BY hour ORDER BY hour LIMIT ")
+        .bind(Arg::I64(STEP_HOURS));
+    q
+}
+
+/// The hours one rebuild step sums, from [`hours_from`]'s rows: from the first hour up to
+/// (excluding) the hour whose rows would pass `max_rows`; `None` when the ledger has no hour
+/// left.
+pub(crate) fn step_span(counts: &[(i64, i64)], max_rows: i64) -> Option<HourSpan> {
+    let (first, _) = *counts.first()?;
+    let mut rows = 0i64;
+    let mut end = first + crate::domain::rollup::HOUR_SECS;
+    for (hour, n) in counts {
+        if rows > 0 && rows.saturating_add(*n) > max_rows {
+            return Some(HourSpan { first, end: *hour });
+        }
+        rows = rows.saturating_add(*n);
+        end = hour + crate::domain::rollup::HOUR_SECS;
+    }
+    Some(HourSpan { first, end })
+}
+
 /// The columns summed in a tier row (no histogram: the overview reads the hourly totals).
 fn tier_columns() -> Vec<String> {
     sum_columns(false)
@@ -454,5 +484,41 @@ pub(crate) fn next_step(state: &TierState, zone: Tz) -> RebuildStep {
         RebuildStep::Done
     } else {
         RebuildStep::Continue(state.covered_below)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rebuild_step_takes_whole_hours_up_to_its_row_budget() {
+        assert_eq!(step_span(&[], 20_000), None);
+        let h = |i: i64| 1_000 * 3600 + i * 3600;
+        // One huge hour is a step by itself.
+        assert_eq!(
+            step_span(&[(h(0), 60_000), (h(1), 5)], 20_000),
+            Some(HourSpan {
+                first: h(0),
+                end: h(1)
+            })
+        );
+        // Small hours (with gaps) are taken together until the next would pass the budget.
+        let counts = [(h(0), 9_000), (h(2), 9_000), (h(5), 9_000)];
+        assert_eq!(
+            step_span(&counts, 20_000),
+            Some(HourSpan {
+                first: h(0),
+                end: h(5)
+            })
+        );
+        // All of them, when they fit: the step ends after the last hour seen.
+        assert_eq!(
+            step_span(&counts[..2], 20_000),
+            Some(HourSpan {
+                first: h(0),
+                end: h(3)
+            })
+        );
     }
 }

@@ -433,7 +433,7 @@ impl StatsService {
     }
 }
 
-/// Keeps the period tiers built in the zone `zone` answers: a step per ledger hour until they
+/// Keeps the period tiers built in the zone `zone` answers: a step per few ledger hours until they
 /// hold every hour, then a check every 30 s for a zone change (which rebuilds them). While a
 /// rebuild runs, statistics over hours it has not reached are read from the ledger.
 pub fn spawn_tier_rebuild(
@@ -445,7 +445,10 @@ pub fn spawn_tier_rebuild(
         let mut building: Option<Tz> = None;
         loop {
             let tz = zone();
-            let pause = match store.tier_step(tz).await {
+            let pause = match store
+                .tier_step(tz, crate::domain::usage_tiers::REBUILD_STEP_ROWS)
+                .await
+            {
                 Ok(true) => {
                     if building != Some(tz) {
                         tracing::info!(zone = %tz, "summing the usage ledger into period tiers");

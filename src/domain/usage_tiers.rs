@@ -13,6 +13,11 @@ use chrono_tz::Tz;
 use super::periods::{HourSpan, Period, period_range};
 use super::rollup::{HOUR_SECS, RollupKey, RollupSums, hour_of};
 
+/// Ledger rows a rebuild step sums, about: a step takes whole hours, at least one, until their
+/// ledger rows pass this. Bounds a step's memory and transaction; a bigger step also sums a
+/// user's hours of a day into one upsert instead of one per hour.
+pub const REBUILD_STEP_ROWS: i64 = 20_000;
+
 /// A tier's period length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TierKind {

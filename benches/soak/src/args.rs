@@ -56,6 +56,9 @@ pub struct Opts {
     pub slow: Option<Duration>,
     /// Faults mode: which scenarios (redis, postgres, providers, sigterm, kill).
     pub scenarios: Vec<String>,
+    /// Soak mode: an admin `POST` (path and query) sent once, this long after the load starts
+    /// (e.g. a log cleanup, to see what it does to the proxy's latency).
+    pub admin_post: Option<(Duration, String)>,
 }
 
 pub const USAGE: &str = "\
@@ -98,6 +101,8 @@ usage: cch-soak [soak|closed] [options]
   --max-inflight N       soak: sends skipped (and counted) beyond this many in flight (4096)
   --seed N               random seed of the request mix (default 1)
   --font PATH            TTF font for the plot (default: DejaVu Sans from the system)
+  --admin-post D:PATH    soak: POST the admin PATH (with its query) once, D after the load
+                         starts, and report when it answered (e.g. 120s:/api/v1/logs/cleanup)
   --slow-ms N            list clean requests slower than N ms in slow.csv (send time,
                          latency), to find the period of stalls
 ";
@@ -201,6 +206,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
         scenarios: ["redis", "postgres", "providers", "sigterm", "kill"]
             .map(String::from)
             .to_vec(),
+        admin_post: None,
     };
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
@@ -250,6 +256,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
             "--max-inflight" => o.max_inflight = number(&a, &value()?)?,
             "--seed" => o.seed = number(&a, &value()?)?,
             "--font" => o.font = Some(PathBuf::from(value()?)),
+            "--admin-post" => {
+                let v = value()?;
+                let (at, path) = v
+                    .split_once(':')
+                    .ok_or_else(|| format!("{a} takes DELAY:PATH, e.g. 120s:/api/v1/logs/cleanup"))?;
+                o.admin_post = Some((parse_duration(at)?, path.to_string()));
+            }
             "--scenarios" => {
                 o.scenarios = value()?
                     .split(',')

@@ -227,6 +227,29 @@ async fn soak(o: &Opts) -> Result<(), String> {
         let (o, w, rec) = (o.clone(), w.clone(), rec.clone());
         tokio::spawn(async move { generate(&o, w, rec, end).await })
     };
+    let admin = o.admin_post.clone().map(|(at, path)| {
+        let url = format!("{}{path}", gw.url);
+        let token = gw.token.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until((start + at).into()).await;
+            let sent = start.elapsed().as_secs_f64();
+            let answer = reqwest::Client::new()
+                .post(&url)
+                .bearer_auth(token)
+                .send()
+                .await;
+            let line = match answer {
+                Ok(r) => {
+                    let status = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    format!("admin POST {path}: sent at {sent:.1} s, answered {status} at {:.1} s: {body}", start.elapsed().as_secs_f64())
+                }
+                Err(e) => format!("admin POST {path}: sent at {sent:.1} s, failed: {e}"),
+            };
+            println!("{line}");
+            line
+        })
+    });
     let mut tick = tokio::time::interval_at((start + o.interval).into(), o.interval);
     let mut all_latency: Vec<u32> = Vec::new();
     let mut cpu = (gateway::cpu_time(gw.pid).unwrap_or_default(), start);
@@ -268,6 +291,14 @@ async fn soak(o: &Opts) -> Result<(), String> {
         up.stats.faults.load(Ordering::Relaxed),
     );
     text += &report::summary(&rows, &mut all_latency, base);
+    if let Some(task) = admin {
+        if task.is_finished() {
+            text += &format!("{}\n", task.await.unwrap_or_default());
+        } else {
+            task.abort();
+            text += "admin POST still running when the load ended\n";
+        }
+    }
     println!("\n{text}");
     std::fs::write(o.out.join("summary.txt"), &text).map_err(|e| e.to_string())?;
     let png = o.out.join("soak.png");

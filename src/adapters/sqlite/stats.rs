@@ -16,7 +16,7 @@ use crate::adapters::sql_shared::statement_sizes::fixed_chunks;
 use crate::adapters::sql_tiers::{self as tiers, RebuildStep, TierState};
 use crate::domain::periods::HourSpan;
 use crate::domain::request_log::RequestLog;
-use crate::domain::rollup::{HOUR_SECS, join_cost};
+use crate::domain::rollup::join_cost;
 use crate::domain::usage_tiers::tier_rows;
 use crate::ports::stats::{
     LedgerSums, LiveFigures, Metric, RankQuery, SeriesPoint, SeriesQuery, StatsStore,
@@ -123,7 +123,7 @@ async fn first_hour_from(conn: &mut SqliteConnection, from: i64) -> StoreResult<
 }
 
 /// One step of the tiers' rebuild (see `StatsStore::tier_step`).
-async fn tier_step(conn: &mut SqliteConnection, zone: Tz) -> StoreResult<bool> {
+async fn tier_step(max_rows: i64, conn: &mut SqliteConnection, zone: Tz) -> StoreResult<bool> {
     let state = tier_state(conn, Some("FOR UPDATE")).await?;
     let (from, covered) = match tiers::next_step(&state, zone) {
         RebuildStep::Done => return Ok(false),
@@ -135,16 +135,23 @@ async fn tier_step(conn: &mut SqliteConnection, zone: Tz) -> StoreResult<bool> {
             let covered = first_hour_from(conn, i64::MIN).await?.unwrap_or(i64::MAX);
             (None, covered)
         }
-        RebuildStep::Continue(from) => match first_hour_from(conn, from).await? {
-            None => (None, i64::MAX),
-            Some(hour) => (Some(hour), hour + HOUR_SECS),
-        },
+        RebuildStep::Continue(from) => {
+            let rows = query(&tiers::hours_from(D, from))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            let mut counts = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let v = ints(r, 0, 2)?;
+                counts.push((v[0], v[1]));
+            }
+            match tiers::step_span(&counts, max_rows) {
+                None => (None, i64::MAX),
+                Some(span) => (Some(span), span.end),
+            }
+        }
     };
-    if let Some(hour) = from {
-        let span = HourSpan {
-            first: hour,
-            end: hour + HOUR_SECS,
-        };
+    if let Some(span) = from {
         let rows = query(&tiers::ledger_rows(D, span))
             .fetch_all(&mut *conn)
             .await
@@ -294,10 +301,10 @@ impl StatsStore for SqliteStore {
         Ok(LiveFigures { requests, sessions })
     }
 
-    async fn tier_step(&self, zone: Tz) -> StoreResult<bool> {
+    async fn tier_step(&self, zone: Tz, max_rows: i64) -> StoreResult<bool> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-        let more = tier_step(&mut tx, zone).await?;
+        let more = tier_step(max_rows, &mut tx, zone).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(more)
     }
