@@ -156,6 +156,7 @@ async fn build_tiers(store: &Arc<dyn StatsStore>) {
         .tier_step(
             ZONE,
             claude_code_hub::domain::usage_tiers::REBUILD_STEP_ROWS,
+            claude_code_hub::domain::usage_tiers::fold_before(Utc::now().timestamp()),
         )
         .await
         .expect("tier step")
@@ -425,11 +426,23 @@ async fn writer(dsn: &str, n: u64) {
     let mut i = 0;
     while i < n {
         // Two batches of the same shape; which goes first alternates.
+        // Rows of the last minute, as the live writer sees them (older hours are in the tiers
+        // already; a row for one of them is the rare late row).
+        let recent = |mut r: RequestLog, rng: &mut Rng| {
+            r.created_at = Utc::now() - chrono::Duration::milliseconds(rng.below(60_000) as i64);
+            r
+        };
         let a: Vec<RequestLog> = (i..i + BATCH as u64)
-            .map(|j| row(&mut rng, j, n, 1, end, "wa"))
+            .map(|j| {
+                let r = row(&mut rng, j, n, 1, end, "wa");
+                recent(r, &mut rng)
+            })
             .collect();
         let b: Vec<RequestLog> = (i..i + BATCH as u64)
-            .map(|j| row(&mut rng, j, n, 1, end, "wb"))
+            .map(|j| {
+                let r = row(&mut rng, j, n, 1, end, "wb");
+                recent(r, &mut rng)
+            })
             .collect();
         let flip = (i / BATCH as u64).is_multiple_of(2);
         let (first, second) = if flip { (&a, &b) } else { (&b, &a) };

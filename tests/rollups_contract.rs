@@ -480,35 +480,47 @@ async fn tiered_answers(store: &dyn Backend, cut_in: chrono_tz::Tz, zone: chrono
     out
 }
 
-async fn build_tiers(store: &dyn Backend, zone: chrono_tz::Tz) -> usize {
+/// Sums every ledger hour before `before` into the tiers.
+async fn fold_until(store: &dyn Backend, zone: chrono_tz::Tz, before: i64) -> usize {
     let mut steps = 0;
-    while store.tier_step(zone, 50).await.unwrap() {
+    while store.tier_step(zone, 50, before).await.unwrap() {
         steps += 1;
         assert!(steps < 2_000, "a rebuild ends");
     }
     steps
 }
 
+/// Sums every ledger hour into the tiers.
+async fn build_tiers(store: &dyn Backend, zone: chrono_tz::Tz) -> usize {
+    fold_until(store, zone, i64::MAX).await
+}
+
 async fn period_tiers_answer_as_the_ledger_does(store: &dyn Backend) {
     let sh = chrono_tz::Asia::Shanghai;
     let logs = spread_rows("tier", 1500, 40);
     store.insert_logs(&logs[..700]).await.unwrap();
-    // Half built, then more rows arrive: some in hours already summed (written to the tiers
-    // by the writer), some in hours the rebuild has still to reach.
-    assert!(store.tier_step(sh, 50).await.unwrap());
-    for _ in 0..5 {
-        store.tier_step(sh, 50).await.unwrap();
+    // The tiers trail the clock: hours up to 20 days ago summed, in steps; then more rows
+    // arrive, some for hours already summed (the log insert adds them to the tiers), some
+    // for later hours (read from the ledger until summed).
+    let mid = (base() - Duration::days(20)).timestamp() / 3600 * 3600;
+    assert!(store.tier_step(sh, 50, mid).await.unwrap());
+    for _ in 0..3 {
+        store.tier_step(sh, 50, mid).await.unwrap();
     }
     store.insert_logs(&logs[700..1200]).await.unwrap();
+    fold_until(store, sh, mid).await;
+    assert!(!store.tier_step(sh, 50, mid).await.unwrap());
+    let ledger = tiered_answers(store, sh, chrono_tz::UTC).await;
+    assert!(ledger.contains("cost_usd"), "{ledger}");
+    assert_eq!(tiered_answers(store, sh, sh).await, ledger);
+
+    // Everything summed; later rows and a replay go through the log insert.
     build_tiers(store, sh).await;
-    // Built: later rows go to the tiers with the ledger, and a replay counts once.
     store.insert_logs(&logs[1200..]).await.unwrap();
     store.insert_logs(&logs[1100..1300]).await.unwrap();
     assert_eq!(build_tiers(store, sh).await, 0);
-
     let ledger = tiered_answers(store, sh, chrono_tz::UTC).await;
     let tiered = tiered_answers(store, sh, sh).await;
-    assert!(ledger.contains("cost_usd"), "{ledger}");
     assert_eq!(tiered, ledger);
 
     // The whole-period answers really come from the tiers: they survive losing the ledger.
@@ -542,7 +554,7 @@ async fn period_tiers_rebuild_when_the_zone_changes(store: &dyn Backend) {
     for zone in [ny, kolkata] {
         // The first step empties the tiers; until the rebuild passes a span, it is read from
         // the ledger, so answers are right all along.
-        assert!(store.tier_step(zone, 50).await.unwrap());
+        assert!(store.tier_step(zone, 50, i64::MAX).await.unwrap());
         let ledger = tiered_answers(store, zone, chrono_tz::UTC).await;
         assert_eq!(tiered_answers(store, zone, zone).await, ledger);
         build_tiers(store, zone).await;

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 
 use super::sql_ledger::{Arg, Dialect, Sql, bucket_expr, hours_where, metric_sum, sum_columns};
 use crate::domain::periods::{BucketWidth, HourSpan};
-use crate::domain::rollup::{OutcomeClass, RollupKey, RollupSums};
+use crate::domain::rollup::RollupSums;
 use crate::domain::usage_tiers::{Piece, TierDim, TierKey, TierKind, decompose};
 use crate::ports::stats::{Dimension, Metric, RankQuery, SeriesQuery};
 
@@ -21,9 +21,9 @@ pub(crate) struct TierState {
 }
 
 impl TierState {
-    /// Whether the tiers hold every hour of `hours`, cut in `zone`.
+    /// Whether the tiers hold any hour of `hours` cut in `zone` (those before `covered_below`).
     pub fn serves(&self, zone: Tz, hours: HourSpan) -> bool {
-        !self.zone.is_empty() && self.zone == zone.name() && hours.end <= self.covered_below
+        !self.zone.is_empty() && self.zone == zone.name() && hours.first < self.covered_below
     }
 
     /// The zone to cut new rows in, when there is one.
@@ -74,11 +74,14 @@ pub(crate) fn first_hour_from(dialect: Dialect, from: i64) -> Sql {
 /// Hours a rebuild step looks ahead when choosing its hours.
 const STEP_HOURS: i64 = 24 * 7;
 
-/// The ledger's next hours from `from` with their row counts, in order: rows of (hour, count).
-pub(crate) fn hours_from(dialect: Dialect, from: i64) -> Sql {
+/// The ledger's next hours in `[from, before)` with their row counts, in order: rows of
+/// (hour, count).
+pub(crate) fn hours_from(dialect: Dialect, from: i64, before: i64) -> Sql {
     let mut q = Sql::new(dialect);
     q.push("SELECT hour, CAST(COUNT(*) AS BIGINT) FROM usage_rollups WHERE hour >= ")
         .bind(Arg::I64(from))
+        .push(" AND hour < ")
+        .bind(Arg::I64(before))
         .push(" GROUP BY hour ORDER BY hour LIMIT ")
         .bind(Arg::I64(STEP_HOURS));
     q
@@ -125,57 +128,77 @@ fn tier_values(s: &RollupSums) -> [i64; 13] {
     ]
 }
 
-/// Ledger rows of an hour span, summed over format and outcome (the tiers do not keep them):
-/// (hour, user, key, provider, model) then the 13 tier columns.
-pub(crate) fn ledger_rows(dialect: Dialect, hours: HourSpan) -> Sql {
-    let sums: Vec<String> = tier_columns()
-        .iter()
-        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
-        .collect();
+/// One statement summing the ledger rows of `span` into the tiers of one dimension, in the
+/// database (`INSERT … SELECT … GROUP BY`), so a rebuild never carries rows through the
+/// gateway. `periods` maps each hour of the span to the periods it counts in (from
+/// [`crate::domain::usage_tiers::periods_of_hour`], the dimension's kinds only).
+pub(crate) fn rebuild_from_ledger(
+    dialect: Dialect,
+    dim: TierDim,
+    span: HourSpan,
+    periods: &[(i64, TierKind, i64)],
+) -> Sql {
+    let cols = tier_columns();
     let mut q = Sql::new(dialect);
-    q.push("SELECT hour, user_id, key_id, provider_id, model, ")
+    q.push("WITH p (hour, kind, start) AS (VALUES ");
+    for (i, (hour, kind, start)) in periods.iter().enumerate() {
+        q.push(if i == 0 { "(CAST(" } else { ", (CAST(" });
+        q.bind(Arg::I64(*hour)).push(" AS BIGINT), CAST(");
+        q.bind(Arg::Text(kind.as_str().into()))
+            .push(" AS TEXT), CAST(");
+        q.bind(Arg::I64(*start)).push(" AS BIGINT))");
+    }
+    if periods.is_empty() {
+        q.push("(CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT))");
+    }
+    let group = match dim {
+        TierDim::User => "r.user_id",
+        TierDim::Key => "r.key_id",
+        TierDim::Provider => "r.provider_id",
+        TierDim::Model => "r.model",
+    };
+    let sums: Vec<String> = cols
+        .iter()
+        .map(|c| format!("CAST(SUM(r.{c}) AS BIGINT)"))
+        .collect();
+    q.push(") INSERT INTO usage_tiers (dim, kind, start, grp, ")
+        .push(&cols.join(", "))
+        .push(") SELECT ")
+        .bind(Arg::Text(dim.as_str().into()))
+        .push(", p.kind, p.start, CAST(")
+        .push(group)
+        .push(" AS TEXT), ")
         .push(&sums.join(", "))
-        .push(" FROM usage_rollups");
-    hours_where(&mut q, hours);
-    q.push(" GROUP BY hour, user_id, key_id, provider_id, model");
+        .push(" FROM usage_rollups r JOIN p ON p.hour = r.hour WHERE r.hour >= ")
+        .bind(Arg::I64(span.first))
+        .push(" AND r.hour < ")
+        .bind(Arg::I64(span.end))
+        .push(" GROUP BY p.kind, p.start, ")
+        .push(group)
+        // The WHERE above also keeps SQLite from reading this ON as a join's.
+        .push(" ON CONFLICT (dim, kind, start, grp) DO UPDATE SET ");
+    let set: Vec<String> = cols
+        .iter()
+        .map(|c| format!("{c} = usage_tiers.{c} + excluded.{c}"))
+        .collect();
+    q.push(&set.join(", "));
     q
 }
 
-/// Rebuilds a ledger row from [`ledger_rows`]' columns (format and outcome left blank: the
-/// tiers do not group by them).
-pub(crate) fn ledger_row(ids: [i64; 4], model: String, v: &[i64]) -> (RollupKey, RollupSums) {
-    let at = |i: usize| v.get(i).copied().unwrap_or(0);
-    (
-        RollupKey {
-            hour: ids[0],
-            user_id: ids[1],
-            key_id: ids[2],
-            provider_id: ids[3],
-            model,
-            endpoint_format: String::new(),
-            outcome: OutcomeClass::Success,
-        },
-        RollupSums {
-            requests: at(0),
-            errors: at(1),
-            input_tokens: at(2),
-            output_tokens: at(3),
-            cache_read_tokens: at(4),
-            cache_write_5m_tokens: at(5),
-            cache_write_1h_tokens: at(6),
-            cost_micros: at(7),
-            cost_pico: at(8),
-            duration_ms: at(9),
-            ttfb_ms: at(10),
-            ttfb_count: at(11),
-            converted: at(12),
-            ..Default::default()
-        },
-    )
+/// The periods of every hour of `span`, for [`rebuild_from_ledger`].
+pub(crate) fn span_periods(span: HourSpan, zone: Tz, dim: TierDim) -> Vec<(i64, TierKind, i64)> {
+    let mut out = Vec::new();
+    let mut h = span.first;
+    while h < span.end {
+        for p in crate::domain::usage_tiers::periods_of_hour(h, zone) {
+            if dim.kinds().contains(&p.kind) {
+                out.push((h, p.kind, p.start));
+            }
+        }
+        h += crate::domain::rollup::HOUR_SECS;
+    }
+    out
 }
-
-/// Columns per row of [`ledger_rows`] after the five key columns.
-pub(crate) const LEDGER_ROW_SUMS: usize = 13;
 
 /// One statement adding tier rows (new keys inserted, existing ones summed).
 pub(crate) fn upsert(dialect: Dialect, rows: &[(TierKey, RollupSums)]) -> Sql {
@@ -249,28 +272,50 @@ fn spans_where(q: &mut Sql, spans: &[HourSpan]) {
     q.push(")");
 }
 
-/// Splits pieces into tier runs and ledger spans.
-fn split(pieces: &[Piece]) -> (Vec<(TierKind, i64, i64)>, Vec<HourSpan>) {
+/// Where each hour of `span` is read: whole periods from the tiers (which hold their hours
+/// before `covered`), and from the ledger the edge hours before `covered` and every hour at
+/// and after it. No hour is read twice.
+fn plan(
+    span: HourSpan,
+    zone: Tz,
+    kinds: &[TierKind],
+    covered: i64,
+) -> (Vec<(TierKind, i64, i64)>, Vec<HourSpan>) {
     let mut tiers = Vec::new();
     let mut spans = Vec::new();
-    for p in pieces {
-        match *p {
+    for p in decompose(span, zone, kinds) {
+        match p {
             Piece::Tiers {
                 kind,
                 first_start,
                 last_start,
             } => tiers.push((kind, first_start, last_start)),
-            Piece::Hours(h) => spans.push(h),
+            Piece::Hours(h) => {
+                let end = h.end.min(covered);
+                if h.first < end {
+                    spans.push(HourSpan {
+                        first: h.first,
+                        end,
+                    });
+                }
+            }
         }
+    }
+    let tail = HourSpan {
+        first: span.first.max(covered),
+        end: span.end,
+    };
+    if tail.first < tail.end {
+        spans.push(tail);
     }
     (tiers, spans)
 }
 
 /// [`sql_ledger::rank`](super::sql_ledger::rank) over whole periods from the tiers and the
 /// edge hours from the ledger: rows of (group text, 13 integers), best first.
-pub(crate) fn rank(dialect: Dialect, r: &RankQuery) -> Sql {
+pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
     let dim = tier_dim(r.dimension);
-    let (tiers, spans) = split(&decompose(r.hours, r.zone, dim.kinds()));
+    let (tiers, spans) = plan(r.hours, r.zone, dim.kinds(), covered);
     let cols = tier_columns().join(", ");
     let col = r.dimension.column();
     let mut q = Sql::new(dialect);
@@ -352,7 +397,7 @@ fn keep_case(q: &mut Sql, col: &str, dim: Dimension, keep: &[String], as_text: b
 /// rows of (bucket, group text or NULL, value, cost picos), as
 /// [`sql_ledger::series`](super::sql_ledger::series). `None` when no tier fits (hour buckets
 /// by user or key).
-pub(crate) fn series(dialect: Dialect, s: &SeriesQuery) -> Option<Sql> {
+pub(crate) fn series(dialect: Dialect, s: &SeriesQuery, covered: i64) -> Option<Sql> {
     let dim = s.group.as_ref().map_or(Dimension::Model, |(d, _)| *d);
     let kinds: Vec<TierKind> = tier_dim(dim)
         .kinds()
@@ -365,7 +410,7 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery) -> Option<Sql> {
     if kinds.is_empty() {
         return None;
     }
-    let (tiers, spans) = split(&decompose(s.plan.hours, s.zone, &kinds));
+    let (tiers, spans) = plan(s.plan.hours, s.zone, &kinds, covered);
     let pico = if s.metric == Metric::Cost {
         "cost_pico"
     } else {
@@ -444,7 +489,7 @@ pub(crate) fn hourly_totals_series(dialect: Dialect, s: &SeriesQuery) -> Option<
 /// from the ledger alone.
 pub(crate) fn rank_sql(dialect: Dialect, r: &RankQuery, state: &TierState) -> Sql {
     if state.serves(r.zone, r.hours) {
-        rank(dialect, r)
+        rank(dialect, r, state.covered_below)
     } else {
         super::sql_ledger::rank(dialect, r)
     }
@@ -457,33 +502,33 @@ pub(crate) fn series_sql(dialect: Dialect, s: &SeriesQuery, state: &TierState) -
         return q;
     }
     if state.serves(s.zone, s.plan.hours)
-        && let Some(q) = series(dialect, s)
+        && let Some(q) = series(dialect, s, state.covered_below)
     {
         return q;
     }
     super::sql_ledger::series(dialect, s)
 }
 
-/// What one rebuild step does, decided from the state (read under the rebuild's lock).
+/// What one tier step does, decided from the state (read under the step's lock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RebuildStep {
+pub(crate) enum TierStep {
     /// The zone changed (or the tiers were never built): empty them and start again from
     /// the first ledger hour.
     Restart,
-    /// Sum the first ledger hour at or after this one into the tiers.
-    Continue(i64),
-    /// Every hour is in the tiers.
-    Done,
+    /// Sum the ledger hours from this one up to the step's bound into the tiers.
+    Fold(i64),
+    /// Every hour before the bound is in the tiers.
+    Idle,
 }
 
-/// The next rebuild step for `zone`.
-pub(crate) fn next_step(state: &TierState, zone: Tz) -> RebuildStep {
+/// The next step for `zone`, folding hours before `fold_before`.
+pub(crate) fn next_step(state: &TierState, zone: Tz, fold_before: i64) -> TierStep {
     if state.zone != zone.name() {
-        RebuildStep::Restart
-    } else if state.covered_below == i64::MAX {
-        RebuildStep::Done
+        TierStep::Restart
+    } else if state.covered_below >= fold_before {
+        TierStep::Idle
     } else {
-        RebuildStep::Continue(state.covered_below)
+        TierStep::Fold(state.covered_below)
     }
 }
 

@@ -433,20 +433,23 @@ impl StatsService {
     }
 }
 
-/// Keeps the period tiers built in the zone `zone` answers: a step per few ledger hours until they
-/// hold every hour, then a check every 30 s for a zone change (which rebuilds them). While a
-/// rebuild runs, statistics over hours it has not reached are read from the ledger.
+/// Keeps the period tiers built in the zone `zone` answers: steps of a few ledger hours until
+/// they hold every hour that ended 15 minutes ago, then a check every minute for the next
+/// hour and for a zone change (which rebuilds them). Hours not summed yet are read from the
+/// ledger, so statistics are right throughout.
 pub fn spawn_tier_rebuild(
     store: Arc<dyn StatsStore>,
     zone: ZoneSource,
+    clock: Arc<dyn Clock>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
         let mut building: Option<Tz> = None;
         loop {
             let tz = zone();
+            let before = crate::domain::usage_tiers::fold_before(clock.now().timestamp());
             let pause = match store
-                .tier_step(tz, crate::domain::usage_tiers::REBUILD_STEP_ROWS)
+                .tier_step(tz, crate::domain::usage_tiers::REBUILD_STEP_ROWS, before)
                 .await
             {
                 Ok(true) => {
@@ -461,7 +464,7 @@ pub fn spawn_tier_rebuild(
                     if building.take().is_some() {
                         tracing::info!(zone = %tz, "period tiers built");
                     }
-                    Duration::from_secs(30)
+                    Duration::from_secs(60)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "period tier rebuild paused; retrying in 30 s");

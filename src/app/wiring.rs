@@ -522,6 +522,7 @@ pub async fn start_with_clock(
     super::stats::spawn_tier_rebuild(
         stores.stats.clone(),
         system_settings.zone_source(),
+        clock.clone(),
         shutdown_rx.clone(),
     );
     crate::adapters::heap_trim::spawn(shutdown_rx.clone());

@@ -1,7 +1,9 @@
 //! Period tiers of the usage ledger: the hourly roll-ups summed again per local day, week and
 //! month of one time zone, per user, key, provider and model. A monthly leaderboard of 10,000
 //! users then reads one row per user instead of every hourly roll-up of the month (about
-//! 1.5 M rows on the benchmark's data). Hours count in the period their start instant falls
+//! 1.5 M rows on the benchmark's data). The tiers trail the clock: a background step sums each
+//! hour into them once it is over ([`fold_before`]), so the log writer's cost per request does
+//! not grow with them; the latest hours are read from the ledger. Hours count in the period their start instant falls
 //! in, exactly as the hourly ledger's periods do (`domain::periods`), so an answer from the
 //! tiers equals the answer from the ledger.
 
@@ -14,9 +16,20 @@ use super::periods::{HourSpan, Period, period_range};
 use super::rollup::{HOUR_SECS, RollupKey, RollupSums, hour_of};
 
 /// Ledger rows a rebuild step sums, about: a step takes whole hours, at least one, until their
-/// ledger rows pass this. Bounds a step's memory and transaction; a bigger step also sums a
-/// user's hours of a day into one upsert instead of one per hour.
+/// ledger rows pass this. Bounds how long a step's transaction holds the log writer back; a
+/// bigger step sums more of a user's hours into one tier row.
 pub const REBUILD_STEP_ROWS: i64 = 20_000;
+
+/// Minutes after an hour ends before it is summed into the tiers. Rows logged for an hour
+/// after that (a stream longer than this, a spool replayed after an outage) are added to the
+/// tiers by the log insert itself; until then the hour is read from the hourly ledger.
+pub const FOLD_GRACE_SECS: i64 = 15 * 60;
+
+/// The first hour not to sum into the tiers yet at `now` (epoch seconds): every hour that
+/// ended at least [`FOLD_GRACE_SECS`] ago is summed.
+pub fn fold_before(now: i64) -> i64 {
+    hour_of(now - FOLD_GRACE_SECS)
+}
 
 /// A tier's period length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -148,10 +148,11 @@ pub trait StatsStore: Send + Sync {
     /// Summarises the next chunk of log rows written before roll-ups existed, in one
     /// transaction (safe with several instances); returns how many rows are left.
     async fn backfill_step(&self) -> StoreResult<i64>;
-    /// Brings the period tiers one step closer to holding every ledger hour cut in `zone`:
-    /// after a zone change the tiers are emptied first, then each step sums the next whole
-    /// ledger hours, about `max_rows` ledger rows (at least one hour), into them in one
-    /// transaction (safe with several instances, safe to stop). Returns whether more steps are
-    /// needed.
-    async fn tier_step(&self, zone: Tz, max_rows: i64) -> StoreResult<bool>;
+    /// Brings the period tiers one step closer to holding every ledger hour before
+    /// `fold_before`, cut in `zone`: after a zone change the tiers are emptied first, then
+    /// each step sums the next whole ledger hours, about `max_rows` ledger rows (at least one
+    /// hour), into them in one transaction (safe with several instances, safe to stop). Rows
+    /// logged later for hours already summed are added to the tiers by the log insert.
+    /// Returns whether more steps are needed now.
+    async fn tier_step(&self, zone: Tz, max_rows: i64, fold_before: i64) -> StoreResult<bool>;
 }

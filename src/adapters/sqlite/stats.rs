@@ -13,11 +13,11 @@ use super::SqliteStore;
 use super::codec::{map_err, ts_to_text};
 use crate::adapters::sql_ledger::{self as ledger, Arg, Dialect, Sql};
 use crate::adapters::sql_shared::statement_sizes::fixed_chunks;
-use crate::adapters::sql_tiers::{self as tiers, RebuildStep, TierState};
+use crate::adapters::sql_tiers::{self as tiers, TierState, TierStep};
 use crate::domain::periods::HourSpan;
 use crate::domain::request_log::RequestLog;
 use crate::domain::rollup::join_cost;
-use crate::domain::usage_tiers::tier_rows;
+use crate::domain::usage_tiers::{TierDim, tier_rows};
 use crate::ports::stats::{
     LedgerSums, LiveFigures, Metric, RankQuery, SeriesPoint, SeriesQuery, StatsStore,
 };
@@ -122,21 +122,26 @@ async fn first_hour_from(conn: &mut SqliteConnection, from: i64) -> StoreResult<
     Ok(first)
 }
 
-/// One step of the tiers' rebuild (see `StatsStore::tier_step`).
-async fn tier_step(max_rows: i64, conn: &mut SqliteConnection, zone: Tz) -> StoreResult<bool> {
+/// One step of the tiers (see `StatsStore::tier_step`).
+async fn tier_step(
+    conn: &mut SqliteConnection,
+    zone: Tz,
+    max_rows: i64,
+    fold_before: i64,
+) -> StoreResult<bool> {
     let state = tier_state(conn, Some("FOR UPDATE")).await?;
-    let (from, covered) = match tiers::next_step(&state, zone) {
-        RebuildStep::Done => return Ok(false),
-        RebuildStep::Restart => {
+    let (span, covered) = match tiers::next_step(&state, zone, fold_before) {
+        TierStep::Idle => return Ok(false),
+        TierStep::Restart => {
             sqlx::raw_sql(tiers::clear(D))
                 .execute(&mut *conn)
                 .await
                 .map_err(map_err)?;
-            let covered = first_hour_from(conn, i64::MIN).await?.unwrap_or(i64::MAX);
-            (None, covered)
+            let first = first_hour_from(conn, i64::MIN).await?;
+            (None, first.map_or(fold_before, |h| h.min(fold_before)))
         }
-        RebuildStep::Continue(from) => {
-            let rows = query(&tiers::hours_from(D, from))
+        TierStep::Fold(from) => {
+            let rows = query(&tiers::hours_from(D, from, fold_before))
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(map_err)?;
@@ -146,34 +151,25 @@ async fn tier_step(max_rows: i64, conn: &mut SqliteConnection, zone: Tz) -> Stor
                 counts.push((v[0], v[1]));
             }
             match tiers::step_span(&counts, max_rows) {
-                None => (None, i64::MAX),
+                None => (None, fold_before),
                 Some(span) => (Some(span), span.end),
             }
         }
     };
-    if let Some(span) = from {
-        let rows = query(&tiers::ledger_rows(D, span))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(map_err)?;
-        let mut ledger_rows = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let ids = ints(r, 0, 4)?;
-            let model: String = r.try_get(4).map_err(map_err)?;
-            let sums = ints(r, 5, tiers::LEDGER_ROW_SUMS)?;
-            ledger_rows.push(tiers::ledger_row(
-                [ids[0], ids[1], ids[2], ids[3]],
-                model,
-                &sums,
-            ));
+    if let Some(span) = span {
+        for dim in TierDim::ALL {
+            let periods = tiers::span_periods(span, zone, dim);
+            query(&tiers::rebuild_from_ledger(D, dim, span, &periods))
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
         }
-        add_tiers(conn, &tier_rows(&ledger_rows, zone, i64::MAX)).await?;
     }
     query(&tiers::set_state(D, zone.name(), covered))
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;
-    Ok(covered != i64::MAX)
+    Ok(covered < fold_before)
 }
 
 /// Cost per entity: whole hours from the roll-ups, partial edge hours (and fine buckets) from
@@ -301,10 +297,10 @@ impl StatsStore for SqliteStore {
         Ok(LiveFigures { requests, sessions })
     }
 
-    async fn tier_step(&self, zone: Tz, max_rows: i64) -> StoreResult<bool> {
+    async fn tier_step(&self, zone: Tz, max_rows: i64, fold_before: i64) -> StoreResult<bool> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-        let more = tier_step(max_rows, &mut tx, zone).await?;
+        let more = tier_step(&mut tx, zone, max_rows, fold_before).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(more)
     }
