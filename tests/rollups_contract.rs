@@ -472,6 +472,9 @@ async fn tiered_answers(store: &dyn Backend, cut_in: chrono_tz::Tz, zone: chrono
                     for p in &mut series {
                         p.value = p.value.normalize();
                     }
+                    // A bucket's zero and its absence read the same (the tiers compute
+                    // "other" as the whole less the kept groups: an explicit zero).
+                    series.retain(|p| !p.value.is_zero());
                     out += &format!("{range:?} {width:?} {group:?} {metric:?} {series:?}\n");
                 }
             }

@@ -236,24 +236,19 @@ fn tier_dim(d: Dimension) -> TierDim {
     }
 }
 
-/// `WHERE` over the tier pieces of one dimension.
-fn tiers_where(q: &mut Sql, dim: TierDim, pieces: &[(TierKind, i64, i64)]) {
+/// `WHERE` over one run of tier periods of one dimension: a range of the primary key. (One
+/// statement per run, joined with `UNION ALL`: SQLite scanned the whole table for an `OR` of
+/// runs.)
+fn tiers_where(q: &mut Sql, dim: TierDim, run: (TierKind, i64, i64)) {
+    let (kind, first, last) = run;
     q.push(" WHERE dim = ")
         .bind(Arg::Text(dim.as_str().into()))
-        .push(" AND (");
-    for (i, (kind, first, last)) in pieces.iter().enumerate() {
-        if i > 0 {
-            q.push(" OR ");
-        }
-        q.push("(kind = ")
-            .bind(Arg::Text(kind.as_str().into()))
-            .push(" AND start >= ")
-            .bind(Arg::I64(*first))
-            .push(" AND start <= ")
-            .bind(Arg::I64(*last))
-            .push(")");
-    }
-    q.push(")");
+        .push(" AND kind = ")
+        .bind(Arg::Text(kind.as_str().into()))
+        .push(" AND start >= ")
+        .bind(Arg::I64(first))
+        .push(" AND start <= ")
+        .bind(Arg::I64(last));
 }
 
 /// `WHERE` over several hour spans of the ledger.
@@ -324,9 +319,12 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
     let mut q = Sql::new(dialect);
     q.push("WITH u AS MATERIALIZED (");
     let mut parts = 0;
-    if !tiers.is_empty() {
+    for (i, run) in tiers.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
         q.push("SELECT grp, ").push(&cols).push(" FROM usage_tiers");
-        tiers_where(&mut q, dim, &tiers);
+        tiers_where(&mut q, dim, *run);
         parts += 1;
     }
     if !spans.is_empty() {
@@ -428,23 +426,51 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery, covered: i64) -> Option<
     q.push("SELECT b, g, CAST(COALESCE(SUM(v), 0) AS BIGINT), CAST(COALESCE(SUM(p), 0) AS BIGINT) FROM (");
     let mut parts = 0;
     if !tiers.is_empty() {
-        // A period's bucket is its first hour's bucket.
-        let first_hour = "(((start + 3599) / 3600) * 3600)";
-        q.push("SELECT CAST(")
-            .push(&bucket_expr(&s.plan, first_hour))
-            .push(" AS BIGINT) AS b, ");
-        match &s.group {
-            Some((d, keep)) => keep_case(&mut q, "grp", *d, keep, true),
-            None => {
-                q.push("CAST(NULL AS TEXT)");
+        // Every group's rows would be 30 days × 10,000 users for a daily series by user; the
+        // kept groups' rows are a few index lookups. So "other" is the whole (from the model
+        // rows: every request has one model, '' included) less the kept groups.
+        let keep = s.group.as_ref().map(|(_, k)| k).filter(|k| !k.is_empty());
+        let metric = row_metric(s.metric);
+        let select = |q: &mut Sql, from_dim: TierDim, group: bool, sign: &str, kept: bool| {
+            for (i, run) in tiers.iter().enumerate() {
+                if i > 0 {
+                    q.push(" UNION ALL ");
+                }
+                // A period's bucket is its first hour's bucket.
+                let first_hour = "(((start + 3599) / 3600) * 3600)";
+                q.push("SELECT CAST(")
+                    .push(&bucket_expr(&s.plan, first_hour))
+                    .push(" AS BIGINT) AS b, ")
+                    .push(if group { "grp" } else { "CAST(NULL AS TEXT)" })
+                    .push(" AS g, CAST(")
+                    .push(sign)
+                    .push("(")
+                    .push(metric)
+                    .push(") AS BIGINT) AS v, CAST(")
+                    .push(sign)
+                    .push("(")
+                    .push(pico)
+                    .push(") AS BIGINT) AS p FROM usage_tiers");
+                tiers_where(q, from_dim, *run);
+                if let (Some(keep), true) = (keep, kept) {
+                    q.push(" AND grp IN (");
+                    for (i, g) in keep.iter().enumerate() {
+                        if i > 0 {
+                            q.push(", ");
+                        }
+                        q.bind(Arg::Text(g.clone()));
+                    }
+                    q.push(")");
+                }
             }
+        };
+        select(&mut q, TierDim::Model, false, "", false);
+        if let (Some((d, _)), Some(_)) = (&s.group, keep) {
+            q.push(" UNION ALL ");
+            select(&mut q, tier_dim(*d), true, "", true);
+            q.push(" UNION ALL ");
+            select(&mut q, tier_dim(*d), false, "-", true);
         }
-        q.push(" AS g, CAST(")
-            .push(row_metric(s.metric))
-            .push(" AS BIGINT) AS v, CAST(")
-            .push(pico)
-            .push(" AS BIGINT) AS p FROM usage_tiers");
-        tiers_where(&mut q, tier_dim(dim), &tiers);
         parts += 1;
     }
     if !spans.is_empty() {

@@ -251,10 +251,20 @@ pub fn decompose(span: HourSpan, tz: Tz, kinds: &[TierKind]) -> Vec<Piece> {
             let h = lp.hours();
             h.first == p && h.end <= span.end && h.end > h.first
         };
+        // A week across a month's start is left for days when that whole month is in the
+        // span: reaching the month start lets whole months follow (a span of years would
+        // otherwise be weeks all along).
+        let month_end = ps[3].hours().end;
+        let blocks_a_month = |lp: &LocalPeriod| {
+            lp.kind == TierKind::Week
+                && lp.hours().end > month_end
+                && kinds.contains(&TierKind::Month)
+                && periods_of_hour(month_end, tz)[3].hours().end <= span.end
+        };
         match ps
             .iter()
             .rev()
-            .find(|lp| kinds.contains(&lp.kind) && fits(lp))
+            .find(|lp| kinds.contains(&lp.kind) && fits(lp) && !blocks_a_month(lp))
         {
             Some(lp) => {
                 match pieces.last_mut() {

@@ -214,3 +214,29 @@ fn hours_a_rebuild_has_not_reached_are_left_to_it() {
     assert_eq!(requests, 1);
     assert!(tier_rows(&rows, tz, h).is_empty());
 }
+
+#[test]
+fn a_span_of_years_is_whole_months_between_short_edges() {
+    let tz = chrono_tz::Asia::Shanghai;
+    let span = HourSpan {
+        first: at(2000, 1, 1, 0),
+        end: at(2026, 12, 5, 7),
+    };
+    let pieces = decompose(span, tz, &TierKind::ALL[1..]);
+    let months = pieces
+        .iter()
+        .filter(|p| {
+            matches!(
+                p,
+                Piece::Tiers {
+                    kind: TierKind::Month,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(months, 1, "{pieces:?}");
+    assert!(pieces.len() <= 8, "{pieces:?}");
+    let want: Vec<i64> = (span.first..span.end).step_by(3600).collect();
+    assert_eq!(hours_of(&pieces, tz), want);
+}
