@@ -422,6 +422,9 @@ async fn writer(dsn: &str, n: u64) {
     let plain = plain_pool(dsn).await;
     let end = Utc::now();
     let mut rng = Rng(7);
+    // Fresh request ids every run: a repeated id is skipped by the insert (and not summed).
+    let run = Utc::now().timestamp_millis();
+    let (ta, tb) = (format!("wa{run}-"), format!("wb{run}-"));
     let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
     let mut i = 0;
     while i < n {
@@ -434,13 +437,13 @@ async fn writer(dsn: &str, n: u64) {
         };
         let a: Vec<RequestLog> = (i..i + BATCH as u64)
             .map(|j| {
-                let r = row(&mut rng, j, n, 1, end, "wa");
+                let r = row(&mut rng, j, n, 1, end, &ta);
                 recent(r, &mut rng)
             })
             .collect();
         let b: Vec<RequestLog> = (i..i + BATCH as u64)
             .map(|j| {
-                let r = row(&mut rng, j, n, 1, end, "wb");
+                let r = row(&mut rng, j, n, 1, end, &tb);
                 recent(r, &mut rng)
             })
             .collect();
