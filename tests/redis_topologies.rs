@@ -238,8 +238,16 @@ async fn a_sentinel_master_is_found_and_followed_after_a_failover() {
         "the keys are on the master"
     );
 
-    // Fail over: the replica becomes the master and the old master a replica of it.
-    assert!(cli(sentinel, &["sentinel", "failover", "topo"]).contains("OK"));
+    // Fail over: the replica becomes the master and the old master a replica of it. Sentinel
+    // learns of replicas from the master's INFO (every 10 s) and answers NOGOODSLAVE until
+    // then, so wait for it to list the replica and retry until a failover is under way.
+    wait_until("the sentinel to know the replica", || {
+        cli(sentinel, &["sentinel", "replicas", "topo"]).contains(&replica.to_string())
+    });
+    wait_until("a failover to start", || {
+        let answer = cli(sentinel, &["sentinel", "failover", "topo"]);
+        answer.contains("OK") || answer.contains("INPROG")
+    });
     wait_until("the failover", || {
         cli(sentinel, &["sentinel", "get-master-addr-by-name", "topo"])
             .contains(&replica.to_string())
