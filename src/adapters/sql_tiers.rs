@@ -16,7 +16,8 @@ use crate::ports::stats::{Dimension, Metric, RankQuery, SeriesQuery};
 pub(crate) struct TierState {
     /// IANA name; empty before the first build.
     pub zone: String,
-    /// Hours at and after this are not in the tiers yet (`i64::MAX` once built).
+    /// Hours at and after this are not in the tiers yet (it trails the clock by an hour or
+    /// two; `i64::MAX` when everything was folded on purpose, as tests do).
     pub covered_below: i64,
 }
 
@@ -251,31 +252,44 @@ fn tiers_where(q: &mut Sql, dim: TierDim, run: (TierKind, i64, i64)) {
         .bind(Arg::I64(last));
 }
 
-/// `WHERE` over several hour spans of the ledger.
-fn spans_where(q: &mut Sql, spans: &[HourSpan]) {
-    q.push(" WHERE (");
-    for (i, h) in spans.iter().enumerate() {
-        if i > 0 {
-            q.push(" OR ");
-        }
-        q.push("(hour >= ")
-            .bind(Arg::I64(h.first))
-            .push(" AND hour < ")
-            .bind(Arg::I64(h.end))
-            .push(")");
-    }
-    q.push(")");
+/// Consecutive tier periods of one kind: (kind, first start, last start).
+type TierRun = (TierKind, i64, i64);
+
+/// Which side of `covered_below` a ledger span is read on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Hours the tiers do not hold in this answer (edge hours): those before the state's
+    /// `covered_below`; the hours after it are read by the tail.
+    Before,
+    /// The tail: hours at and after `covered_below`.
+    From,
+}
+
+/// `WHERE` over one ledger span and one side of `covered_below`, read in the statement itself:
+/// a fold that commits between reading the state and running this statement moves hours
+/// into the tiers, and the statement's own snapshot then reads them there and not here.
+fn span_where(q: &mut Sql, h: HourSpan, side: Side) {
+    q.push(" WHERE hour >= ")
+        .bind(Arg::I64(h.first))
+        .push(" AND hour < ")
+        .bind(Arg::I64(h.end))
+        .push(match side {
+            Side::Before => " AND hour < ",
+            Side::From => " AND hour >= ",
+        })
+        .push("(SELECT covered_below FROM usage_tier_state WHERE id = 1)");
 }
 
 /// Where each hour of `span` is read: whole periods from the tiers (which hold their hours
-/// before `covered`), and from the ledger the edge hours before `covered` and every hour at
-/// and after it. No hour is read twice.
+/// before `covered_below`), and from the ledger the edge hours before `covered_below` and every
+/// hour at and after it. `covered` is the value read before the statement: it bounds the tail's
+/// index range; the statement compares with the value it sees itself. No hour is read twice.
 fn plan(
     span: HourSpan,
     zone: Tz,
     kinds: &[TierKind],
     covered: i64,
-) -> (Vec<(TierKind, i64, i64)>, Vec<HourSpan>) {
+) -> (Vec<TierRun>, Vec<(HourSpan, Side)>) {
     let mut tiers = Vec::new();
     let mut spans = Vec::new();
     for p in decompose(span, zone, kinds) {
@@ -285,23 +299,16 @@ fn plan(
                 first_start,
                 last_start,
             } => tiers.push((kind, first_start, last_start)),
-            Piece::Hours(h) => {
-                let end = h.end.min(covered);
-                if h.first < end {
-                    spans.push(HourSpan {
-                        first: h.first,
-                        end,
-                    });
-                }
-            }
+            Piece::Hours(h) => spans.push((h, Side::Before)),
         }
     }
+    // `covered_below` only grows while the zone stays, so the tail starts at or after this.
     let tail = HourSpan {
         first: span.first.max(covered),
         end: span.end,
     };
     if tail.first < tail.end {
-        spans.push(tail);
+        spans.push((tail, Side::From));
     }
     (tiers, spans)
 }
@@ -327,7 +334,7 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
         tiers_where(&mut q, dim, *run);
         parts += 1;
     }
-    if !spans.is_empty() {
+    for (h, side) in &spans {
         if parts > 0 {
             q.push(" UNION ALL ");
         }
@@ -336,7 +343,8 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
             .push(" AS TEXT) AS grp, ")
             .push(&cols)
             .push(" FROM usage_rollups");
-        spans_where(&mut q, &spans);
+        span_where(&mut q, *h, *side);
+        parts += 1;
     }
     let none = match r.dimension {
         Dimension::Model => "''",
@@ -473,10 +481,11 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery, covered: i64) -> Option<
         }
         parts += 1;
     }
-    if !spans.is_empty() {
+    for (h, side) in &spans {
         if parts > 0 {
             q.push(" UNION ALL ");
         }
+        parts += 1;
         q.push("SELECT CAST(")
             .push(&bucket_expr(&s.plan, "hour"))
             .push(" AS BIGINT) AS b, ");
@@ -491,7 +500,7 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery, covered: i64) -> Option<
             .push(" AS BIGINT) AS v, CAST(")
             .push(pico)
             .push(" AS BIGINT) AS p FROM usage_rollups");
-        spans_where(&mut q, &spans);
+        span_where(&mut q, *h, *side);
     }
     q.push(") u GROUP BY b, g");
     Some(q)
