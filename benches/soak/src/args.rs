@@ -258,9 +258,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Opts, String> {
             "--font" => o.font = Some(PathBuf::from(value()?)),
             "--admin-post" => {
                 let v = value()?;
-                let (at, path) = v
-                    .split_once(':')
-                    .ok_or_else(|| format!("{a} takes DELAY:PATH, e.g. 120s:/api/v1/logs/cleanup"))?;
+                let (at, path) = v.split_once(':').ok_or_else(|| {
+                    format!("{a} takes DELAY:PATH, e.g. 120s:/api/v1/logs/cleanup")
+                })?;
                 o.admin_post = Some((parse_duration(at)?, path.to_string()));
             }
             "--scenarios" => {
