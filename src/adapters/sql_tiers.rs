@@ -10,6 +10,7 @@ use crate::domain::periods::{BucketWidth, HourSpan};
 use crate::domain::rollup::RollupSums;
 use crate::domain::usage_tiers::{Piece, TierDim, TierKey, TierKind, decompose};
 use crate::ports::stats::{Dimension, Metric, RankQuery, SeriesQuery};
+use crate::ports::store::StoreResult;
 
 /// The zone the tiers are cut in and the first hour not yet summed into them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,10 +65,12 @@ pub(crate) fn clear(dialect: Dialect) -> &'static str {
     }
 }
 
-/// The first ledger hour at or after `from` (NULL when none).
+/// The first ledger hour at or after `from`, `i64::MAX` when none.
 pub(crate) fn first_hour_from(dialect: Dialect, from: i64) -> Sql {
     let mut q = Sql::new(dialect);
-    q.push("SELECT MIN(hour) FROM usage_rollups WHERE hour >= ")
+    q.push("SELECT CAST(COALESCE(MIN(hour), ")
+        .bind(Arg::I64(i64::MAX))
+        .push(") AS BIGINT) FROM usage_rollups WHERE hour >= ")
         .bind(Arg::I64(from));
     q
 }
@@ -573,6 +576,93 @@ pub(crate) fn next_step(state: &TierState, zone: Tz, fold_before: i64) -> TierSt
     } else {
         TierStep::Fold(state.covered_below)
     }
+}
+
+/// What the tier steps need from a database connection: the adapters implement it by binding
+/// and decoding only, so the steps themselves are written once.
+#[async_trait::async_trait]
+pub(crate) trait TierConn: Send {
+    /// The placeholder syntax.
+    fn dialect(&self) -> Dialect;
+    /// Runs a statement; `cached` keeps it prepared (only for the few fixed-size texts).
+    async fn exec(&mut self, sql: &Sql, cached: bool) -> StoreResult<()>;
+    /// Runs fixed SQL without arguments.
+    async fn exec_raw(&mut self, sql: &'static str) -> StoreResult<()>;
+    /// The rows of a query whose first `width` columns are integers.
+    async fn int_rows(&mut self, sql: &Sql, width: usize) -> StoreResult<Vec<Vec<i64>>>;
+    /// The state row, with the row lock `lock` where the database has one (see [`state`]).
+    async fn tier_state(&mut self, lock: Option<&str>) -> StoreResult<TierState>;
+}
+
+/// Adds the tier rows of a batch's ledger rows: only late rows (hours already folded) have
+/// any, see [`crate::domain::usage_tiers::tier_rows`].
+pub(crate) async fn add_late_rows(
+    conn: &mut dyn TierConn,
+    rollups: &[(crate::domain::rollup::RollupKey, RollupSums)],
+) -> StoreResult<()> {
+    let state = conn.tier_state(Some("FOR SHARE")).await?;
+    let Some(zone) = state.zone() else {
+        return Ok(());
+    };
+    let rows = crate::domain::usage_tiers::tier_rows(rollups, zone, state.covered_below);
+    // Cached statements: `fixed_chunks` allows only a few distinct texts.
+    for chunk in crate::adapters::sql_shared::statement_sizes::fixed_chunks(&rows) {
+        let sql = upsert(conn.dialect(), chunk);
+        conn.exec(&sql, true).await?;
+    }
+    Ok(())
+}
+
+/// One step of the tiers (see `StatsStore::tier_step`), inside the caller's transaction.
+pub(crate) async fn tier_step(
+    conn: &mut dyn TierConn,
+    zone: Tz,
+    max_rows: i64,
+    fold_before: i64,
+) -> StoreResult<bool> {
+    let d = conn.dialect();
+    let state = conn.tier_state(Some("FOR UPDATE")).await?;
+    let (span, covered) = match next_step(&state, zone, fold_before) {
+        TierStep::Idle => return Ok(false),
+        TierStep::Restart => {
+            conn.exec_raw(clear(d)).await?;
+            let first = first_of(conn.int_rows(&first_hour_from(d, i64::MIN), 1).await?);
+            (None, first.min(fold_before))
+        }
+        TierStep::Fold(from) => {
+            let rows = conn.int_rows(&hours_from(d, from, fold_before), 2).await?;
+            let counts: Vec<(i64, i64)> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.first().copied().unwrap_or(0),
+                        r.get(1).copied().unwrap_or(0),
+                    )
+                })
+                .collect();
+            match step_span(&counts, max_rows) {
+                None => (None, fold_before),
+                Some(span) => (Some(span), span.end),
+            }
+        }
+    };
+    if let Some(span) = span {
+        for dim in TierDim::ALL {
+            let periods = span_periods(span, zone, dim);
+            conn.exec(&rebuild_from_ledger(d, dim, span, &periods), false)
+                .await?;
+        }
+    }
+    conn.exec(&set_state(d, zone.name(), covered), false)
+        .await?;
+    Ok(covered < fold_before)
+}
+
+/// The single integer of a one-row, one-column answer (`i64::MAX` when absent).
+fn first_of(rows: Vec<Vec<i64>>) -> i64 {
+    rows.first()
+        .and_then(|r| r.first().copied())
+        .unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

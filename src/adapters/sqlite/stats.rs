@@ -13,11 +13,10 @@ use super::SqliteStore;
 use super::codec::{map_err, ts_to_text};
 use crate::adapters::sql_ledger::{self as ledger, Arg, Dialect, Sql};
 use crate::adapters::sql_shared::statement_sizes::fixed_chunks;
-use crate::adapters::sql_tiers::{self as tiers, TierState, TierStep};
+use crate::adapters::sql_tiers::{self as tiers, TierConn, TierState};
 use crate::domain::periods::HourSpan;
 use crate::domain::request_log::RequestLog;
 use crate::domain::rollup::join_cost;
-use crate::domain::usage_tiers::{TierDim, tier_rows};
 use crate::ports::stats::{
     LedgerSums, LiveFigures, Metric, RankQuery, SeriesPoint, SeriesQuery, StatsStore,
 };
@@ -27,20 +26,6 @@ const D: Dialect = Dialect::Sqlite;
 
 fn query(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments> {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.text.clone())).persistent(false);
-    for a in &sql.args {
-        q = match a {
-            Arg::I64(v) => q.bind(*v),
-            Arg::Text(t) => q.bind(t.clone()),
-        };
-    }
-    q
-}
-
-fn query_as_one<T>(sql: &Sql) -> sqlx::query::QueryAs<'_, Sqlite, T, SqliteArguments>
-where
-    T: for<'r> sqlx::FromRow<'r, <Sqlite as sqlx::Database>::Row>,
-{
-    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())).persistent(false);
     for a in &sql.args {
         q = match a {
             Arg::I64(v) => q.bind(*v),
@@ -78,98 +63,48 @@ pub(super) async fn add_rollups(
             .await
             .map_err(map_err)?;
     }
-    let state = tier_state(conn, None).await?;
-    if let Some(zone) = state.zone() {
-        add_tiers(conn, &tier_rows(&rollups, zone, state.covered_below)).await?;
-    }
-    Ok(())
+    tiers::add_late_rows(conn, &rollups).await
 }
 
-async fn add_tiers(
-    conn: &mut SqliteConnection,
-    rows: &[(
-        crate::domain::usage_tiers::TierKey,
-        crate::domain::rollup::RollupSums,
-    )],
-) -> StoreResult<()> {
-    for chunk in fixed_chunks(rows) {
-        query(&tiers::upsert(D, chunk))
-            .persistent(true)
-            .execute(&mut *conn)
+#[async_trait]
+impl TierConn for SqliteConnection {
+    fn dialect(&self) -> Dialect {
+        D
+    }
+
+    async fn exec(&mut self, sql: &Sql, cached: bool) -> StoreResult<()> {
+        query(sql)
+            .persistent(cached)
+            .execute(&mut *self)
             .await
             .map_err(map_err)?;
+        Ok(())
     }
-    Ok(())
-}
 
-async fn tier_state(conn: &mut SqliteConnection, lock: Option<&str>) -> StoreResult<TierState> {
-    let (zone, covered_below): (String, i64) =
-        sqlx::query_as(sqlx::AssertSqlSafe(tiers::state(D, lock)))
-            .fetch_one(&mut *conn)
+    async fn exec_raw(&mut self, sql: &'static str) -> StoreResult<()> {
+        sqlx::raw_sql(sql)
+            .execute(&mut *self)
             .await
             .map_err(map_err)?;
-    Ok(TierState {
-        zone,
-        covered_below,
-    })
-}
-
-async fn first_hour_from(conn: &mut SqliteConnection, from: i64) -> StoreResult<Option<i64>> {
-    let (first,): (Option<i64>,) = query_as_one(&tiers::first_hour_from(D, from))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    Ok(first)
-}
-
-/// One step of the tiers (see `StatsStore::tier_step`).
-async fn tier_step(
-    conn: &mut SqliteConnection,
-    zone: Tz,
-    max_rows: i64,
-    fold_before: i64,
-) -> StoreResult<bool> {
-    let state = tier_state(conn, Some("FOR UPDATE")).await?;
-    let (span, covered) = match tiers::next_step(&state, zone, fold_before) {
-        TierStep::Idle => return Ok(false),
-        TierStep::Restart => {
-            sqlx::raw_sql(tiers::clear(D))
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
-            let first = first_hour_from(conn, i64::MIN).await?;
-            (None, first.map_or(fold_before, |h| h.min(fold_before)))
-        }
-        TierStep::Fold(from) => {
-            let rows = query(&tiers::hours_from(D, from, fold_before))
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(map_err)?;
-            let mut counts = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let v = ints(r, 0, 2)?;
-                counts.push((v[0], v[1]));
-            }
-            match tiers::step_span(&counts, max_rows) {
-                None => (None, fold_before),
-                Some(span) => (Some(span), span.end),
-            }
-        }
-    };
-    if let Some(span) = span {
-        for dim in TierDim::ALL {
-            let periods = tiers::span_periods(span, zone, dim);
-            query(&tiers::rebuild_from_ledger(D, dim, span, &periods))
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
-        }
+        Ok(())
     }
-    query(&tiers::set_state(D, zone.name(), covered))
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    Ok(covered < fold_before)
+
+    async fn int_rows(&mut self, sql: &Sql, width: usize) -> StoreResult<Vec<Vec<i64>>> {
+        let rows = query(sql).fetch_all(&mut *self).await.map_err(map_err)?;
+        rows.iter().map(|r| ints(r, 0, width)).collect()
+    }
+
+    async fn tier_state(&mut self, lock: Option<&str>) -> StoreResult<TierState> {
+        let (zone, covered_below): (String, i64) =
+            sqlx::query_as(sqlx::AssertSqlSafe(tiers::state(D, lock)))
+                .fetch_one(&mut *self)
+                .await
+                .map_err(map_err)?;
+        Ok(TierState {
+            zone,
+            covered_below,
+        })
+    }
 }
 
 /// Cost per entity: whole hours from the roll-ups, partial edge hours (and fine buckets) from
@@ -235,7 +170,13 @@ impl StatsStore for SqliteStore {
     }
 
     async fn rank(&self, q: &RankQuery) -> StoreResult<Vec<(String, LedgerSums)>> {
-        let state = tier_state(&mut *self.pool.acquire().await.map_err(map_err)?, None).await?;
+        let state = self
+            .pool
+            .acquire()
+            .await
+            .map_err(map_err)?
+            .tier_state(None)
+            .await?;
         let rows = query(&tiers::rank_sql(D, q, &state))
             .fetch_all(&self.pool)
             .await
@@ -252,7 +193,13 @@ impl StatsStore for SqliteStore {
     }
 
     async fn series(&self, q: &SeriesQuery) -> StoreResult<Vec<SeriesPoint>> {
-        let state = tier_state(&mut *self.pool.acquire().await.map_err(map_err)?, None).await?;
+        let state = self
+            .pool
+            .acquire()
+            .await
+            .map_err(map_err)?
+            .tier_state(None)
+            .await?;
         let rows = query(&tiers::series_sql(D, q, &state))
             .fetch_all(&self.pool)
             .await
@@ -300,7 +247,7 @@ impl StatsStore for SqliteStore {
     async fn tier_step(&self, zone: Tz, max_rows: i64, fold_before: i64) -> StoreResult<bool> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-        let more = tier_step(&mut tx, zone, max_rows, fold_before).await?;
+        let more = tiers::tier_step(&mut *tx, zone, max_rows, fold_before).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(more)
     }
