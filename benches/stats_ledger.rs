@@ -24,7 +24,7 @@ use claude_code_hub::domain::periods::BucketWidth;
 use claude_code_hub::domain::request_log::RequestLog;
 use claude_code_hub::ports::clock::Clock;
 use claude_code_hub::ports::stats::{Dimension, Metric, StatsStore};
-use claude_code_hub::ports::store::{ConfigStore, RequestLogStore};
+use claude_code_hub::ports::store::{ConfigStore, CostQuery, CostScope, RequestLogStore};
 use rust_decimal::Decimal;
 
 /// Rows per insert, as the log writer batches them.
@@ -267,6 +267,58 @@ async fn query(dsn: &str, runs: usize) {
     summary("timeseries (30 days, day, by provider, top 10)", ms);
     let ms = timed(runs, || async {
         stats
+            .timeseries(
+                Metric::Cost,
+                BucketWidth::Day,
+                range,
+                Some(Dimension::User),
+                10,
+            )
+            .await
+            .expect("series");
+    })
+    .await;
+    summary("timeseries (30 days, day, by user, top 10)", ms);
+    // One user's spend (the usage of a window without a limit): read from the tiers, the
+    // ledger having no per-user index. User 1 is the heaviest, 5,000 a light one.
+    let month_start = claude_code_hub::domain::periods::period_range(
+        claude_code_hub::domain::periods::Period::Month,
+        Utc::now(),
+        ZONE,
+    )
+    .expect("month")
+    .from;
+    for (name, id, since) in [
+        ("one user's cost (heaviest, this month)", 1, month_start),
+        ("one user's cost (light, this month)", 5_000, month_start),
+        (
+            "one user's cost (heaviest, all time)",
+            1,
+            DateTime::<Utc>::UNIX_EPOCH,
+        ),
+        (
+            "one user's cost (heaviest, last 5 hours)",
+            1,
+            Utc::now() - chrono::Duration::hours(5),
+        ),
+    ] {
+        let ms = timed(runs, || async {
+            store
+                .cost_buckets(&CostQuery {
+                    scope: CostScope::User,
+                    id: Some(id),
+                    since,
+                    until: Utc::now(),
+                    bucket_ms: i64::MAX,
+                })
+                .await
+                .expect("cost");
+        })
+        .await;
+        summary(name, ms);
+    }
+    let ms = timed(runs, || async {
+        stats
             .leaderboard(Dimension::User, Period::Month, Metric::Cost, 50)
             .await
             .expect("leaderboard");
@@ -312,6 +364,10 @@ async fn query(dsn: &str, runs: usize) {
         (
             "timeseries (24 h, hour, by provider, top 10)",
             Some(Dimension::Provider),
+        ),
+        (
+            "timeseries (24 h, hour, by user, top 10)",
+            Some(Dimension::User),
         ),
     ] {
         let ms = timed(runs, || async {

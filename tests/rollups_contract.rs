@@ -406,6 +406,45 @@ fn spread_rows(prefix: &str, n: usize, days: i64) -> Vec<RequestLog> {
         .collect()
 }
 
+/// Each entity's cost over several spans, asked one entity at a time (read from the tiers when
+/// they hold the span, the ledger having no per-entity index), as text, checked against the
+/// same figure asked for every entity at once (read from the ledger's hours).
+async fn entity_costs(store: &dyn Backend) -> String {
+    let now = base();
+    let spans = [
+        (
+            now - Duration::days(12) + Duration::minutes(90),
+            now + Duration::hours(3),
+        ),
+        (now - Duration::hours(40), Utc::now()),
+        (
+            now - Duration::days(25) - Duration::minutes(7),
+            now - Duration::days(3),
+        ),
+        (DateTime::<Utc>::UNIX_EPOCH, Utc::now()),
+    ];
+    let mut out = String::new();
+    for (since, until) in spans {
+        for scope in [CostScope::User, CostScope::Key, CostScope::Provider] {
+            let ask = |id| CostQuery {
+                scope,
+                id,
+                since,
+                until,
+                bucket_ms: i64::MAX,
+            };
+            let all = store.cost_buckets(&ask(None)).await.unwrap();
+            for id in [1, 3, 11, 14, 100, 102, 999] {
+                let one = store.cost_buckets(&ask(Some(id))).await.unwrap();
+                let expected: Vec<_> = all.iter().filter(|b| b.entity_id == id).cloned().collect();
+                assert_eq!(one, expected, "{scope:?} {id} {since} {until}");
+                out += &format!("{scope:?} {id} {since} {one:?}\n");
+            }
+        }
+    }
+    out
+}
+
 /// Every statistic over several spans of the last `days` days, asked in `zone`, as text:
 /// with `zone` the tiers' zone they are read from the tiers (and edge hours from the ledger);
 /// with another zone from the ledger alone. The cuts are the same either way (`cut_in`).
@@ -516,6 +555,7 @@ async fn period_tiers_answer_as_the_ledger_does(store: &dyn Backend) {
     let ledger = tiered_answers(store, sh, chrono_tz::UTC).await;
     assert!(ledger.contains("cost_usd"), "{ledger}");
     assert_eq!(tiered_answers(store, sh, sh).await, ledger);
+    assert!(entity_costs(store).await.contains("cost_usd"));
 
     // Everything summed; later rows and a replay go through the log insert.
     build_tiers(store, sh).await;
@@ -525,6 +565,7 @@ async fn period_tiers_answer_as_the_ledger_does(store: &dyn Backend) {
     let ledger = tiered_answers(store, sh, chrono_tz::UTC).await;
     let tiered = tiered_answers(store, sh, sh).await;
     assert_eq!(tiered, ledger);
+    let costs = entity_costs(store).await;
 
     // The whole-period answers really come from the tiers: they survive losing the ledger.
     let month = claude_code_hub::domain::periods::period_range(
@@ -544,6 +585,22 @@ async fn period_tiers_answer_as_the_ledger_does(store: &dyn Backend) {
     assert!(!before.is_empty());
     store.exec("DELETE FROM usage_rollups").await;
     assert_eq!(store.rank(&rank(sh)).await.unwrap(), before);
+    // So do one entity's costs (the partial edge hours come from the log, which is kept).
+    let one = |id| CostQuery {
+        scope: CostScope::User,
+        id: Some(id),
+        since: DateTime::<Utc>::UNIX_EPOCH,
+        until: Utc::now(),
+        bucket_ms: i64::MAX,
+    };
+    for id in [1, 3] {
+        let got = store.cost_buckets(&one(id)).await.unwrap();
+        assert!(!got.is_empty());
+        assert!(
+            costs.contains(&format!("User {id} 1970-01-01 00:00:00 UTC {got:?}")),
+            "{got:?}"
+        );
+    }
     assert!(store.rank(&rank(chrono_tz::UTC)).await.unwrap().is_empty());
 }
 

@@ -19,6 +19,7 @@ pub mod sensitive_words_sql;
 pub mod spool_file;
 pub mod sql_ledger;
 pub(crate) mod sql_shared;
+pub mod sql_tier_fold;
 pub mod sql_tiers;
 pub mod sqlite;
 pub mod upstream;

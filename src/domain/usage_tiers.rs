@@ -34,8 +34,9 @@ pub fn fold_before(now: i64) -> i64 {
 /// A tier's period length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TierKind {
-    /// A UTC hour (kept for providers and models only: a user or key has about one request
-    /// per hour, so an hourly row per user would copy the ledger).
+    /// A UTC hour. For a user or key it is about one row per ledger row, but it is written by
+    /// the background fold, not the log writer, and it is what per-entity reads use: the
+    /// ledger has no per-entity index, so the writer keeps only its hour-ordered key.
     Hour,
     /// A local day.
     Day,
@@ -94,14 +95,6 @@ impl TierDim {
             Self::Key => "key",
             Self::Provider => "provider",
             Self::Model => "model",
-        }
-    }
-
-    /// The kinds kept for this dimension, shortest first.
-    pub fn kinds(self) -> &'static [TierKind] {
-        match self {
-            Self::User | Self::Key => &TierKind::ALL[1..],
-            Self::Provider | Self::Model => &TierKind::ALL,
         }
     }
 
@@ -208,7 +201,7 @@ pub fn tier_rows(
             .or_insert_with(|| periods_of_hour(k.hour, tz));
         for dim in TierDim::ALL {
             let group = dim.group_of(k);
-            for p in ps.iter().filter(|p| dim.kinds().contains(&p.kind)) {
+            for p in ps.iter() {
                 out.entry(TierKey {
                     dim,
                     kind: p.kind,

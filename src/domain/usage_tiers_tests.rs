@@ -172,7 +172,7 @@ fn tier_rows_sum_every_ledger_row_once_per_dimension_and_kind() {
     let tiers = tier_rows(&rows, tz, i64::MAX);
     let total_requests: i64 = rows.iter().map(|r| r.1.requests).sum();
     for dim in TierDim::ALL {
-        for kind in dim.kinds().iter().copied() {
+        for kind in TierKind::ALL {
             let got: i64 = tiers
                 .iter()
                 .filter(|(k, _)| k.dim == dim && k.kind == kind)
@@ -189,12 +189,14 @@ fn tier_rows_sum_every_ledger_row_once_per_dimension_and_kind() {
     assert_eq!(months.len(), 2);
     // Sorted keys, no duplicates.
     assert!(tiers.windows(2).all(|w| w[0].0 < w[1].0));
-    // Hours are kept for providers and models only.
-    assert!(tiers.iter().any(|(k, _)| k.kind == TierKind::Hour));
-    assert!(
-        tiers.iter().all(|(k, _)| k.kind != TierKind::Hour
-            || matches!(k.dim, TierDim::Provider | TierDim::Model))
-    );
+    // Hours are kept for every dimension: one entity's figures read them.
+    for dim in TierDim::ALL {
+        assert!(
+            tiers
+                .iter()
+                .any(|(k, _)| k.kind == TierKind::Hour && k.dim == dim)
+        );
+    }
 }
 
 #[test]

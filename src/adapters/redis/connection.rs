@@ -14,8 +14,8 @@ use ::redis::cluster::{ClusterClient, ClusterConfig};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use ::redis::{
-    Client, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture, ServerErrorKind,
-    Value,
+    Client, Cmd, ConnectionAddr, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
+    ServerErrorKind, Value,
 };
 use arc_swap::ArcSwap;
 
@@ -122,6 +122,14 @@ pub(super) struct Connection {
     timeouts: RedisTimeouts,
 }
 
+/// TCP settings of every Redis connection: `TCP_NODELAY`, as the server sets on its side. The
+/// crate's default leaves Nagle's algorithm on, which holds a small write (one request's
+/// commands) until the previous one is acknowledged: concurrent requests sharing the
+/// multiplexed connection would wait on each other's answers.
+fn tcp() -> ::redis::io::tcp::TcpSettings {
+    ::redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
 impl Connection {
     /// A handle for `topology`: a single server or a Cluster connects on first use; a Sentinel
     /// master is looked up now (within `initial_connect`), and again after every failure.
@@ -139,7 +147,8 @@ impl Connection {
             .set_response_timeout(timeouts.response);
         let (source, link) = match topology {
             Topology::Single(url) => {
-                let client = Client::open(url.as_str())?;
+                let info = url.as_str().into_connection_info()?.set_tcp_settings(tcp());
+                let client = Client::open(info)?;
                 let manager =
                     ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
                 (Source::Server(client), Link::Server(manager))
@@ -147,6 +156,7 @@ impl Connection {
             Topology::Cluster(nodes) => {
                 let client = ClusterClient::builder(nodes.iter().map(String::as_str))
                     .retries(u32::try_from(timeouts.retries).unwrap_or(1))
+                    .tcp_settings(tcp())
                     .build()?;
                 let link = client.get_pending_async_connection_with_config(cluster_config.clone());
                 (Source::Cluster(client), Link::Cluster(link))
@@ -162,7 +172,9 @@ impl Connection {
                     .iter()
                     .map(|(h, p)| ConnectionAddr::Tcp(h.clone(), *p));
                 let mut b = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
-                    .set_client_to_redis_db(*db);
+                    .set_client_to_redis_db(*db)
+                    .set_client_to_redis_tcp_settings(tcp())
+                    .set_client_to_sentinel_tcp_settings(tcp());
                 if let Some(u) = username {
                     b = b.set_client_to_redis_username(u);
                 }

@@ -13,7 +13,8 @@ use super::SqliteStore;
 use super::codec::{map_err, ts_to_text};
 use crate::adapters::sql_ledger::{self as ledger, Arg, Dialect, Sql};
 use crate::adapters::sql_shared::statement_sizes::fixed_chunks;
-use crate::adapters::sql_tiers::{self as tiers, TierConn, TierState};
+use crate::adapters::sql_tier_fold::{self as fold, TierConn};
+use crate::adapters::sql_tiers::{self as tiers, TierState};
 use crate::domain::periods::HourSpan;
 use crate::domain::request_log::RequestLog;
 use crate::domain::rollup::join_cost;
@@ -63,7 +64,7 @@ pub(super) async fn add_rollups(
             .await
             .map_err(map_err)?;
     }
-    tiers::add_late_rows(conn, &rollups).await
+    fold::add_late_rows(conn, &rollups).await
 }
 
 #[async_trait]
@@ -107,13 +108,28 @@ impl TierConn for SqliteConnection {
     }
 }
 
-/// Cost per entity: whole hours from the roll-ups, partial edge hours (and fine buckets) from
-/// the log.
+/// Cost per entity: whole hours from the roll-ups (one entity's from the period tiers),
+/// partial edge hours (and fine buckets) from the log.
 pub(super) async fn cost_buckets(pool: &SqlitePool, q: &CostQuery) -> StoreResult<Vec<CostBucket>> {
     let Some((hours, edges)) = ledger::cost_split(q) else {
         return super::logs::cost_buckets(pool, q).await;
     };
-    let rows = query(&ledger::cost_by_entity(D, q.scope, q.id, hours))
+    // One entity's figure reads the tiers (the ledger has no per-entity index); every
+    // entity's reads the ledger's hours in order.
+    let state = match q.id {
+        Some(_) => {
+            pool.acquire()
+                .await
+                .map_err(map_err)?
+                .tier_state(None)
+                .await?
+        }
+        None => TierState {
+            zone: String::new(),
+            covered_below: 0,
+        },
+    };
+    let rows = query(&tiers::cost_sql(D, q.scope, q.id, hours, &state))
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
@@ -247,7 +263,7 @@ impl StatsStore for SqliteStore {
     async fn tier_step(&self, zone: Tz, max_rows: i64, fold_before: i64) -> StoreResult<bool> {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-        let more = tiers::tier_step(&mut *tx, zone, max_rows, fold_before).await?;
+        let more = fold::tier_step(&mut *tx, zone, max_rows, fold_before).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(more)
     }
