@@ -10,13 +10,15 @@ CREATE INDEX usage_tiers_group_idx ON usage_tiers (dim, kind, grp, start);
 -- Any hourly user or key rows are summed again from the ledger below.
 DELETE FROM usage_tiers WHERE kind = 'h' AND dim IN ('user', 'key');
 
--- The users' hours already folded (the tiers hold exactly the hours before covered_below).
+-- The users' hours already folded (the tiers hold exactly the hours before covered_below),
+-- written hour by hour so that Postgres keeps an hour's rows on adjacent pages.
 INSERT INTO usage_tiers (dim, kind, start, grp, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cost_micros, cost_pico, duration_ms, ttfb_ms, ttfb_count, converted)
 SELECT 'user', 'h', hour, CAST(user_id AS TEXT), CAST(SUM(requests) AS BIGINT), CAST(SUM(errors) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cache_read_tokens) AS BIGINT), CAST(SUM(cache_write_5m_tokens) AS BIGINT), CAST(SUM(cache_write_1h_tokens) AS BIGINT), CAST(SUM(cost_micros) AS BIGINT), CAST(SUM(cost_pico) AS BIGINT), CAST(SUM(duration_ms) AS BIGINT), CAST(SUM(ttfb_ms) AS BIGINT), CAST(SUM(ttfb_count) AS BIGINT), CAST(SUM(converted) AS BIGINT)
 FROM usage_rollups
 WHERE hour < (SELECT covered_below FROM usage_tier_state WHERE id = 1)
   AND (SELECT zone FROM usage_tier_state WHERE id = 1) <> ''
-GROUP BY hour, user_id;
+GROUP BY hour, user_id
+ORDER BY hour;
 
 -- The keys' hours already folded (the tiers hold exactly the hours before covered_below).
 INSERT INTO usage_tiers (dim, kind, start, grp, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cost_micros, cost_pico, duration_ms, ttfb_ms, ttfb_count, converted)
@@ -24,4 +26,5 @@ SELECT 'key', 'h', hour, CAST(key_id AS TEXT), CAST(SUM(requests) AS BIGINT), CA
 FROM usage_rollups
 WHERE hour < (SELECT covered_below FROM usage_tier_state WHERE id = 1)
   AND (SELECT zone FROM usage_tier_state WHERE id = 1) <> ''
-GROUP BY hour, key_id;
+GROUP BY hour, key_id
+ORDER BY hour;

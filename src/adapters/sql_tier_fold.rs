@@ -141,6 +141,10 @@ pub(crate) fn rebuild_from_ledger(
         .bind(Arg::I64(span.end))
         .push(" GROUP BY p.kind, p.start, ")
         .push(group)
+        // Rows of one period written together: Postgres keeps them in insertion order, and a
+        // day's user rows scattered over the heap cost a page read each (24 hourly user
+        // tiers: 45,000 rows over 27,000 pages, 0.2 s).
+        .push(" ORDER BY p.kind, p.start")
         // The WHERE above also keeps SQLite from reading this ON as a join's.
         .push(" ON CONFLICT (dim, kind, start, grp) DO UPDATE SET ");
     let set: Vec<String> = cols

@@ -135,38 +135,52 @@ fn plan(
 }
 
 /// [`sql_ledger::rank`](super::sql_ledger::rank) over whole periods from the tiers and the
-/// edge hours from the ledger: rows of (group text, 13 integers), best first.
+/// hours not folded yet from the ledger: rows of (group text, 13 integers), best first.
 pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
     let dim = tier_dim(r.dimension);
     let (tiers, spans) = plan(r.hours, r.zone, &TierKind::ALL, covered);
-    let cols = tier_columns().join(", ");
     let col = r.dimension.column();
-    // Two passes over the rows (materialised once): the ranking sums only the ordering
-    // metric per group, then the top groups get every sum. Postgres sums BIGINT as NUMERIC,
-    // and 13 of them for each of 10,000 users cost more than reading the rows.
-    let mut q = Sql::new(dialect);
-    q.push("WITH u AS MATERIALIZED (");
-    let mut parts = 0;
-    for (i, run) in tiers.iter().enumerate() {
-        if i > 0 {
-            q.push(" UNION ALL ");
+    // Two passes: the ranking reads only the ordering metric's columns of every group, then
+    // the top groups' rows are read again with every column, through the tiers' group
+    // index. (Postgres sums BIGINT as NUMERIC, and 13 sums for each of 10,000 users cost
+    // more than reading the rows; carrying 13 columns of 50,000 rows through a
+    // materialised table cost SQLite as much.)
+    let rows = |q: &mut Sql, cols: &str, only_top: bool| {
+        let mut parts = 0;
+        for run in &tiers {
+            if parts > 0 {
+                q.push(" UNION ALL ");
+            }
+            parts += 1;
+            q.push("SELECT grp, ").push(cols).push(" FROM usage_tiers");
+            tiers_where(q, dim, *run);
+            if only_top {
+                q.push(" AND grp IN (SELECT grp FROM top)");
+            }
         }
-        q.push("SELECT grp, ").push(&cols).push(" FROM usage_tiers");
-        tiers_where(&mut q, dim, *run);
-        parts += 1;
-    }
-    for (h, side) in &spans {
-        if parts > 0 {
-            q.push(" UNION ALL ");
+        for (h, side) in &spans {
+            if parts > 0 {
+                q.push(" UNION ALL ");
+            }
+            parts += 1;
+            q.push("SELECT CAST(")
+                .push(col)
+                .push(" AS TEXT) AS grp, ")
+                .push(cols)
+                .push(" FROM usage_rollups");
+            span_where(q, *h, *side);
+            if only_top {
+                q.push(" AND CAST(")
+                    .push(col)
+                    .push(" AS TEXT) IN (SELECT grp FROM top)");
+            }
         }
-        q.push("SELECT CAST(")
-            .push(col)
-            .push(" AS TEXT) AS grp, ")
-            .push(&cols)
-            .push(" FROM usage_rollups");
-        span_where(&mut q, *h, *side);
-        parts += 1;
-    }
+        if parts == 0 {
+            q.push("SELECT grp, ")
+                .push(cols)
+                .push(" FROM usage_tiers WHERE 1 = 0");
+        }
+    };
     let none = match r.dimension {
         Dimension::Model => "''",
         _ => "'0'",
@@ -176,24 +190,29 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
         m => metric_sum(m).to_string(),
     };
     // Ties in id order, as the ledger's ranking.
-    let tie = |t: &str| match r.dimension {
-        Dimension::Model => format!("{t}.grp"),
-        _ => format!("CAST({t}.grp AS BIGINT)"),
+    let tie = match r.dimension {
+        Dimension::Model => "u.grp",
+        _ => "CAST(u.grp AS BIGINT)",
     };
-    q.push("), top AS (SELECT grp FROM u WHERE grp <> ")
+    let mut q = Sql::new(dialect);
+    q.push("WITH top AS MATERIALIZED (SELECT grp FROM (");
+    rows(&mut q, metric_columns(r.order), false);
+    q.push(") u WHERE grp <> ")
         .push(none)
         .push(" GROUP BY grp ORDER BY ")
         .push(&order)
         .push(" DESC, ")
-        .push(&tie("u"))
+        .push(tie)
         .push(" LIMIT ")
         .bind(Arg::I64(r.limit.max(0)))
         .push(") SELECT u.grp, ")
         .push(&super::sql_ledger::select_sums(false))
-        .push(" FROM u JOIN top ON top.grp = u.grp GROUP BY u.grp ORDER BY ")
+        .push(" FROM (");
+    rows(&mut q, &tier_columns().join(", "), true);
+    q.push(") u GROUP BY u.grp ORDER BY ")
         .push(&order)
         .push(" DESC, ")
-        .push(&tie("u"));
+        .push(tie);
     q
 }
 
@@ -207,6 +226,19 @@ fn row_metric(m: Metric) -> &'static str {
              + cache_write_1h_tokens"
         }
         Metric::Cost => "cost_micros",
+    }
+}
+
+/// The columns a metric is summed from.
+fn metric_columns(m: Metric) -> &'static str {
+    match m {
+        Metric::Requests => "requests",
+        Metric::Errors => "errors",
+        Metric::Tokens => {
+            "input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, \
+             cache_write_1h_tokens"
+        }
+        Metric::Cost => "cost_micros, cost_pico",
     }
 }
 
