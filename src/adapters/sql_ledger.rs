@@ -25,6 +25,10 @@ pub(crate) enum Arg {
     I64(i64),
     /// A string.
     Text(String),
+    /// An array of integers (Postgres `bigint[]`; SQLite receives it as JSON text).
+    I64s(Vec<i64>),
+    /// An array of strings (Postgres `text[]`; SQLite receives it as JSON text).
+    Texts(Vec<String>),
 }
 
 /// SQL text with its arguments in order.
@@ -120,8 +124,70 @@ pub(crate) fn sum_values(s: &RollupSums) -> Vec<i64> {
     v
 }
 
+/// The statements adding `rows` to the ledger. Postgres: one statement whatever the count,
+/// its columns bound as arrays (`UNNEST`), so its text never changes and it is planned once;
+/// a 256-row `VALUES` list of 32 columns cut into fixed chunks was ~10 statements of up to
+/// 8,192 parameters per batch. SQLite has no arrays: `VALUES` lists in fixed chunk sizes (see
+/// `sql_shared::statement_sizes`).
+pub(crate) fn upserts(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Vec<Sql> {
+    match dialect {
+        Dialect::Postgres if rows.is_empty() => Vec::new(),
+        Dialect::Postgres => vec![upsert_unnest(rows)],
+        Dialect::Sqlite => super::sql_shared::statement_sizes::fixed_chunks(rows)
+            .map(|chunk| upsert(dialect, chunk))
+            .collect(),
+    }
+}
+
+/// The `ON CONFLICT` tail shared by both forms: existing keys are summed.
+fn upsert_conflict(q: &mut Sql, sums: &[String]) {
+    q.push(" ON CONFLICT (")
+        .push(&KEY_COLUMNS.join(", "))
+        .push(") DO UPDATE SET ");
+    let set: Vec<String> = sums
+        .iter()
+        .map(|c| format!("{c} = usage_rollups.{c} + excluded.{c}"))
+        .collect();
+    q.push(&set.join(", "));
+}
+
+/// Postgres: every column of `rows` as one array argument.
+fn upsert_unnest(rows: &[(RollupKey, RollupSums)]) -> Sql {
+    let sums = sum_columns(true);
+    let mut q = Sql::new(Dialect::Postgres);
+    q.push("INSERT INTO usage_rollups (")
+        .push(&KEY_COLUMNS.join(", "))
+        .push(", ")
+        .push(&sums.join(", "))
+        .push(") SELECT * FROM UNNEST(");
+    let ints = |f: &dyn Fn(&RollupKey) -> i64| rows.iter().map(|(k, _)| f(k)).collect();
+    let texts = |f: &dyn Fn(&RollupKey) -> String| rows.iter().map(|(k, _)| f(k)).collect();
+    q.bind(Arg::I64s(ints(&|k| k.hour))).push("::bigint[], ");
+    q.bind(Arg::I64s(ints(&|k| k.user_id))).push("::bigint[], ");
+    q.bind(Arg::I64s(ints(&|k| k.key_id))).push("::bigint[], ");
+    q.bind(Arg::I64s(ints(&|k| k.provider_id)))
+        .push("::bigint[], ");
+    q.bind(Arg::Texts(texts(&|k| k.model.clone())))
+        .push("::text[], ");
+    q.bind(Arg::Texts(texts(&|k| k.endpoint_format.clone())))
+        .push("::text[], ");
+    q.bind(Arg::Texts(texts(&|k| k.outcome.as_str().to_string())))
+        .push("::text[]");
+    let values: Vec<Vec<i64>> = rows.iter().map(|(_, s)| sum_values(s)).collect();
+    for i in 0..sums.len() {
+        let column = values
+            .iter()
+            .map(|v| v.get(i).copied().unwrap_or(0))
+            .collect();
+        q.push(", ").bind(Arg::I64s(column)).push("::bigint[]");
+    }
+    q.push(")");
+    upsert_conflict(&mut q, &sums);
+    q
+}
+
 /// One statement adding `rows` to the ledger (new keys inserted, existing ones summed).
-pub(crate) fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
+fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
     let sums = sum_columns(true);
     let mut q = Sql::new(dialect);
     q.push("INSERT INTO usage_rollups (")
@@ -143,14 +209,7 @@ pub(crate) fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql 
         }
         q.push(")");
     }
-    q.push(" ON CONFLICT (")
-        .push(&KEY_COLUMNS.join(", "))
-        .push(") DO UPDATE SET ");
-    let set: Vec<String> = sums
-        .iter()
-        .map(|c| format!("{c} = usage_rollups.{c} + excluded.{c}"))
-        .collect();
-    q.push(&set.join(", "));
+    upsert_conflict(&mut q, &sums);
     q
 }
 
@@ -471,3 +530,55 @@ pub(crate) fn merge_costs(
 
 /// Log rows summarised per backfill transaction.
 pub(crate) const BACKFILL_CHUNK: i64 = 2_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rollup::OutcomeClass;
+
+    fn rows(n: i64) -> Vec<(RollupKey, RollupSums)> {
+        (0..n)
+            .map(|i| {
+                let key = RollupKey {
+                    hour: 3600 * (i % 3),
+                    user_id: i,
+                    key_id: 10 + i,
+                    provider_id: 7,
+                    model: format!("m{i}"),
+                    endpoint_format: "claude".into(),
+                    outcome: OutcomeClass::Success,
+                };
+                let sums = RollupSums {
+                    requests: 1 + i,
+                    ..Default::default()
+                };
+                (key, sums)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn postgres_adds_any_batch_in_one_fixed_statement_and_sqlite_in_fixed_chunks() {
+        let pg: Vec<Sql> = upserts(Dialect::Postgres, &rows(300));
+        assert_eq!(pg.len(), 1);
+        // One array per column, each as long as the batch.
+        assert_eq!(
+            pg[0].args.len(),
+            KEY_COLUMNS.len() + sum_columns(true).len()
+        );
+        assert!(pg[0].args.iter().all(|a| match a {
+            Arg::I64s(v) => v.len() == 300,
+            Arg::Texts(v) => v.len() == 300,
+            _ => false,
+        }));
+        assert_eq!(pg[0].args[1], Arg::I64s((0..300).collect()));
+        // The text does not depend on the batch size.
+        assert_eq!(upserts(Dialect::Postgres, &rows(3))[0].text, pg[0].text);
+        assert!(upserts(Dialect::Postgres, &[]).is_empty());
+
+        let lite = upserts(Dialect::Sqlite, &rows(300));
+        assert_eq!(lite.len(), 1 + 2 + 3); // 256 + 16 + 16 + 4 + 4 + 4
+        let bound: usize = lite.iter().map(|q| q.args.len()).sum();
+        assert_eq!(bound, 300 * (KEY_COLUMNS.len() + sum_columns(true).len()));
+    }
+}

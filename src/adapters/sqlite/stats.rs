@@ -31,6 +31,9 @@ fn query(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments> {
         q = match a {
             Arg::I64(v) => q.bind(*v),
             Arg::Text(t) => q.bind(t.clone()),
+            // No arrays in SQLite: JSON text, for `json_each`.
+            Arg::I64s(v) => q.bind(serde_json::to_string(v).unwrap_or_default()),
+            Arg::Texts(v) => q.bind(serde_json::to_string(v).unwrap_or_default()),
         };
     }
     q
@@ -49,9 +52,9 @@ pub(super) async fn add_rollups(
     stored: HashSet<String>,
 ) -> StoreResult<()> {
     let rollups = ledger::rollups_of(rows, stored);
-    // Cached statements: `fixed_chunks` allows only a few distinct texts.
-    for chunk in fixed_chunks(&rollups) {
-        query(&ledger::upsert(D, chunk))
+    // Cached statements: a few distinct texts (see `ledger::upserts`).
+    for sql in ledger::upserts(D, &rollups) {
+        query(&sql)
             .persistent(true)
             .execute(&mut *conn)
             .await
