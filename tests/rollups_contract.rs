@@ -21,10 +21,15 @@ use rust_decimal::Decimal;
 #[async_trait]
 trait Backend: RequestLogStore + StatsStore {
     async fn exec(&self, sql: &str);
+    /// The directory of this database's migrations.
+    fn migrations(&self) -> &'static str;
 }
 
 #[async_trait]
 impl Backend for SqliteStore {
+    fn migrations(&self) -> &'static str {
+        "sqlite"
+    }
     async fn exec(&self, sql: &str) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
             .execute(self.pool())
@@ -35,6 +40,9 @@ impl Backend for SqliteStore {
 
 #[async_trait]
 impl Backend for PostgresStore {
+    fn migrations(&self) -> &'static str {
+        "postgres"
+    }
     async fn exec(&self, sql: &str) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
             .execute(self.pool())
@@ -91,6 +99,7 @@ contract_tests!(
     day_buckets_follow_the_zone_across_a_dst_change,
     period_tiers_answer_as_the_ledger_does,
     period_tiers_rebuild_when_the_zone_changes,
+    the_upgrade_fills_user_and_key_hours_as_the_fold_does,
 );
 
 /// Start of the test data: two days ago, on the hour, so no row falls in the current hour.
@@ -620,4 +629,40 @@ async fn period_tiers_rebuild_when_the_zone_changes(store: &dyn Backend) {
         build_tiers(store, zone).await;
         assert_eq!(tiered_answers(store, zone, zone).await, ledger, "{zone}");
     }
+}
+
+/// Migration 0080 (an upgrade: user and key hours were not kept before it) fills the hours
+/// already folded from the ledger; one entity's costs then read them, so they must equal what
+/// the fold writes.
+async fn the_upgrade_fills_user_and_key_hours_as_the_fold_does(store: &dyn Backend) {
+    let sh = chrono_tz::Asia::Shanghai;
+    store
+        .insert_logs(&spread_rows("upgrade", 900, 30))
+        .await
+        .unwrap();
+    // An installation folded up to 10 days ago when it is upgraded.
+    fold_until(
+        store,
+        sh,
+        (base() - Duration::days(10)).timestamp() / 3600 * 3600,
+    )
+    .await;
+    let folded = entity_costs(store).await;
+    // As before the upgrade: no user or key hours.
+    store
+        .exec("DELETE FROM usage_tiers WHERE kind = 'h' AND dim IN ('user', 'key')")
+        .await;
+    let migration = std::fs::read_to_string(format!(
+        "{}/migrations/{}/0080_ledger_without_entity_indexes.sql",
+        env!("CARGO_MANIFEST_DIR"),
+        store.migrations()
+    ))
+    .unwrap();
+    // Its statements after the index changes (done already by the migrations run).
+    let fill = &migration[migration.find("DELETE FROM usage_tiers").unwrap()..];
+    store.exec(fill).await;
+    // `entity_costs` also checks each figure against the ledger's.
+    assert_eq!(entity_costs(store).await, folded);
+    build_tiers(store, sh).await;
+    entity_costs(store).await;
 }
