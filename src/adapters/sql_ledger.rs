@@ -139,14 +139,13 @@ pub(crate) fn upserts(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Vec
     }
 }
 
-/// The `ON CONFLICT` tail shared by both forms: existing keys are summed.
-fn upsert_conflict(q: &mut Sql, sums: &[String]) {
-    q.push(" ON CONFLICT (")
-        .push(&KEY_COLUMNS.join(", "))
-        .push(") DO UPDATE SET ");
+/// The `ON CONFLICT` tail of every summing table (ledger, hourly totals, tiers): a row whose
+/// `key` exists already is added to it, column by column.
+pub(crate) fn add_on_conflict(q: &mut Sql, table: &str, key: &str, sums: &[String]) {
+    q.push(" ON CONFLICT (").push(key).push(") DO UPDATE SET ");
     let set: Vec<String> = sums
         .iter()
-        .map(|c| format!("{c} = usage_rollups.{c} + excluded.{c}"))
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect();
     q.push(&set.join(", "));
 }
@@ -182,7 +181,7 @@ fn upsert_unnest(rows: &[(RollupKey, RollupSums)]) -> Sql {
         q.push(", ").bind(Arg::I64s(column)).push("::bigint[]");
     }
     q.push(")");
-    upsert_conflict(&mut q, &sums);
+    add_on_conflict(&mut q, "usage_rollups", &KEY_COLUMNS.join(", "), &sums);
     q
 }
 
@@ -209,7 +208,7 @@ fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
         }
         q.push(")");
     }
-    upsert_conflict(&mut q, &sums);
+    add_on_conflict(&mut q, "usage_rollups", &KEY_COLUMNS.join(", "), &sums);
     q
 }
 
@@ -238,12 +237,7 @@ pub(crate) fn upsert_hourly_totals(dialect: Dialect, rows: &[(i64, RollupSums)])
         }
         q.push(")");
     }
-    q.push(" ON CONFLICT (hour) DO UPDATE SET ");
-    let set: Vec<String> = sums
-        .iter()
-        .map(|c| format!("{c} = usage_hourly_totals.{c} + excluded.{c}"))
-        .collect();
-    q.push(&set.join(", "));
+    add_on_conflict(&mut q, "usage_hourly_totals", "hour", &sums);
     q
 }
 

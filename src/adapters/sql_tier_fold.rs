@@ -5,7 +5,10 @@
 
 use chrono_tz::Tz;
 
-use super::sql_ledger::{Arg, Dialect, Sql};
+use super::sql_ledger::{Arg, Dialect, Sql, add_on_conflict};
+
+/// The tiers' primary key.
+const TIER_KEY: &str = "dim, kind, start, grp";
 use super::sql_tiers::{TierState, tier_columns};
 use crate::domain::periods::HourSpan;
 use crate::domain::rollup::RollupSums;
@@ -144,14 +147,9 @@ pub(crate) fn rebuild_from_ledger(
         // Rows of one period written together: Postgres keeps them in insertion order, and a
         // day's user rows scattered over the heap cost a page read each (24 hourly user
         // tiers: 45,000 rows over 27,000 pages, 0.2 s).
-        .push(" ORDER BY p.kind, p.start")
-        // The WHERE above also keeps SQLite from reading this ON as a join's.
-        .push(" ON CONFLICT (dim, kind, start, grp) DO UPDATE SET ");
-    let set: Vec<String> = cols
-        .iter()
-        .map(|c| format!("{c} = usage_tiers.{c} + excluded.{c}"))
-        .collect();
-    q.push(&set.join(", "));
+        .push(" ORDER BY p.kind, p.start");
+    // The WHERE above also keeps SQLite from reading this ON as a join's.
+    add_on_conflict(&mut q, "usage_tiers", TIER_KEY, &cols);
     q
 }
 
@@ -186,12 +184,7 @@ pub(crate) fn upsert(dialect: Dialect, rows: &[(TierKey, RollupSums)]) -> Sql {
         }
         q.push(")");
     }
-    q.push(" ON CONFLICT (dim, kind, start, grp) DO UPDATE SET ");
-    let set: Vec<String> = cols
-        .iter()
-        .map(|c| format!("{c} = usage_tiers.{c} + excluded.{c}"))
-        .collect();
-    q.push(&set.join(", "));
+    add_on_conflict(&mut q, "usage_tiers", TIER_KEY, &cols);
     q
 }
 

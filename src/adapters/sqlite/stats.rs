@@ -117,21 +117,13 @@ pub(super) async fn cost_buckets(pool: &SqlitePool, q: &CostQuery) -> StoreResul
     let Some((hours, edges)) = ledger::cost_split(q) else {
         return super::logs::cost_buckets(pool, q).await;
     };
-    // One entity's figure reads the tiers (the ledger has no per-entity index); every
-    // entity's reads the ledger's hours in order.
-    let state = match q.id {
-        Some(_) => {
-            pool.acquire()
-                .await
-                .map_err(map_err)?
-                .tier_state(None)
-                .await?
-        }
-        None => TierState {
-            zone: String::new(),
-            covered_below: 0,
-        },
-    };
+    // One entity's figure reads the tiers (the ledger has no per-entity index).
+    let state = pool
+        .acquire()
+        .await
+        .map_err(map_err)?
+        .tier_state(None)
+        .await?;
     let rows = query(&tiers::cost_sql(D, q.scope, q.id, hours, &state))
         .fetch_all(pool)
         .await
