@@ -187,3 +187,62 @@ async fn one_request_costs_a_bounded_number_of_redis_commands() {
     );
     redis.cleanup().await;
 }
+
+/// A provider that limits concurrent sessions adds a slot check-and-take before forwarding for
+/// a session's first request only: once this instance has seen the session hold the slot, its
+/// next requests are forwarded after the one pre-routing round trip, and the slot is refreshed
+/// after the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_holding_its_provider_slot_costs_no_second_round_trip() {
+    let Some(redis) = support::redis::test_redis("redis_slot_trips").await else {
+        return;
+    };
+    let vars = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
+    ];
+    let t = spawn_app(&vars).await;
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::message("ok").usage(100, 10, 0, 0));
+    provider(&t, &up, "p0", json!({"limit_concurrent_sessions": 2})).await;
+    let (s, u) = t.post("/api/v1/users", json!({"name": "u"})).await;
+    assert_eq!(s, 201, "{u}");
+    let uid = u["id"].as_i64().unwrap();
+    let (s, k) = t
+        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_string();
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let seen = monitor(&redis.host_port(), redis.prefix.clone()).await;
+
+    let evals = |cmds: &[String]| cmds.iter().filter(|c| c.starts_with("\"EVALSHA\"")).count();
+    // First request of the session: the slot is checked and taken before forwarding, so two
+    // round trips: the pre-routing one, then the slot's script.
+    measure(&t, &up, &seen, &key, "s0").await;
+    let (before_first, all_first) = measure(&t, &up, &seen, &key, "s1").await;
+    // Its next requests: one script fewer before forwarding (the pre-routing round trip
+    // only), the slot's refresh after the answer instead: the same commands in all.
+    for _ in 0..2 {
+        let (before, all) = measure(&t, &up, &seen, &key, "s1").await;
+        assert_eq!(
+            evals(&before) + 1,
+            evals(&before_first),
+            "{before:#?} vs {before_first:#?}"
+        );
+        assert_eq!(names(&all), names(&all_first), "{all:#?} vs {all_first:#?}");
+    }
+    // Both slots are taken (s0, s1): a third session is refused (no other provider), so
+    // the limit holds.
+    let refused = t
+        .http
+        .post(t.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body("s3", false))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(refused.status().as_u16(), 200);
+    redis.cleanup().await;
+}

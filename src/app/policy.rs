@@ -87,7 +87,9 @@ pub trait Limiter: Send + Sync {
     /// refused (`false`) when `limit_concurrent_sessions` other sessions are active, and selection
     /// must then skip the provider. A slot stops counting `SESSION_TTL` after the session's last
     /// request. A provider without a concurrent-session limit tracks nothing (granted at once).
-    /// When the limits store fails, the slot is granted (fail-open).
+    /// When the limits store fails, the slot is granted (fail-open). A session this instance
+    /// saw holding the slot recently is granted without asking a shared store; the refresh is
+    /// then owed to `settle_provider_slot`.
     async fn take_provider_slot(
         &self,
         provider: &Provider,
@@ -96,6 +98,10 @@ pub trait Limiter: Send + Sync {
     ) -> bool;
     /// Adds a finished request's cost to every window of its key, user and provider.
     async fn record_spend(&self, spend: SpendRecord);
+    /// After the answer: refreshes the provider slot that `take_provider_slot` granted without
+    /// asking the store (a holder this instance confirmed recently), so the slot stays alive.
+    /// Does nothing when the request owed no refresh.
+    async fn settle_provider_slot(&self, provider_id: i64, session_id: &str, now: DateTime<Utc>);
 }
 
 /// No limits at all (`ENABLE_RATE_LIMIT=false`, and the default until quotas are wired).
@@ -118,6 +124,7 @@ impl Limiter for NoLimits {
         true
     }
     async fn record_spend(&self, _spend: SpendRecord) {}
+    async fn settle_provider_slot(&self, _p: i64, _s: &str, _now: DateTime<Utc>) {}
 }
 
 /// How one provider did for one request (recorded once, after its retries).

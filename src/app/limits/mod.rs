@@ -5,6 +5,7 @@
 //! the request log (admin recompute, startup warm-up).
 
 pub mod fail_open;
+mod held_slots;
 mod plan;
 mod rebuild;
 
@@ -17,11 +18,13 @@ use chrono_tz::Tz;
 use crate::domain::limits::Limits;
 use crate::domain::provider::Provider;
 use crate::domain::windows::{LimitKind, limit_value, micros_to_usd};
+use crate::ports::counters::CounterMode;
 use crate::ports::limits::{Check, CheckOutcome, CheckRequest, Counter, LimitStore};
 use crate::ports::store::{ConfigStore, RequestLogStore};
 
 use super::policy::{AdmitRequest, LimitRejection, Limiter, ProviderLimitState, SpendRecord};
 use super::snapshot::SnapshotHolder;
+pub use held_slots::HeldSlots;
 pub use plan::{Scope, counter_for, spend_counters};
 
 /// Everything the service needs.
@@ -32,6 +35,9 @@ pub struct LimitService {
     logs: Arc<dyn RequestLogStore>,
     tz: Tz,
     session_ttl_ms: i64,
+    /// Sessions seen holding a provider's slot, so a shared store is not asked before every
+    /// request of theirs (see `held_slots`).
+    held_slots: Arc<HeldSlots>,
 }
 
 /// One window of an entity as shown by the usage API.
@@ -95,13 +101,15 @@ impl LimitService {
         tz: Tz,
         session_ttl: std::time::Duration,
     ) -> Self {
+        let session_ttl_ms = i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX);
         Self {
             store,
             snapshot,
             config,
             logs,
             tz,
-            session_ttl_ms: i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX),
+            session_ttl_ms,
+            held_slots: Arc::new(HeldSlots::new(session_ttl_ms)),
         }
     }
 
@@ -128,6 +136,7 @@ impl LimitService {
                 .filter(|p| p.limits.limit_concurrent_sessions.is_some())
                 .map(|p| session(Scope::Provider, p.id)),
         );
+        self.held_slots.forget_session(session_id);
         self.store
             .release_session(&counters, session_id)
             .await
@@ -528,18 +537,30 @@ impl Limiter for LimitService {
             self.tz,
             self.session_ttl_ms,
         );
+        let now_ms = now.timestamp_millis();
+        let shared = self.store.mode() == CounterMode::Shared;
+        if shared && self.held_slots.claim(provider.id, session_id, now_ms) {
+            // A holder keeps its slot whatever the count: refreshed after the answer
+            // (`settle_provider_slot`), not asked before forwarding.
+            return true;
+        }
         let checks = [Check { counter, limit }];
         // One atomic check-and-take (one Lua script on Redis, one lock in memory).
         let outcome = self
             .store
             .check(CheckRequest {
-                now_ms: now.timestamp_millis(),
+                now_ms,
                 session_id,
                 checks: &checks,
             })
             .await;
         match outcome {
-            Ok(CheckOutcome::Admitted) => true,
+            Ok(CheckOutcome::Admitted) => {
+                if shared {
+                    self.held_slots.confirm(provider.id, session_id, now_ms);
+                }
+                true
+            }
             Ok(CheckOutcome::Rejected { current, .. }) => {
                 tracing::debug!(
                     provider = %provider.name,
@@ -600,6 +621,45 @@ impl Limiter for LimitService {
             .await
         {
             tracing::warn!(error = %e, "spend not recorded in the limit counters");
+        }
+    }
+
+    async fn settle_provider_slot(&self, provider_id: i64, session_id: &str, now: DateTime<Utc>) {
+        if !self.held_slots.take_owed(provider_id, session_id) {
+            return;
+        }
+        let snap = self.snapshot.get();
+        let Some(provider) = snap.provider(provider_id) else {
+            return;
+        };
+        let Some(limit) = limit_value(&provider.limits, LimitKind::Concurrency) else {
+            return;
+        };
+        let counter = counter_for(
+            Scope::Provider,
+            provider_id,
+            LimitKind::Concurrency,
+            &provider.limits,
+            now,
+            self.tz,
+            self.session_ttl_ms,
+        );
+        let now_ms = now.timestamp_millis();
+        let checks = [Check { counter, limit }];
+        let outcome = self
+            .store
+            .check(CheckRequest {
+                now_ms,
+                session_id,
+                checks: &checks,
+            })
+            .await;
+        // A holder is always refreshed; a refusal means the session was ended meanwhile and
+        // the provider is full: its next request is checked before it is forwarded.
+        match outcome {
+            Ok(CheckOutcome::Admitted) => self.held_slots.confirm(provider_id, session_id, now_ms),
+            Ok(CheckOutcome::Rejected { .. }) => self.held_slots.forget(provider_id, session_id),
+            Err(e) => tracing::debug!(error = %e, "provider slot not refreshed"),
         }
     }
 }

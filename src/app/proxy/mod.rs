@@ -463,7 +463,8 @@ impl ProxyService {
 
     /// What a provider's answer leaves in the shared store, off the answer's path (spawned, so
     /// the client never waits a round trip for it): the session's binding to the provider and
-    /// its listing entry (one round trip, see `CounterStore::touch_session`) and, when
+    /// its listing entry (one round trip, see `CounterStore::touch_session`), the refresh of a
+    /// provider slot granted from memory (`Limiter::settle_provider_slot`) and, when
     /// `report_success`, the success for its breaker.
     fn after_answer(
         &self,
@@ -475,6 +476,7 @@ impl ProxyService {
     ) {
         let counters = self.counters.clone();
         let breakers = self.breakers.clone();
+        let limiter = self.limiter.clone();
         let snapshot = self.snapshot.get();
         let now = self.clock.now();
         let bind = match reason {
@@ -506,7 +508,8 @@ impl ProxyService {
                     breakers.record(p, ProviderOutcome::Success, now).await;
                 }
             };
-            tokio::join!(bind, success);
+            let slot = limiter.settle_provider_slot(provider_id, &touch.id, now);
+            tokio::join!(bind, success, slot);
         });
     }
 }
