@@ -575,6 +575,45 @@ async fn rolling_lateness_is_at_most_one_bucket(s: Store) {
     }
 }
 
+/// A rolling window kept over a long, irregular stretch of traffic (steps of seconds to
+/// minutes, half-hour pauses, idle gaps longer than the window) always reads the plain sum of
+/// the amounts whose bucket is still live: the running sum the Redis ring keeps never drifts
+/// from a recount.
+async fn rolling_sums_match_a_plain_recount(s: Store) {
+    for window in [60_000_i64, 5 * 3_600_000] {
+        let ring = Ring::for_window(window);
+        let r = rolling(&format!("recount:{window}"), window);
+        let mut added: Vec<(i64, i64)> = Vec::new();
+        let (mut t, mut x) = (T0, 7_u64);
+        for step in 0..300 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let gap = match (x >> 33) % 10 {
+                0 => window + 7_777,
+                1 | 2 => window / 10,
+                _ => i64::try_from((x >> 40) % (window as u64 / 40)).unwrap() + 1,
+            };
+            let amount = i64::try_from((x >> 20) % 1_000).unwrap() + 1;
+            // Read just before the next amount and right after it (time never goes back).
+            for (at, add) in [(t + gap - 1, false), (t + gap, true)] {
+                if add {
+                    s.record(at, amount, std::slice::from_ref(&r)).await.unwrap();
+                    added.push((at, amount));
+                }
+                let expect: i64 = added
+                    .iter()
+                    .filter(|(when, _)| ring.released_at(ring.index(*when)) > at)
+                    .map(|(_, a)| a)
+                    .sum();
+                let got = s.read(at, std::slice::from_ref(&r), None).await.unwrap()[0];
+                assert_eq!(got, expect, "window {window}, step {step}, at +{}", at - T0);
+            }
+            t += gap;
+        }
+    }
+}
+
 /// Two instances (two stores on one backend) interleaving: RPM and a budget hold exactly.
 async fn two_instances_are_exact(a: Store, b: Store) {
     let mut tasks = Vec::new();
@@ -771,6 +810,7 @@ contract!(
     provider_slots_are_taken_atomically,
     check_round_trip_cost,
     rolling_lateness_is_at_most_one_bucket,
+    rolling_sums_match_a_plain_recount,
     two_instances_on_one_store_are_exact,
     session_counters_are_capped,
     released_sessions_free_their_slot,
