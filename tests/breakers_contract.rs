@@ -136,6 +136,52 @@ async fn full_cycle_and_sharing(s: Pair) {
     assert_eq!(s.ev_b.kinds().last(), Some(&BreakerEventKind::Closed));
 }
 
+/// The views of many breakers, read together, equal the view of each read alone, and an OPEN
+/// breaker whose time ran out is moved to HALF-OPEN (once) as a single read does.
+async fn views_read_together_equal_each_view(s: Pair) {
+    let (closed, failing, open) = (provider(20), provider(21), provider(22));
+    s.a.record(&failing, fail(), t0()).await;
+    for _ in 0..5 {
+        s.a.record(&open, fail(), t0()).await;
+    }
+    let all = [&closed, &failing, &open];
+    for at in [t0(), t0() + Duration::minutes(31)] {
+        let together = s.b.views(&all, at).await;
+        assert_eq!(together.len(), 3);
+        for (p, v) in all.iter().zip(&together) {
+            let alone = s.a.view(p, at).await;
+            assert_eq!(v.provider_id, p.id);
+            assert_eq!(
+                (v.state, v.failure_count, v.next_try_at, &v.last_error),
+                (
+                    alone.state,
+                    alone.failure_count,
+                    alone.next_try_at,
+                    &alone.last_error
+                ),
+                "provider {}",
+                p.id
+            );
+        }
+    }
+    let states: Vec<_> = s.a.views(&all, t0() + Duration::minutes(31)).await;
+    assert_eq!(
+        states.iter().map(|v| v.state).collect::<Vec<_>>(),
+        [
+            BreakerState::Closed,
+            BreakerState::Closed,
+            BreakerState::HalfOpen
+        ]
+    );
+    assert_eq!(states[1].failure_count, 1);
+    let half: usize = [s.ev_a.kinds(), s.ev_b.kinds()]
+        .iter()
+        .flatten()
+        .filter(|k| **k == BreakerEventKind::HalfOpened)
+        .count();
+    assert_eq!(half, 1, "the expiry is applied once");
+}
+
 async fn half_open_failure_reopens_and_reset_closes(s: Pair) {
     let p = provider(3);
     for _ in 0..5 {
@@ -395,6 +441,7 @@ macro_rules! contract {
 
 contract!(
     full_cycle_and_sharing,
+    views_read_together_equal_each_view,
     half_open_failure_reopens_and_reset_closes,
     network_errors_do_not_count_by_default,
     network_errors_count_when_enabled: true,

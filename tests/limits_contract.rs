@@ -598,7 +598,9 @@ async fn rolling_sums_match_a_plain_recount(s: Store) {
             // Read just before the next amount and right after it (time never goes back).
             for (at, add) in [(t + gap - 1, false), (t + gap, true)] {
                 if add {
-                    s.record(at, amount, std::slice::from_ref(&r)).await.unwrap();
+                    s.record(at, amount, std::slice::from_ref(&r))
+                        .await
+                        .unwrap();
                     added.push((at, amount));
                 }
                 let expect: i64 = added

@@ -182,6 +182,39 @@ impl BreakerService {
     /// The admin view of `p`'s breaker.
     pub async fn view(&self, p: &Provider, now: DateTime<Utc>) -> BreakerView {
         let r = self.current(p, now).await;
+        Self::view_of(p, r, now)
+    }
+
+    /// The admin views of many breakers, read in one `get_many` (one round trip with Redis,
+    /// whatever the number of providers: the providers page lists them all). A breaker whose
+    /// OPEN period just ran out is moved on and saved as `current` does (rare).
+    pub async fn views(&self, providers: &[&Provider], now: DateTime<Utc>) -> Vec<BreakerView> {
+        let keys: Vec<String> = providers.iter().map(|p| breaker_key(p.id)).collect();
+        let raws = match self.counters.get_many(&keys).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "[CircuitBreaker] states unreadable");
+                vec![None; providers.len()]
+            }
+        };
+        let mut out = Vec::with_capacity(providers.len());
+        for (p, raw) in providers.iter().copied().zip(raws) {
+            let rec = raw
+                .as_deref()
+                .and_then(|s| serde_json::from_str::<BreakerRecord>(s).ok())
+                .unwrap_or_default();
+            let (eff, event) = rec.effective(&p.breaker, now);
+            let eff = if event.is_some() {
+                self.current(p, now).await
+            } else {
+                eff
+            };
+            out.push(Self::view_of(p, eff, now));
+        }
+        out
+    }
+
+    fn view_of(p: &Provider, r: BreakerRecord, now: DateTime<Utc>) -> BreakerView {
         BreakerView {
             provider_id: p.id,
             provider_name: p.name.clone(),

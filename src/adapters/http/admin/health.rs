@@ -95,11 +95,9 @@ impl HealthApi {
     async fn breakers(&self, _auth: AdminAuth) -> Json<Vec<BreakerStateView>> {
         let snap = self.ctx.snapshot.get();
         let now = self.ctx.clock.now();
-        let mut out = Vec::with_capacity(snap.providers.len());
-        for p in &snap.providers {
-            out.push(self.ctx.breakers.view(p, now).await.into());
-        }
-        Json(out)
+        let all: Vec<_> = snap.providers.iter().collect();
+        let views = self.ctx.breakers.views(&all, now).await;
+        Json(views.into_iter().map(Into::into).collect())
     }
 
     /// Circuit breaker state of one provider.

@@ -104,8 +104,9 @@ pub async fn page_handler(
     let snap = ctx.snapshot.get();
     let now = ctx.clock.now();
     let mut tripped = Vec::new();
-    for p in snap.providers.iter().filter(|p| p.enabled) {
-        let v = ctx.breakers.view(p, now).await;
+    let enabled: Vec<_> = snap.providers.iter().filter(|p| p.enabled).collect();
+    let views = ctx.breakers.views(&enabled, now).await;
+    for (p, v) in enabled.into_iter().zip(views) {
         let state = match v.state {
             BreakerState::Closed => continue,
             BreakerState::Open => "breaker.open",

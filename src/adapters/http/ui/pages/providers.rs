@@ -62,9 +62,10 @@ pub async fn list(ctx: Data<&Arc<AppContext>>, ui: Data<&Arc<UiState>>, req: &Re
         .map(|b| b.rows.into_iter().map(|r| (r.key, r.sums)).collect())
         .unwrap_or_default();
     let mut rows = Vec::with_capacity(snap.providers.len());
-    for p in &snap.providers {
+    let all: Vec<_> = snap.providers.iter().collect();
+    let views = ctx.breakers.views(&all, now).await;
+    for (p, v) in snap.providers.iter().zip(views) {
         let sums = today.remove(&p.id.to_string()).unwrap_or_default();
-        let v = ctx.breakers.view(p, now).await;
         let breaker = match v.state {
             BreakerState::Closed => "breaker.closed",
             BreakerState::Open => "breaker.open",
