@@ -724,3 +724,48 @@ async fn the_dashboard_shows_todays_figures_and_chart_data_by_provider() {
         "today's spend on the providers page"
     );
 }
+
+/// The users list shows 100 users a page, with links to the next and previous pages, and a
+/// search by part of the name (any case) or by id.
+#[tokio::test]
+async fn the_users_list_is_paged_and_searchable() {
+    let t = spawn_app(&[]).await;
+    for i in 1..=205 {
+        let name = if i == 150 {
+            "Needle-Person".to_string()
+        } else {
+            format!("member-{i:03}")
+        };
+        let (s, u) = t.post("/api/v1/users", json!({"name": name})).await;
+        assert_eq!(s, 201, "{u}");
+    }
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let cookie = admin_cookie(&t).await;
+    let rows = |html: &str| html.matches("<td><a href=\"/users/").count();
+
+    let (s, _, first) = get_page(&t, "/users", &cookie).await;
+    assert_eq!(s, 200);
+    assert_eq!(rows(&first), 100);
+    assert!(first.contains("1–100 / 205"), "{first}");
+    assert!(first.contains("member-001") && !first.contains("member-101"));
+    assert!(first.contains("page=2") && !first.contains("page=0"));
+
+    let (_, _, last) = get_page(&t, "/users?page=3", &cookie).await;
+    assert_eq!(rows(&last), 5);
+    assert!(last.contains("201–205 / 205"), "{last}");
+    assert!(last.contains("page=2") && !last.contains("page=4"));
+    // Past the end: the last page.
+    let (_, _, past) = get_page(&t, "/users?page=99", &cookie).await;
+    assert!(past.contains("201–205 / 205"));
+
+    let (_, _, found) = get_page(&t, "/users?q=needle", &cookie).await;
+    assert_eq!(rows(&found), 1);
+    assert!(found.contains("Needle-Person") && found.contains("1–1 / 1"));
+    let (_, _, by_id) = get_page(&t, "/users?q=7", &cookie).await;
+    assert!(by_id.contains("member-007"), "an id matches exactly");
+    let (_, _, none) = get_page(&t, "/users?q=nobody", &cookie).await;
+    assert_eq!(rows(&none), 0);
+    assert!(none.contains("0–0 / 0"));
+    let (s, _, _) = get_page(&t, "/users?page=x", &cookie).await;
+    assert_eq!(s, 400);
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use askama::Template;
-use poem::web::{Data, Path};
+use poem::web::{Data, Path, Query};
 use poem::{Request, Response, handler};
 
 use super::forms::{LimitsForm, UsageRow, usage_rows};
@@ -28,33 +28,83 @@ struct ListPage {
     l: Layout,
     rows: Vec<Row>,
     lim: LimitsForm,
+    q: String,
+    /// 1-based position of the first and last row shown, and how many match.
+    first: usize,
+    last: usize,
+    total: usize,
+    prev: Option<usize>,
+    next: Option<usize>,
 }
 
-/// `GET /users`.
+/// Users shown per page: the list stays a few hundred KB of HTML with 10,000 users.
+const USERS_PER_PAGE: usize = 100;
+
+/// The list's query string: a name (or id) filter and the page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// `GET /users?q&page`: users by id, 100 a page, filtered by a part of the name (any case)
+/// or the exact id.
 #[handler]
-pub async fn list(ctx: Data<&Arc<AppContext>>, ui: Data<&Arc<UiState>>, req: &Request) -> Response {
+pub async fn list(
+    ctx: Data<&Arc<AppContext>>,
+    ui: Data<&Arc<UiState>>,
+    req: &Request,
+    Query(f): Query<ListQuery>,
+) -> Response {
     let l = match page(&ctx, &ui, req, "/users", true) {
         Ok(l) => l,
         Err(r) => return *r,
     };
     let snap = ctx.snapshot.get();
-    let mut keys_per_user = std::collections::HashMap::<i64, usize>::new();
-    for k in snap.keys_by_id.values() {
-        *keys_per_user.entry(k.user_id).or_default() += 1;
-    }
-    let mut rows: Vec<Row> = snap
+    let q = f.q.trim().to_string();
+    let needle = q.to_lowercase();
+    let id = q.parse::<i64>().ok();
+    let mut matching: Vec<&Arc<User>> = snap
         .users
         .values()
+        .filter(|u| {
+            needle.is_empty() || id == Some(u.id) || u.name.to_lowercase().contains(&needle)
+        })
+        .collect();
+    matching.sort_by_key(|u| u.id);
+    let total = matching.len();
+    let pages = total.div_ceil(USERS_PER_PAGE).max(1);
+    let page_no = f.page.unwrap_or(1).clamp(1, pages);
+    let start = (page_no - 1) * USERS_PER_PAGE;
+    let shown = &matching[start.min(total)..(start + USERS_PER_PAGE).min(total)];
+    let ids: std::collections::HashSet<i64> = shown.iter().map(|u| u.id).collect();
+    let mut keys_per_user = std::collections::HashMap::<i64, usize>::new();
+    for k in snap
+        .keys_by_id
+        .values()
+        .filter(|k| ids.contains(&k.user_id))
+    {
+        *keys_per_user.entry(k.user_id).or_default() += 1;
+    }
+    let rows: Vec<Row> = shown
+        .iter()
         .map(|u| Row {
-            u: (**u).clone(),
+            u: (***u).clone(),
             keys: keys_per_user.get(&u.id).copied().unwrap_or(0),
         })
         .collect();
-    rows.sort_by_key(|r| r.u.id);
     html(&ListPage {
         l,
+        first: if rows.is_empty() { 0 } else { start + 1 },
+        last: start + rows.len(),
         rows,
         lim: LimitsForm::of(&Default::default(), true),
+        q,
+        total,
+        prev: (page_no > 1).then(|| page_no - 1),
+        next: (page_no < pages).then(|| page_no + 1),
     })
 }
 
