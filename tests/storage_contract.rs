@@ -101,6 +101,7 @@ contract_tests!(
     unknown_ids_are_not_found,
     price_upsert_replaces,
     settings_put_and_list,
+    every_config_write_moves_the_version,
     money_keeps_twelve_digits,
     timestamps_keep_microseconds,
     log_round_trip,
@@ -538,6 +539,52 @@ async fn price_upsert_replaces(s: &dyn Backend) {
     assert_eq!(s.list_prices().await.unwrap(), vec![a, b2]);
     s.delete_price("model-a").await.unwrap();
     assert_eq!(s.list_prices().await.unwrap().len(), 1);
+}
+
+/// Every write to a configuration table moves the configuration version (the refresh of the
+/// other instances relies on it), and reads leave it alone.
+async fn every_config_write_moves_the_version(s: &dyn Backend) {
+    let mut last = s.config_version().await.unwrap();
+    let mut moved = |what: &str, v: i64| {
+        assert!(v > last, "{what}: the version stayed at {last}");
+        last = v;
+    };
+    let p = s.insert_provider(&provider("versioned")).await.unwrap();
+    moved("provider insert", s.config_version().await.unwrap());
+    s.update_provider(&with_id(&p, |x| x.weight = 9))
+        .await
+        .unwrap();
+    moved("provider update", s.config_version().await.unwrap());
+    let u = s.insert_user(&user("versioned")).await.unwrap();
+    moved("user insert", s.config_version().await.unwrap());
+    s.update_user(&with_id(&u, |x| x.note = "changed".into()))
+        .await
+        .unwrap();
+    moved("user update", s.config_version().await.unwrap());
+    let k = s.insert_key(&key(u.id, "versioned-hash")).await.unwrap();
+    moved("key insert", s.config_version().await.unwrap());
+    s.delete_key(k.id).await.unwrap();
+    moved("key delete", s.config_version().await.unwrap());
+    s.upsert_price(&price("versioned-model")).await.unwrap();
+    moved("price upsert", s.config_version().await.unwrap());
+    s.delete_price("versioned-model").await.unwrap();
+    moved("price delete", s.config_version().await.unwrap());
+    s.put_setting(&SystemSetting {
+        key: "site_title".into(),
+        value: json!("v"),
+    })
+    .await
+    .unwrap();
+    moved("setting put", s.config_version().await.unwrap());
+    s.delete_provider(p.id).await.unwrap();
+    moved("provider delete", s.config_version().await.unwrap());
+    s.delete_user(u.id).await.unwrap();
+    moved("user delete", s.config_version().await.unwrap());
+    // Reads change nothing.
+    s.list_providers().await.unwrap();
+    s.list_users().await.unwrap();
+    s.list_keys().await.unwrap();
+    assert_eq!(s.config_version().await.unwrap(), last);
 }
 
 async fn settings_put_and_list(s: &dyn Backend) {

@@ -239,6 +239,9 @@ impl ConfigStore for SealedConfigStore {
     async fn delete_price(&self, model: &str) -> StoreResult<()> {
         self.inner.delete_price(model).await
     }
+    async fn config_version(&self) -> StoreResult<i64> {
+        self.inner.config_version().await
+    }
     async fn list_settings(&self) -> StoreResult<Vec<SystemSetting>> {
         self.inner.list_settings().await
     }

@@ -40,6 +40,9 @@ pub struct ConfigSnapshot {
     pub sensitive_words: Arc<WordSet>,
     /// When this snapshot was loaded.
     pub loaded_at: Option<DateTime<Utc>>,
+    /// The database's configuration version read before the tables (`None` when unknown):
+    /// a refresh that reads the same version skips the reload.
+    pub version: Option<i64>,
 }
 
 impl ConfigSnapshot {
@@ -99,8 +102,24 @@ impl SnapshotHolder {
         Ok(())
     }
 
-    /// Reloads every `interval` until `shutdown` fires, so instances converge on changes made
-    /// through another instance. A failed reload keeps the last good snapshot.
+    /// Reloads when the database's configuration version moved since this snapshot (one
+    /// one-row read otherwise), or always when `force`; true when it reloaded.
+    pub async fn refresh(&self, now: DateTime<Utc>, force: bool) -> StoreResult<bool> {
+        if !force {
+            let current = self.current.load().version;
+            if let (Ok(v), Some(c)) = (self.store.config_version().await, current)
+                && v == c
+            {
+                return Ok(false);
+            }
+        }
+        self.reload(now).await.map(|()| true)
+    }
+
+    /// Checks every `interval` until `shutdown` fires, so instances converge on changes made
+    /// through another instance: a reload when the configuration version moved, and a full one
+    /// at least every `FORCED_RELOAD_EVERY` checks whatever it says (a write that bypassed the
+    /// triggers). A failed reload keeps the last good snapshot.
     pub fn spawn_refresher(
         self: &Arc<Self>,
         interval: Duration,
@@ -109,18 +128,19 @@ impl SnapshotHolder {
     ) -> tokio::task::JoinHandle<()> {
         let holder = Arc::clone(self);
         tokio::spawn(async move {
-            let mut failing = false;
+            let (mut failing, mut checks) = (false, 0_u32);
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = shutdown.changed() => return,
                 }
-                match holder.reload(clock.now()).await {
-                    Ok(()) if failing => {
+                checks = (checks + 1) % FORCED_RELOAD_EVERY;
+                match holder.refresh(clock.now(), checks == 0).await {
+                    Ok(_) if failing => {
                         failing = false;
                         tracing::info!("config refresh recovered");
                     }
-                    Ok(()) => {}
+                    Ok(_) => {}
                     Err(e) if !failing => {
                         failing = true;
                         tracing::warn!(error = %e, "config refresh failed; serving the last snapshot");
@@ -132,12 +152,19 @@ impl SnapshotHolder {
     }
 }
 
+/// Every this many refresh checks, the snapshot is reloaded even if the version did not move
+/// (5 minutes at the default 5-second interval).
+const FORCED_RELOAD_EVERY: u32 = 60;
+
 async fn build(
     store: &dyn ConfigStore,
     words: Option<&dyn SensitiveWordStore>,
     previous: Option<&ConfigSnapshot>,
     now: DateTime<Utc>,
 ) -> StoreResult<ConfigSnapshot> {
+    // Read first: a write landing while the tables are read moves it again, so the next
+    // refresh reloads.
+    let version = store.config_version().await.ok();
     let providers = store.list_providers().await?;
     let users = store
         .list_users()
@@ -197,5 +224,6 @@ async fn build(
         prices,
         settings,
         loaded_at: Some(now),
+        version,
     })
 }

@@ -27,6 +27,9 @@ async fn service(store: MockStatsStore, now: DateTime<Utc>) -> StatsService {
         .expect_list_prices()
         .returning(|| Box::pin(async { Ok(Vec::new()) }));
     config
+        .expect_config_version()
+        .returning(|| Box::pin(async { Ok(0) }));
+    config
         .expect_list_settings()
         .returning(|| Box::pin(async { Ok(Vec::new()) }));
     config

@@ -83,6 +83,10 @@ pub trait ConfigStore: Send + Sync {
     /// Deletes the price of a model.
     async fn delete_price(&self, model: &str) -> StoreResult<()>;
 
+    /// A number the database changes in every transaction that writes a configuration table
+    /// (providers, users, keys, prices, settings, error rules, sensitive words), so a refresh
+    /// can tell in one read that nothing changed.
+    async fn config_version(&self) -> StoreResult<i64>;
     /// Lists all system settings.
     async fn list_settings(&self) -> StoreResult<Vec<SystemSetting>>;
     /// Inserts or replaces a setting.

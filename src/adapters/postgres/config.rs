@@ -80,6 +80,9 @@ impl ConfigStore for PostgresStore {
         prices::delete(&self.pool, model).await
     }
 
+    async fn config_version(&self) -> StoreResult<i64> {
+        settings::config_version(&self.pool).await
+    }
     async fn list_settings(&self) -> StoreResult<Vec<SystemSetting>> {
         settings::list(&self.pool).await
     }

@@ -7,6 +7,14 @@ use super::codec::map_err;
 use crate::domain::settings::SystemSetting;
 use crate::ports::store::StoreResult;
 
+/// The configuration version (migration 0081: bumped by triggers on every config table).
+pub(super) async fn config_version(pool: &PgPool) -> StoreResult<i64> {
+    sqlx::query_scalar("SELECT v FROM config_version WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(map_err)
+}
+
 /// All settings by key.
 pub(super) async fn list(pool: &PgPool) -> StoreResult<Vec<SystemSetting>> {
     let rows: Vec<(String, Json<serde_json::Value>)> =
