@@ -17,7 +17,7 @@ use crate::domain::user::User;
 use crate::ports::clock::Clock;
 use crate::ports::store::{ConfigStore, RequestLogStore, StoreError};
 
-use super::snapshot::SnapshotHolder;
+use super::snapshot::{Changed, SnapshotHolder};
 
 /// Why an admin operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +238,14 @@ impl AdminService {
         self.clock.now()
     }
 
+    /// Shows one entity written here in this instance's snapshot at once (see
+    /// `SnapshotHolder::apply`); the periodic refresh catches up if that fails.
+    async fn changed(&self, changed: Changed) {
+        if let Err(e) = self.snapshot.apply(changed).await {
+            tracing::warn!(error = %e, "snapshot update after an admin write failed; the periodic refresh will retry");
+        }
+    }
+
     async fn refresh(&self) {
         if let Err(e) = self.snapshot.reload(self.clock.now()).await {
             tracing::warn!(error = %e, "snapshot reload after an admin write failed; the periodic refresh will retry");
@@ -271,7 +279,7 @@ impl AdminService {
             .insert_provider(&p)
             .await
             .map_err(|e| AdminError::from_store(e, "provider"))?;
-        self.refresh().await;
+        self.changed(Changed::Provider(saved.id)).await;
         Ok(saved)
     }
 
@@ -291,7 +299,7 @@ impl AdminService {
             .update_provider(&p)
             .await
             .map_err(|e| AdminError::from_store(e, "provider"))?;
-        self.refresh().await;
+        self.changed(Changed::Provider(id)).await;
         Ok(saved)
     }
 
@@ -301,7 +309,7 @@ impl AdminService {
             .delete_provider(id)
             .await
             .map_err(|e| AdminError::from_store(e, "provider"))?;
-        self.refresh().await;
+        self.changed(Changed::Provider(id)).await;
         Ok(())
     }
 
@@ -332,7 +340,7 @@ impl AdminService {
             .insert_user(&u)
             .await
             .map_err(|e| AdminError::from_store(e, "user"))?;
-        self.refresh().await;
+        self.changed(Changed::User(saved.id)).await;
         Ok(saved)
     }
 
@@ -352,7 +360,7 @@ impl AdminService {
             .update_user(&u)
             .await
             .map_err(|e| AdminError::from_store(e, "user"))?;
-        self.refresh().await;
+        self.changed(Changed::User(id)).await;
         Ok(saved)
     }
 
@@ -362,7 +370,7 @@ impl AdminService {
             .delete_user(id)
             .await
             .map_err(|e| AdminError::from_store(e, "user"))?;
-        self.refresh().await;
+        self.changed(Changed::User(id)).await;
         Ok(())
     }
 
@@ -408,7 +416,7 @@ impl AdminService {
             .insert_key(&template)
             .await
             .map_err(|e| AdminError::from_store(e, "key"))?;
-        self.refresh().await;
+        self.changed(Changed::Key(key.id)).await;
         Ok(CreatedKey { key, plaintext })
     }
 
@@ -432,7 +440,7 @@ impl AdminService {
             .update_key(&k)
             .await
             .map_err(|e| AdminError::from_store(e, "key"))?;
-        self.refresh().await;
+        self.changed(Changed::Key(id)).await;
         Ok(saved)
     }
 
@@ -442,7 +450,7 @@ impl AdminService {
             .delete_key(id)
             .await
             .map_err(|e| AdminError::from_store(e, "key"))?;
-        self.refresh().await;
+        self.changed(Changed::Key(id)).await;
         Ok(())
     }
 

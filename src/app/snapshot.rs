@@ -17,10 +17,10 @@ use crate::domain::provider::Provider;
 use crate::domain::sensitive_words::WordSet;
 use crate::domain::user::User;
 use crate::ports::sensitive_words::SensitiveWordStore;
-use crate::ports::store::{ConfigStore, StoreResult};
+use crate::ports::store::{ConfigStore, StoreError, StoreResult};
 
 /// One consistent view of the configuration.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ConfigSnapshot {
     /// Providers ordered by id.
     pub providers: Vec<Provider>,
@@ -50,6 +50,17 @@ impl ConfigSnapshot {
     pub fn provider(&self, id: i64) -> Option<&Provider> {
         self.providers.iter().find(|p| p.id == id)
     }
+}
+
+/// A configuration entity written through this instance (see [`SnapshotHolder::apply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// A provider was created, changed or deleted.
+    Provider(i64),
+    /// A user was created, changed or deleted (with their keys).
+    User(i64),
+    /// A key was created, changed or deleted.
+    Key(i64),
 }
 
 /// Holds the current snapshot and knows how to rebuild it from the store.
@@ -102,6 +113,53 @@ impl SnapshotHolder {
         Ok(())
     }
 
+    /// Puts one entity's stored state into the snapshot, or takes it out when it is gone, so
+    /// this instance serves its own admin write at once without reading every table again
+    /// (with 10,000 users and 30,000 keys a full reload takes most of a second). The version
+    /// moves with it only when that write was the only change since the snapshot was loaded;
+    /// otherwise the next periodic refresh reloads everything.
+    pub async fn apply(&self, changed: Changed) -> StoreResult<()> {
+        let _guard = self.reload_lock.lock().await;
+        let after = self.store.config_version().await.ok();
+        let current = self.current.load_full();
+        let mut next = ConfigSnapshot::clone(&current);
+        match changed {
+            Changed::Provider(id) => {
+                next.providers.retain(|p| p.id != id);
+                if let Some(p) = found(self.store.get_provider(id).await)? {
+                    let at = next.providers.partition_point(|q| q.id < id);
+                    next.providers.insert(at, p);
+                }
+            }
+            Changed::User(id) => match found(self.store.get_user(id).await)? {
+                Some(u) => {
+                    next.users.insert(id, Arc::new(u));
+                }
+                None => {
+                    next.users.remove(&id);
+                    next.keys_by_id.retain(|_, k| k.user_id != id);
+                    next.keys_by_hash.retain(|_, k| k.user_id != id);
+                }
+            },
+            Changed::Key(id) => {
+                if let Some(old) = next.keys_by_id.remove(&id) {
+                    next.keys_by_hash.remove(&old.key_hash);
+                }
+                if let Some(k) = found(self.store.get_key(id).await)? {
+                    let k = Arc::new(k);
+                    next.keys_by_hash.insert(k.key_hash.clone(), Arc::clone(&k));
+                    next.keys_by_id.insert(id, k);
+                }
+            }
+        }
+        next.version = match (current.version, after) {
+            (Some(before), Some(after)) if after == before + 1 => Some(after),
+            (before, _) => before,
+        };
+        self.current.store(Arc::new(next));
+        Ok(())
+    }
+
     /// Reloads when the database's configuration version moved since this snapshot (one
     /// one-row read otherwise), or always when `force`; true when it reloaded.
     pub async fn refresh(&self, now: DateTime<Utc>, force: bool) -> StoreResult<bool> {
@@ -149,6 +207,15 @@ impl SnapshotHolder {
                 }
             }
         })
+    }
+}
+
+/// `Some` for a found entity, `None` for a deleted one.
+fn found<T>(r: StoreResult<T>) -> StoreResult<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
