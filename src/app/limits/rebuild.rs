@@ -195,6 +195,14 @@ impl LimitService {
         now: DateTime<Utc>,
     ) -> Result<usize, LimitError> {
         let old: Vec<Counter> = spend_counters(scope, id, before, now, self.tz);
+        // Nothing new to fill (the usual edit: a name, a note, a limit's amount): no log
+        // query at all (each one sums the entity's log, ~0.5 s with 5 M rows).
+        if let Ok(limits) = self.limits_of(scope, id) {
+            let new = spend_counters(scope, id, &limits, now, self.tz);
+            if new.iter().all(|c| old.iter().any(|o| o.key() == c.key())) {
+                return Ok(0);
+            }
+        }
         self.rebuild_where(scope, Some(id), now, |c| {
             !old.iter().any(|o| o.key() == c.key())
         })
