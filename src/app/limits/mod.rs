@@ -193,6 +193,18 @@ impl LimitService {
             .read(now.timestamp_millis(), &counters, None)
             .await
             .map_err(|e| LimitError::Unavailable(e.to_string()))?;
+        // The windows summed from the log are read together (one query each, at most five).
+        let limits_ref = &limits;
+        let logged = futures_util::future::try_join_all(
+            kinds
+                .iter()
+                .filter(|k| source(**k) == UsageSource::RequestLog)
+                .map(|k| async move {
+                    let v = self.logged_spend(scope, id, *k, limits_ref, now).await?;
+                    Ok::<_, LimitError>((*k, v))
+                }),
+        )
+        .await?;
         let mut out = Vec::with_capacity(kinds.len());
         for kind in kinds {
             let source = source(kind);
@@ -202,7 +214,10 @@ impl LimitService {
                     .position(|k| *k == kind)
                     .and_then(|i| values.get(i).copied())
                     .unwrap_or(0),
-                UsageSource::RequestLog => self.logged_spend(scope, id, kind, &limits, now).await?,
+                UsageSource::RequestLog => logged
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map_or(0, |(_, v)| *v),
                 UsageSource::Untracked => 0,
             };
             out.push(WindowUsage {

@@ -118,16 +118,6 @@ pub async fn page_handler(
             state,
         });
     }
-    let (rows, _, _) = read_page(
-        &ctx,
-        LogQuery {
-            limit: Some(LIVE_ROWS),
-            ..Default::default()
-        },
-    )
-    .await;
-    let rows = rows.into_iter().map(|r| named(r, &snap)).collect();
-    let cards = cards(&ctx, &l).await;
     let (metric_name, metric) = match choice.metric.as_str() {
         "cost" => ("cost", Metric::Cost),
         "tokens" => ("tokens", Metric::Tokens),
@@ -140,20 +130,34 @@ pub async fn page_handler(
         _ => ("provider", Some(Dimension::Provider)),
     };
     let other = l.t("dash.other");
-    let mut charts = Vec::new();
-    for width in [BucketWidth::Hour, BucketWidth::Day] {
-        let series = match ctx.stats.default_series_range(width) {
-            Ok(range) => ctx
-                .stats
-                .timeseries(metric, width, range, split, CHART_GROUPS)
-                .await
-                .ok(),
-            Err(_) => None,
-        };
-        charts.push(series.map_or_else(String::new, |s| chart_json(&s, other)));
-    }
-    let daily = charts.pop().unwrap_or_default();
-    let hourly = charts.pop().unwrap_or_default();
+    let chart = |width: BucketWidth| {
+        let ctx = &ctx;
+        async move {
+            let series = match ctx.stats.default_series_range(width) {
+                Ok(range) => ctx
+                    .stats
+                    .timeseries(metric, width, range, split, CHART_GROUPS)
+                    .await
+                    .ok(),
+                Err(_) => None,
+            };
+            series.map_or_else(String::new, |s| chart_json(&s, other))
+        }
+    };
+    // The live rows, the cards and both charts are read together (each its own query).
+    let ((rows, _, _), cards, hourly, daily) = futures_util::join!(
+        read_page(
+            &ctx,
+            LogQuery {
+                limit: Some(LIVE_ROWS),
+                ..Default::default()
+            },
+        ),
+        cards(&ctx, &l),
+        chart(BucketWidth::Hour),
+        chart(BucketWidth::Day),
+    );
+    let rows = rows.into_iter().map(|r| named(r, &snap)).collect();
     html(&DashboardPage {
         l,
         providers: snap.providers.len(),

@@ -152,11 +152,21 @@ pub async fn detail(
     let mut usage = Vec::new();
     let mut key_rows = Vec::with_capacity(keys.len());
     if let Some(limits) = ctx.limits.as_ref() {
-        if let Ok(v) = usage_view(&ctx, limits, Scope::User, id).await {
+        // The user's and every key's windows are read together.
+        let (user_view, key_views) = futures_util::join!(
+            usage_view(&ctx, limits, Scope::User, id),
+            futures_util::future::join_all(keys.iter().map(|k| usage_view(
+                &ctx,
+                limits,
+                Scope::Key,
+                k.id
+            )))
+        );
+        if let Ok(v) = user_view {
             usage = usage_rows(&l, &v);
         }
-        for k in keys {
-            let rows = match usage_view(&ctx, limits, Scope::Key, k.id).await {
+        for (k, view) in keys.into_iter().zip(key_views) {
+            let rows = match view {
                 Ok(v) => usage_rows(&l, &v),
                 Err(_) => Vec::new(),
             };
