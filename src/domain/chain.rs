@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::failure::ErrorClass;
-use super::routing::Exclusion;
+use super::routing::{Exclusion, ExclusionReason};
 
 /// Why this provider was tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,13 +58,47 @@ pub struct ChainEntry {
     pub duration_ms: u64,
     /// Whether the request was converted to another wire format for this provider.
     pub converted: bool,
-    /// Providers left out when this one was selected, with reasons (selection entries only).
+    /// Providers left out when this one was selected, with reasons (selection entries only;
+    /// at most [`MAX_LISTED_EXCLUSIONS`], see [`listed_exclusions`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<Exclusion>,
+    /// How many more providers were left out than `excluded` lists.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub excluded_more: u32,
     /// What cch recognised in this attempt's answer (a fake success such as `fake_200_html` or
     /// `empty_stream`, or `thinking_signature` for a rejected signature that was rectified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detection: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Most exclusions one chain entry lists. A request-log row must stay a few KB whatever the
+/// number of providers: with 1,000 providers (most of them disabled) the full list made every
+/// row ~150 KB, and the log queue, bounded in rows, then held gigabytes when the database
+/// fell behind.
+pub const MAX_LISTED_EXCLUSIONS: usize = 20;
+
+/// The exclusions a chain entry lists, and how many more there were. Providers left out by
+/// their live state (tried already, breaker open, a limit reached, sessions full, a lower
+/// priority, a conversion avoided) explain a choice better than configuration does (disabled,
+/// another format, model or group), so they are listed first.
+pub fn listed_exclusions(mut all: Vec<Exclusion>) -> (Vec<Exclusion>, u32) {
+    if all.len() <= MAX_LISTED_EXCLUSIONS {
+        return (all, 0);
+    }
+    all.sort_by_key(|e| match e.reason {
+        ExclusionReason::Disabled
+        | ExclusionReason::FormatMismatch
+        | ExclusionReason::ModelNotAllowed
+        | ExclusionReason::GroupMismatch => 1,
+        _ => 0,
+    });
+    let more = all.len() - MAX_LISTED_EXCLUSIONS;
+    all.truncate(MAX_LISTED_EXCLUSIONS);
+    (all, u32::try_from(more).unwrap_or(u32::MAX))
 }
 
 /// The whole chain of a request, as stored in the log's `provider_chain` column.
@@ -118,6 +152,7 @@ mod tests {
             duration_ms: 10,
             converted: false,
             excluded: vec![],
+            excluded_more: 0,
             detection: None,
         }
     }
@@ -161,5 +196,38 @@ mod tests {
         )]);
         assert_eq!(abort.final_provider(), None);
         assert_eq!(abort.failed_providers().count(), 0);
+    }
+
+    #[test]
+    fn a_selection_among_a_thousand_providers_lists_twenty_live_reasons_first() {
+        let exclusion = |id: i64, reason: ExclusionReason| Exclusion {
+            provider_id: id,
+            provider_name: format!("provider-{id:04}"),
+            reason,
+        };
+        let mut all: Vec<Exclusion> = (1..=995)
+            .map(|id| exclusion(id, ExclusionReason::Disabled))
+            .collect();
+        all.extend((996..=1000).map(|id| exclusion(id, ExclusionReason::ConcurrencyFull)));
+        let (listed, more) = listed_exclusions(all);
+        assert_eq!((listed.len(), more), (MAX_LISTED_EXCLUSIONS, 980));
+        assert!(
+            listed[..5]
+                .iter()
+                .all(|e| e.reason == ExclusionReason::ConcurrencyFull),
+            "the live reasons come first"
+        );
+        let mut e = entry(7, ChainReason::InitialSelection, ChainOutcome::Success);
+        (e.excluded, e.excluded_more) = (listed, more);
+        let json = serde_json::to_string(&ProviderChain(vec![e])).unwrap();
+        assert!(
+            json.len() < 2_000,
+            "a row stays small: {} bytes",
+            json.len()
+        );
+        assert!(json.contains("\"excluded_more\":980"));
+
+        let few = vec![exclusion(1, ExclusionReason::Disabled)];
+        assert_eq!(listed_exclusions(few.clone()), (few, 0));
     }
 }

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use crate::domain::breaker::Admission;
-use crate::domain::chain::{ChainEntry, ChainOutcome, ChainReason, ProviderChain};
+use crate::domain::chain::{
+    ChainEntry, ChainOutcome, ChainReason, ProviderChain, listed_exclusions,
+};
 use crate::domain::client_error::GatewayErrorKind;
 use crate::domain::failure::ErrorClass;
 use crate::domain::provider::Provider;
@@ -347,9 +349,12 @@ impl ProxyService {
                 duration_ms: u64::try_from(attempt_started.elapsed().as_millis())
                     .unwrap_or(u64::MAX),
                 converted: false,
-                excluded: excluded.take().unwrap_or_default(),
+                excluded: Vec::new(),
+                excluded_more: 0,
                 detection: None,
             };
+            (entry.excluded, entry.excluded_more) =
+                listed_exclusions(excluded.take().unwrap_or_default());
             let err = match result {
                 Ok(ok) => match rectify::after_attempt(ok, current, rectified.is_some()) {
                     rectify::AfterAttempt::Answer(ok) => {
