@@ -140,7 +140,23 @@ fn describe(o: &Opts) -> String {
         (Some(_), None) => "Postgres + memory".to_string(),
         (None, Some(_)) => "SQLite + Redis".to_string(),
     };
-    let extra: Vec<String> = o.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // Secrets passed with --env (CCH_SECRET_KEY, ADMIN_TOKEN, ...) never reach the report.
+    let secret = |k: &str| {
+        ["SECRET", "TOKEN", "PASSWORD", "KEY"]
+            .iter()
+            .any(|w| k.contains(w))
+    };
+    let extra: Vec<String> = o
+        .env
+        .iter()
+        .map(|(k, v)| {
+            if secret(k) {
+                format!("{k}=***")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
     format!(
         "{backend}{}{}",
         if extra.is_empty() { "" } else { ", " },
