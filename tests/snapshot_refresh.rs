@@ -24,18 +24,7 @@ async fn a_refresh_reloads_only_when_the_configuration_changed() {
     let first = holder.get();
 
     let u = db
-        .insert_user(&User {
-            id: 0,
-            name: "written-elsewhere".into(),
-            role: Role::User,
-            provider_group: String::new(),
-            limits: Limits::default(),
-            enabled: true,
-            expires_at: None,
-            note: String::new(),
-            created_at: now,
-            updated_at: now,
-        })
+        .insert_user(&user("written-elsewhere", now))
         .await
         .unwrap();
     assert!(

@@ -150,12 +150,14 @@ impl HeldSlots {
     }
 
     /// Entries held (for tests of the bound).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().entries
     }
 
     /// True when nothing is remembered.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

@@ -24,7 +24,7 @@ use crate::ports::store::{ConfigStore, RequestLogStore};
 
 use super::policy::{AdmitRequest, LimitRejection, Limiter, ProviderLimitState, SpendRecord};
 use super::snapshot::SnapshotHolder;
-pub use held_slots::HeldSlots;
+use held_slots::HeldSlots;
 pub use plan::{Scope, counter_for, spend_counters};
 
 /// Everything the service needs.
@@ -321,6 +321,34 @@ impl LimitService {
         })
     }
 
+    /// The store's atomic check-and-take of `provider`'s concurrent-session slot for
+    /// `session_id`, `limit` sessions at most (one Lua script on Redis, one lock in memory).
+    async fn check_provider_slot(
+        &self,
+        provider: &Provider,
+        limit: i64,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> crate::ports::counters::CounterResult<CheckOutcome> {
+        let counter = counter_for(
+            Scope::Provider,
+            provider.id,
+            LimitKind::Concurrency,
+            &provider.limits,
+            now,
+            self.tz,
+            self.session_ttl_ms,
+        );
+        let checks = [Check { counter, limit }];
+        self.store
+            .check(CheckRequest {
+                now_ms: now.timestamp_millis(),
+                session_id,
+                checks: &checks,
+            })
+            .await
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn rejection(
         &self,
@@ -543,15 +571,6 @@ impl Limiter for LimitService {
         let Some(limit) = limit_value(&provider.limits, LimitKind::Concurrency) else {
             return true;
         };
-        let counter = counter_for(
-            Scope::Provider,
-            provider.id,
-            LimitKind::Concurrency,
-            &provider.limits,
-            now,
-            self.tz,
-            self.session_ttl_ms,
-        );
         let now_ms = now.timestamp_millis();
         let shared = self.store.mode() == CounterMode::Shared;
         if shared && self.held_slots.claim(provider.id, session_id, now_ms) {
@@ -559,17 +578,10 @@ impl Limiter for LimitService {
             // (`settle_provider_slot`), not asked before forwarding.
             return true;
         }
-        let checks = [Check { counter, limit }];
-        // One atomic check-and-take (one Lua script on Redis, one lock in memory).
-        let outcome = self
-            .store
-            .check(CheckRequest {
-                now_ms,
-                session_id,
-                checks: &checks,
-            })
-            .await;
-        match outcome {
+        match self
+            .check_provider_slot(provider, limit, session_id, now)
+            .await
+        {
             Ok(CheckOutcome::Admitted) => {
                 if shared {
                     self.held_slots.confirm(provider.id, session_id, now_ms);
@@ -650,28 +662,13 @@ impl Limiter for LimitService {
         let Some(limit) = limit_value(&provider.limits, LimitKind::Concurrency) else {
             return;
         };
-        let counter = counter_for(
-            Scope::Provider,
-            provider_id,
-            LimitKind::Concurrency,
-            &provider.limits,
-            now,
-            self.tz,
-            self.session_ttl_ms,
-        );
         let now_ms = now.timestamp_millis();
-        let checks = [Check { counter, limit }];
-        let outcome = self
-            .store
-            .check(CheckRequest {
-                now_ms,
-                session_id,
-                checks: &checks,
-            })
-            .await;
         // A holder is always refreshed; a refusal means the session was ended meanwhile and
         // the provider is full: its next request is checked before it is forwarded.
-        match outcome {
+        match self
+            .check_provider_slot(provider, limit, session_id, now)
+            .await
+        {
             Ok(CheckOutcome::Admitted) => self.held_slots.confirm(provider_id, session_id, now_ms),
             Ok(CheckOutcome::Rejected { .. }) => self.held_slots.forget(provider_id, session_id),
             Err(e) => tracing::debug!(error = %e, "provider slot not refreshed"),
