@@ -212,6 +212,55 @@ both_backends!(
     daily_job_follows_the_settings
 );
 
+/// SQLite runs each statement on its connection's own thread: the cleanup's connection is a
+/// separate one whose thread runs at background priority, so a long deletion only takes the
+/// CPU the proxy leaves; the request path's connections keep their priority.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cleanup_runs_on_a_background_priority_thread() {
+    use claude_code_hub::adapters::sqlite::BACKGROUND_THREAD;
+    use claude_code_hub::adapters::thread_priority::{BACKGROUND_NICE, nice_of_threads_named};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cch.db", dir.path().display());
+    let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
+    store.migrate().await.unwrap();
+    assert!(
+        nice_of_threads_named(BACKGROUND_THREAD).is_empty(),
+        "opened on first use only"
+    );
+    let now = utc("2026-12-04T12:00:00Z");
+    let rows: Vec<_> = (0..30)
+        .map(|i| {
+            let mut r = support::log_rows::minimal(&format!("old-{i:02}"));
+            r.created_at = now - Duration::days(20);
+            r
+        })
+        .collect();
+    store.insert_logs(&rows).await.unwrap();
+    let clock = Arc::new(ManualClock(Mutex::new(now)));
+    let snapshot = SnapshotHolder::load(store.clone(), now).await.unwrap();
+    let settings = Arc::new(SystemSettings::new(
+        snapshot,
+        store.clone(),
+        clock.clone(),
+        chrono_tz::UTC,
+    ));
+    let service = RetentionService::new(store.clone(), store.clone(), clock, settings, "a".into());
+    let report = service.run_now(Some(now)).await.unwrap();
+    assert_eq!(report.rows_deleted, 30);
+    assert_eq!(
+        nice_of_threads_named(BACKGROUND_THREAD),
+        vec![BACKGROUND_NICE],
+        "one background connection, lowered"
+    );
+    // The pool's threads: `sqlx-sqlite-worker-N`, cut to the kernel's 15 bytes.
+    let others = nice_of_threads_named("sqlx-sqlite-wor");
+    assert!(
+        !others.is_empty() && others.iter().all(|&n| n != BACKGROUND_NICE),
+        "the pool's threads keep their priority: {others:?}"
+    );
+}
+
 #[tokio::test]
 async fn settings_api_validates_and_cleanup_endpoint_reports() {
     let app = support::app::spawn_app(&[("TZ", "America/New_York")]).await;

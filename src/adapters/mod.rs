@@ -22,4 +22,5 @@ pub(crate) mod sql_shared;
 pub mod sql_tier_fold;
 pub mod sql_tiers;
 pub mod sqlite;
+pub mod thread_priority;
 pub mod upstream;

@@ -34,7 +34,15 @@ use crate::ports::store::StoreError;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for bulk background work (log cleanup and space reclaim), opened on
+    /// first use and closed after a minute idle; its worker thread runs at the lowest CPU
+    /// priority ([`BACKGROUND_THREAD`]). In-memory databases share `pool` (one database).
+    background: SqlitePool,
 }
+
+/// The name of the background connection's worker thread (at most 15 bytes: the kernel's
+/// limit), by which its priority is lowered.
+pub const BACKGROUND_THREAD: &str = "cch-db-bg";
 
 impl SqliteStore {
     /// Opens (creating if needed, with its parent folder) the database at `url`
@@ -70,10 +78,15 @@ impl SqliteStore {
         let pool = pool_options
             .after_release(|conn, _| Box::pin(pool_hygiene::fit_for_reuse(conn)))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(codec::map_err)?;
-        Ok(Self { pool })
+        let background = if in_memory {
+            pool.clone()
+        } else {
+            background_pool(options)
+        };
+        Ok(Self { pool, background })
     }
 
     /// Applies the embedded migrations (`migrations/sqlite`); running it again is a no-op.
@@ -88,6 +101,29 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// The lazily opened, single-connection pool for background work: its connection's worker
+/// thread is named [`BACKGROUND_THREAD`] and lowered to the background priority as soon as it
+/// exists, so a long deletion only takes CPU the proxy leaves.
+fn background_pool(options: SqliteConnectOptions) -> SqlitePool {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(60))
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|_, _| {
+            Box::pin(async {
+                let lowered = tokio::task::spawn_blocking(|| {
+                    crate::adapters::thread_priority::lower_threads_named(BACKGROUND_THREAD)
+                })
+                .await
+                .unwrap_or(0);
+                tracing::debug!(lowered, "background database thread at low priority");
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options.thread_name(|_| BACKGROUND_THREAD.to_owned()))
 }
 
 /// Creates the database's folder (0700, when missing) and file (0600) before SQLite opens it,
@@ -123,10 +159,10 @@ impl crate::ports::retention::LogRetentionStore for SqliteStore {
         cutoff: chrono::DateTime<chrono::Utc>,
         batch: i64,
     ) -> crate::ports::store::StoreResult<u64> {
-        retention::delete_before(&self.pool, cutoff, batch).await
+        retention::delete_before(&self.background, cutoff, batch).await
     }
     async fn reclaim_space(&self) -> crate::ports::store::StoreResult<String> {
-        retention::reclaim(&self.pool).await
+        retention::reclaim(&self.background).await
     }
 }
 
