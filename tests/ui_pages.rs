@@ -769,3 +769,71 @@ async fn the_users_list_is_paged_and_searchable() {
     let (s, _, _) = get_page(&t, "/users?page=x", &cookie).await;
     assert_eq!(s, 400);
 }
+
+/// Logs and Sessions name a user or provider in a text field (the page stays small however
+/// many users there are): a typed name or `#id` filters, a link's id shows as the name, an
+/// unknown name shows an error and no rows, and small lists come with suggestions.
+#[tokio::test]
+async fn logs_and_sessions_filter_by_a_typed_name() {
+    let t = spawn_app(&[]).await;
+    let mut ids = Vec::new();
+    for i in 0..=200 {
+        let (s, u) = t
+            .post("/api/v1/users", json!({"name": format!("member-{i:03}")}))
+            .await;
+        assert_eq!(s, 201, "{u}");
+        ids.push(u["id"].as_i64().unwrap());
+    }
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let mut rows = Vec::new();
+    for (i, user) in [(0, ids[7]), (1, ids[7]), (2, ids[9])] {
+        let mut r = support::log_rows::minimal(&format!("nf{i}"));
+        r.user_id = Some(user);
+        rows.push(r);
+    }
+    t.app.ctx.log_store.insert_logs(&rows).await.unwrap();
+    let cookie = admin_cookie(&t).await;
+    let shown = |html: &str| html.matches("href=\"/logs/").count();
+
+    let (s, _, all) = get_page(&t, "/logs", &cookie).await;
+    assert_eq!(s, 200);
+    assert_eq!(shown(&all), 3);
+    assert!(!all.contains("member-150"), "201 users: no list of them");
+    assert!(!all.contains("<datalist id=\"q-user-names\""));
+    let (_, _, typed) = get_page(&t, "/logs?user=MEMBER-007", &cookie).await;
+    assert_eq!(shown(&typed), 2, "a name in any case");
+    assert!(
+        typed.contains("value=\"MEMBER-007\""),
+        "the text stays in the field"
+    );
+    let (_, _, by_id) = get_page(&t, &format!("/logs?user=%23{}", ids[9]), &cookie).await;
+    assert_eq!(shown(&by_id), 1);
+    let (_, _, linked) = get_page(&t, &format!("/logs?user_id={}", ids[9]), &cookie).await;
+    assert_eq!(shown(&linked), 1);
+    assert!(
+        linked.contains("value=\"member-009\""),
+        "a linked id shows its name"
+    );
+    let (_, _, unknown) = get_page(&t, "/logs?user=nobody", &cookie).await;
+    assert_eq!(shown(&unknown), 0);
+    assert!(
+        unknown.contains("No user or provider has this name"),
+        "{unknown}"
+    );
+    assert!(unknown.contains("aria-invalid=\"true\""));
+
+    let (s, _, sessions) = get_page(&t, "/sessions?user=nobody", &cookie).await;
+    assert_eq!(s, 200);
+    assert!(sessions.contains("No user or provider has this name"));
+    // One provider: suggested in a datalist.
+    let (s, p) = t
+        .post("/api/v1/providers", json!({"name": "relay-one", "provider_type": "claude", "base_url": "http://127.0.0.1:9", "api_key": "sk-123456789"}))
+        .await;
+    assert_eq!(s, 201, "{p}");
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let (_, _, sessions) = get_page(&t, "/sessions", &cookie).await;
+    assert!(
+        sessions.contains("<datalist id=\"s-provider-names\"><option value=\"relay-one\">"),
+        "{sessions}"
+    );
+}

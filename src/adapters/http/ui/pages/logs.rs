@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::adapters::http::ui::UiState;
 use crate::adapters::http::ui::layout::{Layout, html, page};
+use crate::adapters::http::ui::pages::name_filter::{self, NamePick};
 use crate::app::admin::{LogQuery, MAX_LOG_PAGE};
 use crate::app::context::AppContext;
 use crate::app::snapshot::ConfigSnapshot;
@@ -24,8 +25,14 @@ const PAGE_ROWS: i64 = 50;
 /// The filter form, as submitted (every field optional text).
 #[derive(Debug, Default, Deserialize, Clone)]
 pub struct Filters {
+    /// A user typed by name or `#id` (see `name_filter`); wins over `user_id`.
+    #[serde(default)]
+    user: String,
     #[serde(default)]
     user_id: String,
+    /// A provider typed by name or `#id`; wins over `provider_id`.
+    #[serde(default)]
+    provider: String,
     #[serde(default)]
     key_id: String,
     #[serde(default)]
@@ -129,12 +136,6 @@ pub fn named(r: RequestLog, snap: &ConfigSnapshot) -> Row {
     }
 }
 
-/// A choice in a filter select.
-pub struct Choice {
-    id: i64,
-    name: String,
-}
-
 #[derive(Template)]
 #[template(path = "logs.html")]
 struct ListPage {
@@ -143,8 +144,8 @@ struct ListPage {
     rows: Vec<Row>,
     next: Option<String>,
     error: Option<String>,
-    users: Vec<Choice>,
-    providers: Vec<Choice>,
+    user: NamePick,
+    provider: NamePick,
 }
 
 /// Reads a page of rows for `q`; the error text when the filters are invalid.
@@ -170,36 +171,47 @@ pub async fn list(
         Ok(l) => l,
         Err(r) => return *r,
     };
-    let (rows, next, error) = read_page(&ctx, f.query(l.tz, PAGE_ROWS.min(MAX_LOG_PAGE))).await;
     let snap = ctx.snapshot.get();
+    let (mut f, user, provider) = resolve_names(f, &snap);
+    let (rows, next, error) = if user.unknown || provider.unknown {
+        (Vec::new(), None, Some(l.t("filter.no_match").to_owned()))
+    } else {
+        read_page(&ctx, f.query(l.tz, PAGE_ROWS.min(MAX_LOG_PAGE))).await
+    };
     let rows = rows.into_iter().map(|r| named(r, &snap)).collect();
-    let mut users: Vec<Choice> = snap
-        .users
-        .values()
-        .map(|u| Choice {
-            id: u.id,
-            name: u.name.clone(),
-        })
-        .collect();
-    users.sort_by(|a, b| a.name.cmp(&b.name));
-    let providers = snap
-        .providers
-        .iter()
-        .map(|p| Choice {
-            id: p.id,
-            name: p.name.clone(),
-        })
-        .collect();
     let next = next.map(|c| f.with_cursor(&c));
+    f.user = user.text.clone();
+    f.provider = provider.text.clone();
     html(&ListPage {
         l,
         f,
         rows,
         next,
         error,
-        users,
-        providers,
+        user,
+        provider,
     })
+}
+
+/// Resolves the user and provider fields against the snapshot; the filters then carry the
+/// resolved ids (so the next page's link is by id) and no typed names.
+pub fn resolve_names(mut f: Filters, snap: &ConfigSnapshot) -> (Filters, NamePick, NamePick) {
+    let user = name_filter::pick(
+        &f.user,
+        &f.user_id,
+        snap.users.values().map(|u| (u.id, u.name.as_str())),
+    );
+    let provider = name_filter::pick(
+        &f.provider,
+        &f.provider_id,
+        snap.providers.iter().map(|p| (p.id, p.name.as_str())),
+    );
+    let as_text = |id: Option<i64>| id.map(|i| i.to_string()).unwrap_or_default();
+    f.user_id = as_text(user.id);
+    f.provider_id = as_text(provider.id);
+    f.user.clear();
+    f.provider.clear();
+    (f, user, provider)
 }
 
 /// One provider attempt, for display.

@@ -7,6 +7,7 @@ pub mod forms;
 pub mod leaderboard;
 pub mod logs;
 pub mod my_usage;
+pub mod name_filter;
 pub mod notifications;
 pub mod prices;
 pub mod providers;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::adapters::http::ui::UiState;
 use crate::adapters::http::ui::layout::{Layout, html, page};
+use crate::adapters::http::ui::pages::name_filter::{self, NamePick};
 use crate::app::context::AppContext;
 use crate::app::sessions::{self, DEFAULT_SESSION_LIST};
 use crate::ports::counters::SessionFilter;
@@ -18,8 +19,14 @@ use crate::ports::counters::SessionFilter;
 /// The page's filters, as typed (invalid numbers are ignored).
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
+    /// A user typed by name or `#id` (see `name_filter`); wins over `user_id`.
+    #[serde(default)]
+    user: String,
     #[serde(default)]
     user_id: String,
+    /// A provider typed by name or `#id`; wins over `provider_id`.
+    #[serde(default)]
+    provider: String,
     #[serde(default)]
     key_id: String,
     #[serde(default)]
@@ -43,12 +50,6 @@ struct Row {
     last: String,
 }
 
-/// A choice in a filter select.
-struct Choice {
-    id: i64,
-    name: String,
-}
-
 #[derive(Template)]
 #[template(path = "sessions.html")]
 struct SessionsPage {
@@ -56,8 +57,8 @@ struct SessionsPage {
     f: Filters,
     rows: Vec<Row>,
     error: Option<String>,
-    users: Vec<Choice>,
-    providers: Vec<Choice>,
+    user: NamePick,
+    provider: NamePick,
     ttl_minutes: u64,
 }
 
@@ -79,15 +80,30 @@ pub async fn list(
         Ok(l) => l,
         Err(r) => return *r,
     };
+    let snap = ctx.snapshot.get();
+    let user = name_filter::pick(
+        &f.user,
+        &f.user_id,
+        snap.users.values().map(|u| (u.id, u.name.as_str())),
+    );
+    let provider = name_filter::pick(
+        &f.provider,
+        &f.provider_id,
+        snap.providers.iter().map(|p| (p.id, p.name.as_str())),
+    );
     let filter = SessionFilter {
-        user_id: id(&f.user_id),
+        user_id: user.id,
         key_id: id(&f.key_id),
-        provider_id: id(&f.provider_id),
+        provider_id: provider.id,
         limit: DEFAULT_SESSION_LIST,
     };
-    let (found, error) = match sessions::list(&ctx, &filter).await {
-        Ok(v) => (v, None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
+    let (found, error) = if user.unknown || provider.unknown {
+        (Vec::new(), Some(l.t("filter.no_match").to_owned()))
+    } else {
+        match sessions::list(&ctx, &filter).await {
+            Ok(v) => (v, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        }
     };
     let time = |ms: i64| l.time(DateTime::from_timestamp_millis(ms).unwrap_or_default());
     let rows = found
@@ -104,31 +120,13 @@ pub async fn list(
             id: v.session.id,
         })
         .collect();
-    let snap = ctx.snapshot.get();
-    let mut users: Vec<Choice> = snap
-        .users
-        .values()
-        .map(|u| Choice {
-            id: u.id,
-            name: u.name.clone(),
-        })
-        .collect();
-    users.sort_by(|a, b| a.name.cmp(&b.name));
-    let providers = snap
-        .providers
-        .iter()
-        .map(|p| Choice {
-            id: p.id,
-            name: p.name.clone(),
-        })
-        .collect();
     html(&SessionsPage {
         l,
         f,
         rows,
         error,
-        users,
-        providers,
+        user,
+        provider,
         ttl_minutes: ctx.settings.session_ttl.as_secs().div_ceil(60),
     })
 }
