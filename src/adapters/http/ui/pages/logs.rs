@@ -172,7 +172,7 @@ pub async fn list(
         Err(r) => return *r,
     };
     let snap = ctx.snapshot.get();
-    let (mut f, user, provider) = resolve_names(f, &snap);
+    let (f, user, provider) = resolve_names(f, &snap);
     let (rows, next, error) = if user.unknown || provider.unknown {
         (Vec::new(), None, Some(l.t("filter.no_match").to_owned()))
     } else {
@@ -180,8 +180,6 @@ pub async fn list(
     };
     let rows = rows.into_iter().map(|r| named(r, &snap)).collect();
     let next = next.map(|c| f.with_cursor(&c));
-    f.user = user.text.clone();
-    f.provider = provider.text.clone();
     html(&ListPage {
         l,
         f,
@@ -195,7 +193,7 @@ pub async fn list(
 
 /// Resolves the user and provider fields against the snapshot; the filters then carry the
 /// resolved ids (so the next page's link is by id) and no typed names.
-pub fn resolve_names(mut f: Filters, snap: &ConfigSnapshot) -> (Filters, NamePick, NamePick) {
+fn resolve_names(mut f: Filters, snap: &ConfigSnapshot) -> (Filters, NamePick, NamePick) {
     let user = name_filter::pick(
         &f.user,
         &f.user_id,
