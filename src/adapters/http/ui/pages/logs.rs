@@ -194,16 +194,8 @@ pub async fn list(
 /// Resolves the user and provider fields against the snapshot; the filters then carry the
 /// resolved ids (so the next page's link is by id) and no typed names.
 fn resolve_names(mut f: Filters, snap: &ConfigSnapshot) -> (Filters, NamePick, NamePick) {
-    let user = name_filter::pick(
-        &f.user,
-        &f.user_id,
-        snap.users.values().map(|u| (u.id, u.name.as_str())),
-    );
-    let provider = name_filter::pick(
-        &f.provider,
-        &f.provider_id,
-        snap.providers.iter().map(|p| (p.id, p.name.as_str())),
-    );
+    let (user, provider) =
+        name_filter::user_and_provider(snap, (&f.user, &f.user_id), (&f.provider, &f.provider_id));
     let as_text = |id: Option<i64>| id.map(|i| i.to_string()).unwrap_or_default();
     f.user_id = as_text(user.id);
     f.provider_id = as_text(provider.id);

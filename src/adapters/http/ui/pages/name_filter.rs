@@ -80,6 +80,26 @@ pub fn pick<'a>(
     }
 }
 
+/// The user and the provider of a filter form, each typed (`*_text`) or linked (`*_id`),
+/// resolved against the configuration snapshot.
+pub fn user_and_provider(
+    snap: &crate::app::snapshot::ConfigSnapshot,
+    (user_text, user_id): (&str, &str),
+    (provider_text, provider_id): (&str, &str),
+) -> (NamePick, NamePick) {
+    let user = pick(
+        user_text,
+        user_id,
+        snap.users.values().map(|u| (u.id, u.name.as_str())),
+    );
+    let provider = pick(
+        provider_text,
+        provider_id,
+        snap.providers.iter().map(|p| (p.id, p.name.as_str())),
+    );
+    (user, provider)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,16 +81,8 @@ pub async fn list(
         Err(r) => return *r,
     };
     let snap = ctx.snapshot.get();
-    let user = name_filter::pick(
-        &f.user,
-        &f.user_id,
-        snap.users.values().map(|u| (u.id, u.name.as_str())),
-    );
-    let provider = name_filter::pick(
-        &f.provider,
-        &f.provider_id,
-        snap.providers.iter().map(|p| (p.id, p.name.as_str())),
-    );
+    let (user, provider) =
+        name_filter::user_and_provider(&snap, (&f.user, &f.user_id), (&f.provider, &f.provider_id));
     let filter = SessionFilter {
         user_id: user.id,
         key_id: id(&f.key_id),
