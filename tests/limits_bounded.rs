@@ -180,7 +180,10 @@ async fn redis_memory_per_entity_is_bounded() {
     // Per entity: rpm, 5h and rolling-daily rings (2 for the fixed-daily user), weekly, monthly,
     // total, sessions, plus at most a just-ended period each.
     assert!(keys <= 3 * 10, "{keys} keys");
-    assert!(fields <= 3 * (61 + 101 + 97), "{fields} hash fields");
+    assert!(
+        fields <= 3 * (61 + 101 + 97 + 3 * 2),
+        "{fields} hash fields"
+    );
     assert!(members <= 3 * (300_000 / 9_000 + 1), "{members} members");
     // Nearly flat from 22.5 h on (the 24 h rings fill up to 97 of their buckets).
     let (_, _, _, earlier) = samples[2];
@@ -208,7 +211,8 @@ async fn measure(
         match kind.as_str() {
             "hash" => {
                 let n: usize = redis::cmd("HLEN").arg(k).query_async(conn).await.unwrap();
-                assert!(n <= 101, "{k}: {n} fields");
+                // At most 101 buckets, plus the ring's running sum and low mark.
+                assert!(n <= 101 + 2, "{k}: {n} fields");
                 fields += n;
             }
             "zset" => {
@@ -289,5 +293,156 @@ async fn two_redis_instances_are_exact_on_rpm_and_budget() {
         }
     }
     assert_eq!(passed, 4);
+    r.cleanup().await;
+}
+
+/// Every command Redis runs on keys under `prefix`, Lua-internal calls included, as a
+/// `MONITOR` client sees them (test-only; the list lives as long as the test).
+async fn monitor_all(host_port: &str, prefix: String) -> Arc<std::sync::Mutex<Vec<String>>> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut conn = tokio::net::TcpStream::connect(host_port).await.unwrap();
+    conn.write_all(b"MONITOR\r\n").await.unwrap();
+    let mut lines = BufReader::new(conn).lines();
+    assert_eq!(lines.next_line().await.unwrap().unwrap(), "+OK");
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(&prefix) {
+                let cmd = line.split("] ").nth(1).unwrap_or_default().to_string();
+                out.lock().unwrap().push(cmd);
+            }
+        }
+    });
+    seen
+}
+
+/// Admitting against full rings costs a constant few commands: the ring keeps its running sum,
+/// so a check reads two fields per window instead of every bucket (a 5 h ring holds ~100), and
+/// never `HGETALL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_on_full_rings_reads_no_buckets() {
+    let Some((r, a, _)) = redis_stores("a_check_on_full_rings_reads_no_buckets").await else {
+        return;
+    };
+    let five_h = Counter::RollingSpend {
+        key: "full:5h".into(),
+        window_ms: 5 * 3_600_000,
+    };
+    let rpm = Counter::Requests {
+        key: "full:rpm".into(),
+        window_ms: 60_000,
+    };
+    // One amount every 3 minutes for 5 h fills the 5 h ring's 101 buckets.
+    let mut expect = 0;
+    for i in 0..101 {
+        a.record(T0 + i * 180_000, 7, std::slice::from_ref(&five_h))
+            .await
+            .unwrap();
+        expect += 7;
+    }
+    let now = T0 + 100 * 180_000;
+    let seen = monitor_all(&r.host_port(), r.prefix.clone()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let checks = [
+        Check {
+            counter: five_h.clone(),
+            limit: 1_000_000,
+        },
+        Check {
+            counter: rpm,
+            limit: 1_000,
+        },
+    ];
+    let out = a
+        .check(CheckRequest {
+            now_ms: now,
+            session_id: "s",
+            checks: &checks,
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, CheckOutcome::Admitted);
+    let live = a
+        .read(now, std::slice::from_ref(&five_h), None)
+        .await
+        .unwrap()[0];
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let cmds = seen.lock().unwrap().clone();
+    assert!(
+        live > 0 && live <= expect,
+        "{live} of {expect} still in the window"
+    );
+    let lua: Vec<&String> = cmds
+        .iter()
+        .filter(|c| !c.starts_with("\"EVALSHA\""))
+        .collect();
+    assert!(
+        !lua.iter()
+            .any(|c| c.starts_with("\"HGETALL\"") && c.contains("full:5h")),
+        "{lua:#?}"
+    );
+    // The full ring: its meta read (+ at most one stale bucket dropped and the sum rewritten)
+    // in the check, one meta read in the read.
+    let on_full = lua.iter().filter(|c| c.contains("full:5h")).count();
+    assert!(on_full <= 5, "{on_full} commands: {lua:#?}");
+    r.cleanup().await;
+}
+
+/// A ring hash written before rings kept their running sum (bucket fields only) still reads
+/// right: it is recounted once, then carries the sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rings_written_without_a_running_sum_are_recounted() {
+    let Some((r, a, _)) = redis_stores("rings_written_without_a_running_sum_are_recounted").await
+    else {
+        return;
+    };
+    let ring = claude_code_hub::domain::windows::Ring::for_window(5 * 3_600_000);
+    let key = format!("{}full:old", r.prefix);
+    let mut conn = r.direct().await;
+    let stale = ring.index(T0 - 6 * 3_600_000);
+    let live = [ring.index(T0 - 3_600_000), ring.index(T0)];
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg(stale)
+        .arg(100)
+        .arg(live[0])
+        .arg(20)
+        .arg(live[1])
+        .arg(3)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let counter = Counter::RollingSpend {
+        key: "full:old".into(),
+        window_ms: 5 * 3_600_000,
+    };
+    let read = a
+        .read(T0, std::slice::from_ref(&counter), None)
+        .await
+        .unwrap();
+    assert_eq!(read, [23]);
+    let sum: Option<i64> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("t")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(sum, Some(23));
+    let stale_left: bool = redis::cmd("HEXISTS")
+        .arg(&key)
+        .arg(stale)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!stale_left);
+    a.record(T0, 5, std::slice::from_ref(&counter))
+        .await
+        .unwrap();
+    let read = a
+        .read(T0, std::slice::from_ref(&counter), None)
+        .await
+        .unwrap();
+    assert_eq!(read, [28]);
     r.cleanup().await;
 }

@@ -2,7 +2,7 @@
 //! (`lua/limits_*.lua`, sharing `limits_common.lua`), so an admission checks every window of
 //! key and user and takes the session's slots atomically in one round trip, across instances.
 //! Keys live under the configured prefix: request and rolling-spend windows are hashes of
-//! time buckets (at most 101 fields, listpack-encoded), sessions a sorted set of at most
+//! time buckets (at most 101, plus the running sum the checks read; listpack-encoded), sessions a sorted set of at most
 //! `session_cap(limit)` members, periods and totals plain integers; all but totals expire when
 //! idle. Per request: one `EVALSHA` to admit, one to record the spend. On a Redis Cluster all keys of one request would need one hash slot, which this adapter does not
 //! arrange (a single Redis or a primary/replica pair is assumed).

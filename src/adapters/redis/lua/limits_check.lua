@@ -7,12 +7,9 @@ for i = 1, #KEYS do
   local base = 3 + (i - 1) * 4
   local kind, limit = ARGV[base], tonumber(ARGV[base + 1])
   local p1, p2 = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
-  local cur, oldest = current(KEYS[i], kind, p1, p2, now, ARGV[2])
+  local cur = current(KEYS[i], kind, p1, p2, now, ARGV[2])
   if cur >= limit then
-    if kind == 'c' then
-      oldest = session_oldest(KEYS[i])
-    end
-    return {i, cur, oldest}
+    return {i, cur, oldest_of(KEYS[i], kind, p1, p2, now)}
   end
 end
 for i = 1, #KEYS do

@@ -5,8 +5,12 @@
 --   p  spend of a calendar period: STRING, the key names the period (period end ms, -)
 --   t  total spend: STRING (-, -)
 -- Buckets mirror domain::windows::Ring: bucket i holds [i*bucket, (i+1)*bucket) and counts
--- while i >= floor((now - window) / bucket), i.e. until (i+1)*bucket + window. A hash holds at
--- most window/bucket + 1 live fields (<= 101); stale fields are deleted whenever it is summed.
+-- while i >= floor((now - window) / bucket), i.e. until (i+1)*bucket + window. A ring hash
+-- also keeps two bookkeeping fields: 't', the sum of its bucket fields, and 'lo', a bucket
+-- index no bucket field is below. Reading a ring is then O(1): only the buckets between 'lo'
+-- and the first live one are looked at (and deleted), at most one per bucket width of time
+-- on a busy ring, so a check never walks the ~100 buckets of a window. A hash holds at most
+-- window/bucket + 1 live bucket fields (<= 101) plus the two.
 -- Amounts are integers (micro-USD), exact in Lua numbers up to 2^53.
 
 -- Integer-valued numbers as plain digits (never exponent notation) for Redis arguments.
@@ -18,39 +22,102 @@ local function first_live(now, window, bucket)
   return math.floor((now - window) / bucket)
 end
 
--- Sum of the live buckets of a ring at `now`, deleting the stale ones; also returns the oldest
--- live bucket index (or nil).
-local function ring_sum(key, now, window, bucket)
-  local first = first_live(now, window, bucket)
+-- Recounts a ring from all its fields: drops the buckets below `first`, rewrites 't' and
+-- 'lo'. For hashes written before the bookkeeping fields existed, and for a 'lo' so far behind
+-- that walking up from it would cost more than reading the hash. Returns t, lo (0, nil when
+-- the key does not exist: nothing is created).
+local function ring_recount(key, first)
   local flat = redis.call('HGETALL', key)
-  local sum, oldest, stale = 0, nil, {}
+  if #flat == 0 then
+    return 0, nil
+  end
+  local sum, stale = 0, {}
   for j = 1, #flat, 2 do
     local idx = tonumber(flat[j])
-    if idx < first then
-      stale[#stale + 1] = flat[j]
-    else
-      sum = sum + tonumber(flat[j + 1])
-      if oldest == nil or idx < oldest then
-        oldest = idx
+    if idx ~= nil then
+      if idx < first then
+        stale[#stale + 1] = flat[j]
+      else
+        sum = sum + tonumber(flat[j + 1])
       end
     end
   end
   if #stale > 0 then
     redis.call('HDEL', key, unpack(stale))
   end
-  return sum, oldest
+  redis.call('HSET', key, 't', int(sum), 'lo', int(first))
+  return sum, first
+end
+
+-- Drops the buckets of a ring below `first` and returns its live sum and its 'lo' (0, nil
+-- when the key does not exist).
+local function ring_prune(key, first, window, bucket)
+  local meta = redis.call('HMGET', key, 't', 'lo')
+  local t, lo = tonumber(meta[1]), tonumber(meta[2])
+  if t == nil or lo == nil then
+    return ring_recount(key, first)
+  end
+  if lo >= first then
+    return t, lo
+  end
+  if first - lo > math.ceil(window / bucket) + 2 then
+    return ring_recount(key, first)
+  end
+  local names = {}
+  for i = lo, first - 1 do
+    names[#names + 1] = int(i)
+  end
+  local values = redis.call('HMGET', key, unpack(names))
+  local gone, present = 0, {}
+  for j = 1, #names do
+    if values[j] then
+      gone = gone + tonumber(values[j])
+      present[#present + 1] = names[j]
+    end
+  end
+  if #present > 0 then
+    redis.call('HDEL', key, unpack(present))
+  end
+  t = t - gone
+  redis.call('HSET', key, 't', int(t), 'lo', int(first))
+  return t, first
+end
+
+-- Sum of the live buckets of a ring at `now` (stale ones are deleted).
+local function ring_sum(key, now, window, bucket)
+  local t = ring_prune(key, first_live(now, window, bucket), window, bucket)
+  return t
+end
+
+-- The oldest live bucket index of a ring at `now`, or nil when it has none; only asked for
+-- when a check is refused (it reads the whole hash).
+local function ring_oldest(key, now, window, bucket)
+  local first = first_live(now, window, bucket)
+  local flat = redis.call('HGETALL', key)
+  local oldest = nil
+  for j = 1, #flat, 2 do
+    local idx = tonumber(flat[j])
+    if idx ~= nil and idx >= first and (oldest == nil or idx < oldest) then
+      oldest = idx
+    end
+  end
+  return oldest
 end
 
 -- Adds `amount` to the bucket of `at` (ignored when that bucket already left the window at
--- `now`); trims when the hash holds more fields than a ring can; expires the key when idle.
+-- `now`), keeping 't' and 'lo' true; expires the key when idle.
 local function ring_add(key, at, now, amount, window, bucket)
   local idx = math.floor(at / bucket)
-  if idx < first_live(now, window, bucket) then
+  local first = first_live(now, window, bucket)
+  if idx < first then
     return
   end
+  local t, lo = ring_prune(key, first, window, bucket)
   redis.call('HINCRBY', key, int(idx), int(amount))
-  if redis.call('HLEN', key) > math.ceil(window / bucket) + 1 then
-    ring_sum(key, now, window, bucket)
+  if lo == nil or idx < lo then
+    redis.call('HSET', key, 't', int(t + amount), 'lo', int(idx))
+  else
+    redis.call('HINCRBY', key, 't', int(amount))
   end
   redis.call('PEXPIRE', key, int(window + bucket))
 end
@@ -65,24 +132,33 @@ local function session_oldest(key)
   return -1
 end
 
--- Current value of counter `key` of `kind` at `now` (sessions: other than `member`), and the
--- instant its oldest entry counts as (-1 when none, not windowed, or a session counter: see
--- session_oldest).
+-- Current value of counter `key` of `kind` at `now` (sessions: other than `member`).
 local function current(key, kind, p1, p2, now, member)
   if kind == 'r' or kind == 's' then
-    local sum, oldest = ring_sum(key, now, p1, p2)
-    if oldest == nil then
-      return sum, -1
-    end
-    return sum, (oldest + 1) * p2
+    return ring_sum(key, now, p1, p2)
   elseif kind == 'c' then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - p1))
     local n = redis.call('ZCARD', key)
     if member ~= '' and redis.call('ZSCORE', key, member) then
       n = n - 1
     end
-    return n, -1
+    return n
   else
-    return tonumber(redis.call('GET', key) or '0') or 0, -1
+    return tonumber(redis.call('GET', key) or '0') or 0
   end
+end
+
+-- The instant the oldest entry of a refused counter counts as: a ring's oldest live bucket
+-- end, a session counter's least recently seen member; -1 when none or not windowed.
+local function oldest_of(key, kind, p1, p2, now)
+  if kind == 'r' or kind == 's' then
+    local idx = ring_oldest(key, now, p1, p2)
+    if idx == nil then
+      return -1
+    end
+    return (idx + 1) * p2
+  elseif kind == 'c' then
+    return session_oldest(key)
+  end
+  return -1
 end
