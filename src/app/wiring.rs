@@ -231,21 +231,27 @@ where
     }
 }
 
+/// The Redis connection counters and limits share (their writes after an answer go out in
+/// one batch), when `REDIS_URL` is set and valid.
+pub async fn open_redis(settings: &Settings, key_prefix: &str) -> Option<Arc<RedisCounters>> {
+    let url = settings.redis_url.as_ref()?;
+    match RedisCounters::connect(url, key_prefix).await {
+        Ok(r) => Some(Arc::new(r)),
+        Err(e) => {
+            tracing::error!(error = %e, url = %redact_url(url), "invalid Redis configuration; counting in memory");
+            None
+        }
+    }
+}
+
 /// Counters: memory alone, or Redis behind the fail-open wrapper.
-pub async fn open_counters(settings: &Settings, key_prefix: &str) -> Arc<dyn CounterStore> {
+pub async fn open_counters(redis: Option<Arc<RedisCounters>>) -> Arc<dyn CounterStore> {
     let memory: Arc<dyn CounterStore> = Arc::new(MemoryCounters::new());
-    let Some(url) = &settings.redis_url else {
+    let Some(redis) = redis else {
         tracing::info!(
             "REDIS_URL is not set: counters, sessions and breaker state are kept in this process"
         );
         return memory;
-    };
-    let redis: Arc<dyn CounterStore> = match RedisCounters::connect(url, key_prefix).await {
-        Ok(r) => Arc::new(r),
-        Err(e) => {
-            tracing::error!(error = %e, url = %redact_url(url), "invalid Redis configuration; counting in memory");
-            return memory;
-        }
     };
     let config = FailOpenConfig {
         probe_interval: std::time::Duration::from_secs(1),
@@ -254,19 +260,14 @@ pub async fn open_counters(settings: &Settings, key_prefix: &str) -> Arc<dyn Cou
     Arc::new(FailOpenCounters::start(redis, memory, config).await)
 }
 
-/// The limits store: memory alone, or Redis behind the fail-open wrapper.
-pub async fn open_limit_store(settings: &Settings, key_prefix: &str) -> Arc<dyn LimitStore> {
+/// The limits store: memory alone, or Redis (on the counters' connection) behind the
+/// fail-open wrapper.
+pub async fn open_limit_store(redis: Option<Arc<RedisCounters>>) -> Arc<dyn LimitStore> {
     let memory: Arc<dyn LimitStore> = Arc::new(MemoryLimits::new());
-    let Some(url) = &settings.redis_url else {
+    let Some(redis) = redis else {
         return memory;
     };
-    let redis: Arc<dyn LimitStore> = match RedisLimits::connect(url, key_prefix).await {
-        Ok(r) => Arc::new(r),
-        Err(e) => {
-            tracing::error!(error = %e, url = %redact_url(url), "invalid Redis configuration; limits counted in memory");
-            return memory;
-        }
-    };
+    let redis: Arc<dyn LimitStore> = Arc::new(RedisLimits::sharing(redis));
     let config = FailOpenConfig {
         probe_interval: std::time::Duration::from_secs(1),
         ..FailOpenConfig::default()
@@ -364,7 +365,8 @@ pub async fn start_with_clock(
     }
 
     let stores = open_stores(&settings, settings.auto_migrate).await?;
-    let counters = open_counters(&settings, &settings.redis_key_prefix).await;
+    let redis = open_redis(&settings, &settings.redis_key_prefix).await;
+    let counters = open_counters(redis.clone()).await;
     let snapshot = SnapshotHolder::load_with_words(
         stores.config.clone(),
         Some(stores.sensitive_words.clone()),
@@ -410,7 +412,7 @@ pub async fn start_with_clock(
         settings.breaker_on_network_errors,
     ));
     let limits = if settings.enable_rate_limit {
-        let store = open_limit_store(&settings, &settings.redis_key_prefix).await;
+        let store = open_limit_store(redis.clone()).await;
         let service = Arc::new(LimitService::new(
             store,
             snapshot.clone(),

@@ -119,6 +119,13 @@ pub trait LimitStore: Send + Sync {
     /// Checks every limit and, only when all pass, counts the request and takes or refreshes
     /// the session's slots: one atomic step, one round trip.
     async fn check(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome>;
+
+    /// `check` for a caller off the answer's path (the refresh of a held provider slot after
+    /// an answer): a shared store may send it together with other such writes, a little later.
+    async fn check_deferred(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
+        self.check(req).await
+    }
+
     /// Adds `amount` (micro-USD) at `at_ms` to every spend counter given (others are ignored).
     /// Not idempotent: call it once per request.
     async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()>;

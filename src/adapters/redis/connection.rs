@@ -39,6 +39,9 @@ pub struct RedisTimeouts {
     /// A call its caller abandons (drops) after running this long counts as a hung connection
     /// and gets the connection replaced; a healthy Redis answers in a few milliseconds.
     pub abandoned_after: Duration,
+    /// How long a write no client waits for (spend, session touch) waits for others to share
+    /// its round trip (see `write_batch`).
+    pub write_linger: Duration,
 }
 
 impl Default for RedisTimeouts {
@@ -51,6 +54,7 @@ impl Default for RedisTimeouts {
             operation: Duration::from_secs(1),
             initial_connect: Duration::from_secs(2),
             abandoned_after: Duration::from_millis(250),
+            write_linger: Duration::from_millis(2),
         }
     }
 }

@@ -3,14 +3,16 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ::redis::{RedisResult, Value, cmd};
 use async_trait::async_trait;
 
-use super::connection::{Connection, Link, RedisTimeouts, is_connection_failure};
-use super::scripts::Scripts;
+use super::call::Caller;
+use super::connection::{Connection, Link, RedisTimeouts};
+use super::scripts::{Scripts, TOUCH_SESSION_LUA};
 use super::topology::Topology;
+use super::write_batch::{ScriptCall, WriteBatch};
 use crate::ports::counters::{
     ActiveSession, CounterError, CounterMode, CounterResult, CounterStore, SessionBind,
     SessionFilter, SessionTouch, SlotOutcome, session_binding_key,
@@ -55,12 +57,12 @@ fn session_from_fields(id: &str, f: &[Option<String>]) -> Option<ActiveSession> 
 
 /// Counters in Redis behind a self-healing connection.
 pub struct RedisCounters {
-    conn: Connection,
+    caller: Caller,
+    /// Writes off the answer's path, sent together (its task ends with this store).
+    batch: WriteBatch,
     prefix: String,
     scripts: Scripts,
-    operation_timeout: Duration,
-    /// A call abandoned by its caller after this long is treated as a hung connection.
-    slow_call: Duration,
+    touch_session_source: Arc<str>,
 }
 
 impl RedisCounters {
@@ -95,12 +97,13 @@ impl RedisCounters {
         } else {
             key_prefix.to_owned()
         };
+        let caller = Caller::new(conn, timeouts.operation, timeouts.abandoned_after);
         let store = Self {
-            conn,
+            batch: WriteBatch::start(caller.clone(), timeouts.write_linger),
+            caller,
             prefix,
             scripts: Scripts::load(),
-            operation_timeout: timeouts.operation,
-            slow_call: timeouts.abandoned_after,
+            touch_session_source: Arc::from(TOUCH_SESSION_LUA),
         };
         match tokio::time::timeout(timeouts.initial_connect, store.ping()).await {
             Ok(Ok(())) => tracing::info!(prefix = key_prefix, "connected to Redis"),
@@ -120,62 +123,29 @@ impl RedisCounters {
         k
     }
 
-    /// Runs one call on the current connection within the operation timeout; a connection-level
-    /// failure or a timeout replaces the connection so the next call reconnects.
+    /// Runs one call on the current connection within the operation timeout (see `Caller`).
     pub(super) async fn run<T, F, Fut>(&self, op: &'static str, call: F) -> CounterResult<T>
     where
         F: FnOnce(Link) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let handle = self.conn.current();
-        let conn = (*handle).clone();
-        let mut guard = ResetIfAbandoned {
-            conn: &self.conn,
-            handle: &handle,
-            started: Instant::now(),
-            slow: self.slow_call,
-            armed: true,
-        };
-        let outcome = tokio::time::timeout(self.operation_timeout, call(conn)).await;
-        guard.armed = false;
-        match outcome {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => {
-                if is_connection_failure(&e) {
-                    self.conn.reset(&handle);
-                }
-                Err(CounterError::Unavailable(format!("redis {op}: {e}")))
-            }
-            Err(_) => {
-                self.conn.reset(&handle);
-                Err(CounterError::Unavailable(format!(
-                    "redis {op}: no answer within {:?}",
-                    self.operation_timeout
-                )))
-            }
-        }
+        self.caller.run(op, call).await
     }
-}
 
-/// Resets the connection when a slow call is dropped before it finished: a caller (such as the
-/// fail-open wrapper) gave up on a hung Redis before this adapter's own timeout fired.
-struct ResetIfAbandoned<'a> {
-    conn: &'a Connection,
-    handle: &'a Arc<Link>,
-    started: Instant,
-    slow: Duration,
-    armed: bool,
-}
+    /// Pipelines of batched writes sent so far: with writes spread evenly, requests per
+    /// pipeline shows how well the round trips after answers are shared.
+    pub fn write_batches_sent(&self) -> u64 {
+        self.batch.batches_sent()
+    }
 
-impl Drop for ResetIfAbandoned<'_> {
-    fn drop(&mut self) {
-        // Rebuilding spawns a task, which needs a runtime (absent while one shuts down).
-        if self.armed
-            && self.started.elapsed() >= self.slow
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            self.conn.reset(self.handle);
-        }
+    /// Sends a script call with the next batch of writes no client waits for (see
+    /// `write_batch`) and returns its reply.
+    pub(super) async fn run_batched(
+        &self,
+        op: &'static str,
+        call: ScriptCall,
+    ) -> CounterResult<Value> {
+        self.batch.send(op, call).await
     }
 }
 
@@ -397,25 +367,24 @@ impl CounterStore for RedisCounters {
         };
         let ttl = ttl_ms(t.ttl);
         let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
-        self.run("touch_session", |mut c| async move {
-            let mut inv = self.scripts.touch_session.prepare_invoke();
-            for k in &keys {
-                inv.key(k);
-            }
-            inv.arg(mode)
-                .arg(t.provider_id)
-                .arg(ttl)
-                .arg(t.now_ms)
-                .arg(opt(t.user_id))
-                .arg(opt(t.key_id))
-                .arg(&t.model)
-                .arg(&t.client_format)
-                .arg(&t.id)
-                .arg(t.now_ms.saturating_sub(ttl))
-                .arg(MAX_INDEXED_SESSIONS);
-            inv.invoke_async::<i64>(&mut c).await.map(|_| ())
-        })
-        .await
+        let mut call = ScriptCall::new(
+            self.scripts.touch_session.get_hash(),
+            &self.touch_session_source,
+            &keys,
+        );
+        call.cmd
+            .arg(mode)
+            .arg(t.provider_id)
+            .arg(ttl)
+            .arg(t.now_ms)
+            .arg(opt(t.user_id))
+            .arg(opt(t.key_id))
+            .arg(&t.model)
+            .arg(&t.client_format)
+            .arg(&t.id)
+            .arg(t.now_ms.saturating_sub(ttl))
+            .arg(MAX_INDEXED_SESSIONS);
+        self.run_batched("touch_session", call).await.map(|_| ())
     }
 
     async fn list_sessions(

@@ -2,16 +2,21 @@
 //! (`lua/limits_*.lua`, sharing `limits_common.lua`), so an admission checks every window of
 //! key and user and takes the session's slots atomically in one round trip, across instances.
 //! Keys live under the configured prefix: request and rolling-spend windows are hashes of
-//! time buckets (at most 101, plus the running sum the checks read; listpack-encoded), sessions a sorted set of at most
-//! `session_cap(limit)` members, periods and totals plain integers; all but totals expire when
-//! idle. Per request: one `EVALSHA` to admit, one to record the spend. On a Redis Cluster all keys of one request would need one hash slot, which this adapter does not
+//! time buckets (at most 101, plus the running sum the checks read; listpack-encoded),
+//! sessions a sorted set of at most `session_cap(limit)` members, periods and totals plain
+//! integers; all but totals expire when idle. Per request: one `EVALSHA` to admit; the spend
+//! record and a held slot's refresh go out with the batched writes (`write_batch`). On a Redis
+//! Cluster all keys of one request would need one hash slot, which this adapter does not
 //! arrange (a single Redis or a primary/replica pair is assumed).
+
+use std::sync::Arc;
 
 use ::redis::{Script, cmd};
 use async_trait::async_trait;
 
 use super::connection::RedisTimeouts;
 use super::counters::RedisCounters;
+use super::write_batch::{ScriptCall, parse};
 use crate::domain::windows::{Ring, session_cap};
 use crate::ports::counters::{CounterError, CounterMode, CounterResult};
 use crate::ports::limits::{CheckOutcome, CheckRequest, Counter, LimitStore};
@@ -24,23 +29,30 @@ struct LimitScripts {
     record: Script,
     read: Script,
     replace: Script,
+    /// Sources of the scripts sent in write batches, loaded again after a `NOSCRIPT`.
+    check_source: Arc<str>,
+    record_source: Arc<str>,
 }
 
 impl LimitScripts {
     fn load() -> Self {
-        let with_common = |body: &str| Script::new(&format!("{COMMON}\n{body}"));
+        let source = |body: &str| -> Arc<str> { Arc::from(format!("{COMMON}\n{body}")) };
+        let check_source = source(include_str!("lua/limits_check.lua"));
+        let record_source = source(include_str!("lua/limits_record.lua"));
         Self {
-            check: with_common(include_str!("lua/limits_check.lua")),
-            record: with_common(include_str!("lua/limits_record.lua")),
-            read: with_common(include_str!("lua/limits_read.lua")),
-            replace: with_common(include_str!("lua/limits_replace.lua")),
+            check: Script::new(&check_source),
+            record: Script::new(&record_source),
+            read: Script::new(&source(include_str!("lua/limits_read.lua"))),
+            replace: Script::new(&source(include_str!("lua/limits_replace.lua"))),
+            check_source,
+            record_source,
         }
     }
 }
 
 /// Limit counters in Redis behind the same self-healing connection as `RedisCounters`.
 pub struct RedisLimits {
-    base: RedisCounters,
+    base: Arc<RedisCounters>,
     scripts: LimitScripts,
 }
 
@@ -56,6 +68,18 @@ fn kind(counter: &Counter, limit: i64) -> (&'static str, i64, i64) {
     }
 }
 
+/// The check script's reply `{index, current, oldest}` as an outcome (index 0: admitted).
+fn check_outcome((index, current, oldest): (i64, i64, i64)) -> CheckOutcome {
+    if index == 0 {
+        return CheckOutcome::Admitted;
+    }
+    CheckOutcome::Rejected {
+        index: usize::try_from(index - 1).unwrap_or(0),
+        current,
+        oldest_ms: (oldest >= 0).then_some(oldest),
+    }
+}
+
 /// The bucket width the shared ring arithmetic picks for a window.
 fn ring_bucket(window_ms: i64) -> i64 {
     Ring::for_window(window_ms).bucket_ms
@@ -68,6 +92,15 @@ impl RedisLimits {
         Self::connect_with(url, key_prefix, RedisTimeouts::default()).await
     }
 
+    /// Limits on the connection (and write batches) of a counters store, so a request's
+    /// writes after its answer (spend, session touch, slot refresh) share one round trip.
+    pub fn sharing(counters: Arc<RedisCounters>) -> Self {
+        Self {
+            base: counters,
+            scripts: LimitScripts::load(),
+        }
+    }
+
     /// `connect` with explicit timeouts.
     pub async fn connect_with(
         url: &str,
@@ -75,7 +108,7 @@ impl RedisLimits {
         timeouts: RedisTimeouts,
     ) -> Result<Self, CounterError> {
         Ok(Self {
-            base: RedisCounters::connect_with(url, key_prefix, timeouts).await?,
+            base: Arc::new(RedisCounters::connect_with(url, key_prefix, timeouts).await?),
             scripts: LimitScripts::load(),
         })
     }
@@ -92,7 +125,7 @@ impl LimitStore for RedisLimits {
             .iter()
             .map(|c| self.base.key(c.counter.key()))
             .collect();
-        let (index, current, oldest): (i64, i64, i64) = self
+        let reply: (i64, i64, i64) = self
             .base
             .run("limits_check", |mut c| async move {
                 let mut inv = self.scripts.check.prepare_invoke();
@@ -107,14 +140,30 @@ impl LimitStore for RedisLimits {
                 inv.invoke_async(&mut c).await
             })
             .await?;
-        if index == 0 {
+        Ok(check_outcome(reply))
+    }
+
+    async fn check_deferred(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
+        if req.checks.is_empty() {
             return Ok(CheckOutcome::Admitted);
         }
-        Ok(CheckOutcome::Rejected {
-            index: usize::try_from(index - 1).unwrap_or(0),
-            current,
-            oldest_ms: (oldest >= 0).then_some(oldest),
-        })
+        let keys: Vec<String> = req
+            .checks
+            .iter()
+            .map(|c| self.base.key(c.counter.key()))
+            .collect();
+        let mut call = ScriptCall::new(
+            self.scripts.check.get_hash(),
+            &self.scripts.check_source,
+            &keys,
+        );
+        call.cmd.arg(req.now_ms).arg(req.session_id);
+        for check in req.checks {
+            let (code, p1, p2) = kind(&check.counter, check.limit);
+            call.cmd.arg(code).arg(check.limit).arg(p1).arg(p2);
+        }
+        let reply = self.base.run_batched("limits_check", call).await?;
+        Ok(check_outcome(parse("limits_check", reply)?))
     }
 
     async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()> {
@@ -123,20 +172,17 @@ impl LimitStore for RedisLimits {
             return Ok(());
         }
         let keys: Vec<String> = spend.iter().map(|c| self.base.key(c.key())).collect();
-        self.base
-            .run("limits_record", |mut c| async move {
-                let mut inv = self.scripts.record.prepare_invoke();
-                for k in &keys {
-                    inv.key(k);
-                }
-                inv.arg(at_ms).arg(amount);
-                for counter in &spend {
-                    let (code, p1, p2) = kind(counter, i64::MAX);
-                    inv.arg(code).arg(p1).arg(p2);
-                }
-                inv.invoke_async::<i64>(&mut c).await
-            })
-            .await?;
+        let mut call = ScriptCall::new(
+            self.scripts.record.get_hash(),
+            &self.scripts.record_source,
+            &keys,
+        );
+        call.cmd.arg(at_ms).arg(amount);
+        for counter in &spend {
+            let (code, p1, p2) = kind(counter, i64::MAX);
+            call.cmd.arg(code).arg(p1).arg(p2);
+        }
+        self.base.run_batched("limits_record", call).await?;
         Ok(())
     }
 

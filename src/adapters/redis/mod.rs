@@ -2,11 +2,13 @@
 //! port and `RedisLimits` the limits port; wrap them in the fail-open wrappers of `app` so an
 //! outage never fails a request.
 
+mod call;
 mod connection;
 mod counters;
 mod limits;
 mod scripts;
 mod topology;
+mod write_batch;
 
 pub use connection::RedisTimeouts;
 pub use counters::RedisCounters;

@@ -2,6 +2,10 @@
 
 use ::redis::Script;
 
+/// Source of the session touch (also kept by the write batcher, which loads it after a
+/// `NOSCRIPT`).
+pub(super) const TOUCH_SESSION_LUA: &str = include_str!("lua/touch_session.lua");
+
 /// Every script the adapter runs; `Script` keeps the SHA so calls use EVALSHA.
 pub(super) struct Scripts {
     /// INCRBY + TTL on create.
@@ -27,7 +31,7 @@ impl Scripts {
             rolling_sum: Script::new(include_str!("lua/rolling_sum.lua")),
             compare_and_swap: Script::new(include_str!("lua/compare_and_swap.lua")),
             acquire_slot: Script::new(include_str!("lua/acquire_slot.lua")),
-            touch_session: Script::new(include_str!("lua/touch_session.lua")),
+            touch_session: Script::new(TOUCH_SESSION_LUA),
         }
     }
 }

@@ -55,6 +55,10 @@ impl LimitStore for FailOpenLimits {
         self.route("limits_check", |s| s.check(req)).await
     }
 
+    async fn check_deferred(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
+        self.route("limits_check", |s| s.check_deferred(req)).await
+    }
+
     async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()> {
         self.route("limits_record", |s| s.record(at_ms, amount, counters))
             .await

@@ -322,13 +322,15 @@ impl LimitService {
     }
 
     /// The store's atomic check-and-take of `provider`'s concurrent-session slot for
-    /// `session_id`, `limit` sessions at most (one Lua script on Redis, one lock in memory).
+    /// `session_id`, `limit` sessions at most (one Lua script on Redis, one lock in memory);
+    /// `deferred` when no request waits for it (a held slot's refresh after an answer).
     async fn check_provider_slot(
         &self,
         provider: &Provider,
         limit: i64,
         session_id: &str,
         now: DateTime<Utc>,
+        deferred: bool,
     ) -> crate::ports::counters::CounterResult<CheckOutcome> {
         let counter = counter_for(
             Scope::Provider,
@@ -340,13 +342,16 @@ impl LimitService {
             self.session_ttl_ms,
         );
         let checks = [Check { counter, limit }];
-        self.store
-            .check(CheckRequest {
-                now_ms: now.timestamp_millis(),
-                session_id,
-                checks: &checks,
-            })
-            .await
+        let req = CheckRequest {
+            now_ms: now.timestamp_millis(),
+            session_id,
+            checks: &checks,
+        };
+        if deferred {
+            self.store.check_deferred(req).await
+        } else {
+            self.store.check(req).await
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -579,7 +584,7 @@ impl Limiter for LimitService {
             return true;
         }
         match self
-            .check_provider_slot(provider, limit, session_id, now)
+            .check_provider_slot(provider, limit, session_id, now, false)
             .await
         {
             Ok(CheckOutcome::Admitted) => {
@@ -666,7 +671,7 @@ impl Limiter for LimitService {
         // A holder is always refreshed; a refusal means the session was ended meanwhile and
         // the provider is full: its next request is checked before it is forwarded.
         match self
-            .check_provider_slot(provider, limit, session_id, now)
+            .check_provider_slot(provider, limit, session_id, now, true)
             .await
         {
             Ok(CheckOutcome::Admitted) => self.held_slots.confirm(provider_id, session_id, now_ms),
