@@ -446,3 +446,32 @@ async fn rings_written_without_a_running_sum_are_recounted() {
     assert_eq!(read, [28]);
     r.cleanup().await;
 }
+
+/// Every limit key but the totals expires when idle, though the scripts set a ring's expiry
+/// only when it gains a bucket and a period counter's only when it is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_limit_key_but_totals_expires() {
+    let Some((r, a, _)) = redis_stores("every_limit_key_but_totals_expires").await else {
+        return;
+    };
+    for i in 0..50_i64 {
+        one_request(a.as_ref(), T0 + i * 700, &format!("s{}", i % 7)).await;
+    }
+    let mut conn = r.direct().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}lim:*", r.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys.len() >= 3 * 7, "{keys:?}");
+    for k in &keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(k).query_async(&mut conn).await.unwrap();
+        if k.ends_with(":total") {
+            assert_eq!(ttl, -1, "{k}");
+        } else {
+            // At most a month and its hour of grace (periods), a day and a bucket (rings).
+            assert!(ttl > 0 && ttl <= (32 * 24 + 1) * 3_600_000, "{k}: {ttl} ms");
+        }
+    }
+    r.cleanup().await;
+}

@@ -3,11 +3,12 @@
 -- ARGV[1] now ms, ARGV[2] session id, then per counter: kind, limit, p1, p2 (see common).
 -- Returns {0, 0, -1} when admitted, else {index (1-based), current, oldest instant ms or -1}.
 local now = tonumber(ARGV[1])
+local plain = plain_values(function(i) return ARGV[3 + (i - 1) * 4] end)
 for i = 1, #KEYS do
   local base = 3 + (i - 1) * 4
   local kind, limit = ARGV[base], tonumber(ARGV[base + 1])
   local p1, p2 = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
-  local cur = current(KEYS[i], kind, p1, p2, now, ARGV[2])
+  local cur = current(KEYS[i], kind, p1, p2, now, ARGV[2], plain[i])
   if cur >= limit then
     return {i, cur, oldest_of(KEYS[i], kind, p1, p2, now)}
   end

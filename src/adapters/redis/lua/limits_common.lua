@@ -13,6 +13,27 @@
 -- window/bucket + 1 live bucket fields (<= 101) plus the two.
 -- Amounts are integers (micro-USD), exact in Lua numbers up to 2^53.
 
+-- Current values of the plain counters (kinds 'p' and 't') among KEYS, read with one MGET:
+-- KEYS index -> number. `kind_of(i)` names counter i's kind.
+local function plain_values(kind_of)
+  local at, names = {}, {}
+  for i = 1, #KEYS do
+    local kind = kind_of(i)
+    if kind == 'p' or kind == 't' then
+      at[#at + 1] = i
+      names[#names + 1] = KEYS[i]
+    end
+  end
+  local out = {}
+  if #names > 0 then
+    local values = redis.call('MGET', unpack(names))
+    for j = 1, #at do
+      out[at[j]] = tonumber(values[j] or '0') or 0
+    end
+  end
+  return out
+end
+
 -- Integer-valued numbers as plain digits (never exponent notation) for Redis arguments.
 local function int(x)
   return string.format('%d', x)
@@ -113,13 +134,17 @@ local function ring_add(key, at, now, amount, window, bucket)
     return
   end
   local t, lo = ring_prune(key, first, window, bucket)
-  redis.call('HINCRBY', key, int(idx), int(amount))
+  local now_in_bucket = redis.call('HINCRBY', key, int(idx), int(amount))
   if lo == nil or idx < lo then
     redis.call('HSET', key, 't', int(t + amount), 'lo', int(idx))
   else
     redis.call('HINCRBY', key, 't', int(amount))
   end
-  redis.call('PEXPIRE', key, int(window + bucket))
+  -- A new bucket field restarts the idle expiry (window + bucket from now outlives every
+  -- bucket stored); adds to an existing bucket need not, which saves a call per request.
+  if now_in_bucket == amount then
+    redis.call('PEXPIRE', key, int(window + bucket))
+  end
 end
 
 -- When the oldest session of a session counter was last seen (-1 when empty); only asked for
@@ -132,8 +157,9 @@ local function session_oldest(key)
   return -1
 end
 
--- Current value of counter `key` of `kind` at `now` (sessions: other than `member`).
-local function current(key, kind, p1, p2, now, member)
+-- Current value of counter `key` of `kind` at `now` (sessions: other than `member`); `plain`
+-- is a plain counter's value when already read (see plain_values).
+local function current(key, kind, p1, p2, now, member, plain)
   if kind == 'r' or kind == 's' then
     return ring_sum(key, now, p1, p2)
   elseif kind == 'c' then
@@ -143,6 +169,8 @@ local function current(key, kind, p1, p2, now, member)
       n = n - 1
     end
     return n
+  elseif plain ~= nil then
+    return plain
   else
     return tonumber(redis.call('GET', key) or '0') or 0
   end

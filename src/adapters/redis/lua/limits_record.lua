@@ -8,8 +8,11 @@ for i = 1, #KEYS do
   if kind == 's' then
     ring_add(key, at, at, amount, p1, p2)
   elseif kind == 'p' then
-    redis.call('INCRBY', key, ARGV[2])
-    redis.call('PEXPIRE', key, int(math.max(p1 - at, 0) + 3600000))
+    -- The key names its period and expires an hour after the period ends: set once, when
+    -- this add created it.
+    if redis.call('INCRBY', key, ARGV[2]) == amount then
+      redis.call('PEXPIRE', key, int(math.max(p1 - at, 0) + 3600000))
+    end
   elseif kind == 't' then
     redis.call('INCRBY', key, ARGV[2])
   end
