@@ -465,7 +465,11 @@ async fn every_limit_key_but_totals_expires() {
         .unwrap();
     assert!(keys.len() >= 3 * 7, "{keys:?}");
     for k in &keys {
-        let ttl: i64 = redis::cmd("PTTL").arg(k).query_async(&mut conn).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         if k.ends_with(":total") {
             assert_eq!(ttl, -1, "{k}");
         } else {
