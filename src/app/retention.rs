@@ -32,6 +32,12 @@ const BATCH_ROWS: i64 = 1_000;
 /// ~0.6 to ~1.0 ms; three times as long, with the SQLite adapter checkpointing each batch on
 /// its own thread, to ~0.8 ms. Nine times as long was no better.
 const PAUSE_FACTOR: u32 = 3;
+/// The pause factor when the database server deletes at its own priority (PostgreSQL).
+/// Measured on PostgreSQL 15 (5 M rows, 4 M expired; 500 req/s through the proxy on the same
+/// 2 cores): a 3× pause raised the added p99 from a median of ~1.35 to ~3.5 ms at ~8,000
+/// rows/s, 9× from ~1.8 to ~2.65 ms at ~4,400 rows/s, 20× from ~1.7 to ~2.1 ms at ~2,700
+/// rows/s. A daily cleanup is not urgent; a busy proxy is.
+const SERVER_PAUSE_FACTOR: u32 = 20;
 /// Fewest rows per transaction when batches run slow.
 const MIN_BATCH_ROWS: i64 = 50;
 /// The time one batch should take. The deletion runs at background priority where the store
@@ -179,8 +185,14 @@ impl RetentionService {
                 }
                 renewed = Instant::now();
             }
-            // A pause of PAUSE_FACTOR times the batch: at most a quarter of the time deleting.
-            tokio::time::sleep((took * PAUSE_FACTOR).max(Duration::from_millis(5))).await;
+            // A pause of a multiple of the batch: at most a quarter of the time deleting at
+            // background priority, a twenty-first at the database server's own.
+            let factor = if self.store.deletes_at_background_priority() {
+                PAUSE_FACTOR
+            } else {
+                SERVER_PAUSE_FACTOR
+            };
+            tokio::time::sleep((took * factor).max(Duration::from_millis(5))).await;
         }
         if let Some(audit) = &self.audit {
             match audit.delete_audit_before(cutoff).await {

@@ -16,4 +16,9 @@ pub trait LogRetentionStore: Send + Sync {
     /// Gives the space freed by deletions back where the database needs it, in bounded steps
     /// that never hold a lock for long; returns a short description of what it did.
     async fn reclaim_space(&self) -> StoreResult<String>;
+    /// True when the deletions run at a lower CPU priority than the proxy (SQLite's cleanup
+    /// thread); a database server deletes at its own priority, so the job paces itself more.
+    fn deletes_at_background_priority(&self) -> bool {
+        false
+    }
 }

@@ -164,6 +164,9 @@ impl crate::ports::retention::LogRetentionStore for SqliteStore {
     async fn reclaim_space(&self) -> crate::ports::store::StoreResult<String> {
         retention::reclaim(&self.background).await
     }
+    fn deletes_at_background_priority(&self) -> bool {
+        true
+    }
 }
 
 #[async_trait::async_trait]
