@@ -666,3 +666,31 @@ async fn the_upgrade_fills_user_and_key_hours_as_the_fold_does(store: &dyn Backe
     build_tiers(store, sh).await;
     entity_costs(store).await;
 }
+
+/// A rebuild of the period tiers on PostgreSQL ends with `ANALYZE`: until autovacuum gets to
+/// it, the planner takes the freshly filled tiers for empty and reads a series split by user
+/// through every user's rows instead of the group index.
+#[tokio::test]
+async fn postgres_tier_rebuild_refreshes_planner_statistics() {
+    let Some(db) = support::postgres::TestDatabase::create("rollups::tier_rebuild_analyzes").await
+    else {
+        return;
+    };
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+        .insert_logs(&spread_rows("analyze", 1500, 40))
+        .await
+        .unwrap();
+    let steps = build_tiers(&store, chrono_tz::UTC).await;
+    assert!(steps >= 12, "{steps} fold steps");
+    let analyzed: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'usage_tiers'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(analyzed.is_some(), "usage_tiers analyzed after the rebuild");
+    store.pool().close().await;
+    db.drop_db().await;
+}

@@ -30,6 +30,9 @@ use crate::ports::store::StoreError;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Tier fold steps that added rows since the planner statistics of the ledger tables were
+    /// last refreshed (see `stats::tier_step`).
+    folded_since_analyze: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PostgresStore {
@@ -43,7 +46,10 @@ impl PostgresStore {
             .connect(url)
             .await
             .map_err(codec::map_err)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            folded_since_analyze: Default::default(),
+        })
     }
 
     /// Applies the embedded migrations (`migrations/postgres`); running it again is a no-op.

@@ -2,6 +2,7 @@
 //! backfill of rows logged before roll-ups existed. The SQL is shared (`adapters::sql_ledger`).
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -256,10 +257,33 @@ impl StatsStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let more = fold::tier_step(&mut *tx, zone, max_rows, fold_before).await?;
         tx.commit().await.map_err(map_err)?;
+        if more {
+            self.folded_since_analyze.fetch_add(1, Ordering::Relaxed);
+        } else if self.folded_since_analyze.load(Ordering::Relaxed) >= ANALYZE_AFTER_STEPS {
+            self.folded_since_analyze.store(0, Ordering::Relaxed);
+            refresh_planner_statistics(&self.pool).await;
+        }
         Ok(more)
     }
 
     async fn backfill_step(&self) -> StoreResult<i64> {
         backfill_step(&self.pool).await
+    }
+}
+
+/// Fold steps after which a finished fold refreshes the planner statistics: a rebuild (days of
+/// hours at once) does, the hourly fold of a running server does only about twice a day.
+const ANALYZE_AFTER_STEPS: u64 = 12;
+
+/// `ANALYZE` of the tiers and the ledger after a fold wrote many rows. Until autovacuum gets to
+/// it, the planner sees a freshly rebuilt `usage_tiers` as nearly empty and reads a 30-day
+/// series split by user through the primary key (every user's day, filtered), not the group
+/// index: 289 ms instead of 5 ms with 5 M log rows. A failure only costs speed.
+async fn refresh_planner_statistics(pool: &sqlx::PgPool) {
+    if let Err(e) = sqlx::raw_sql("ANALYZE usage_tiers, usage_rollups")
+        .execute(pool)
+        .await
+    {
+        tracing::warn!(error = %e, "planner statistics of the usage ledger not refreshed");
     }
 }
