@@ -2,8 +2,8 @@
 //! then reclaims space. Runs daily at `log_cleanup_time` (local, effective zone) through the
 //! scheduler, and on demand (`POST /api/v1/logs/cleanup`). A cluster-wide lock (a lease row)
 //! lets one instance clean at a time; the batches are short transactions (sized to take about
-//! 50 ms) separated by pauses three times as long, so writers and readers keep going. Only `request_logs` is
-//! touched: statistics roll-ups stay.
+//! 50 ms) separated by pauses several times as long, so writers and readers keep going. Only
+//! `request_logs` is touched: statistics roll-ups stay.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

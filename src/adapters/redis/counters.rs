@@ -12,7 +12,7 @@ use super::call::Caller;
 use super::connection::{Connection, Link, RedisTimeouts};
 use super::scripts::{Scripts, TOUCH_SESSION_LUA};
 use super::topology::Topology;
-use super::write_batch::{ScriptCall, WriteBatch};
+use super::write_batch::{ScriptCall, WriteBatch, send_alone};
 use crate::ports::counters::{
     ActiveSession, CounterError, CounterMode, CounterResult, CounterStore, SessionBind,
     SessionFilter, SessionTouch, SlotOutcome, session_binding_key,
@@ -136,6 +136,15 @@ impl RedisCounters {
     /// pipeline shows how well the round trips after answers are shared.
     pub fn write_batches_sent(&self) -> u64 {
         self.batch.batches_sent()
+    }
+
+    /// Sends a script call now, on its own (a caller waits for the answer).
+    pub(super) async fn run_script(
+        &self,
+        op: &'static str,
+        call: ScriptCall,
+    ) -> CounterResult<Value> {
+        send_alone(&self.caller, op, call).await
     }
 
     /// Sends a script call with the next batch of writes no client waits for (see

@@ -29,7 +29,7 @@ struct LimitScripts {
     record: Script,
     read: Script,
     replace: Script,
-    /// Sources of the scripts sent in write batches, loaded again after a `NOSCRIPT`.
+    /// Sources of the scripts sent as `ScriptCall`s, loaded again after a `NOSCRIPT`.
     check_source: Arc<str>,
     record_source: Arc<str>,
 }
@@ -101,51 +101,10 @@ impl RedisLimits {
         }
     }
 
-    /// `connect` with explicit timeouts.
-    pub async fn connect_with(
-        url: &str,
-        key_prefix: &str,
-        timeouts: RedisTimeouts,
-    ) -> Result<Self, CounterError> {
-        Ok(Self {
-            base: Arc::new(RedisCounters::connect_with(url, key_prefix, timeouts).await?),
-            scripts: LimitScripts::load(),
-        })
-    }
-}
-
-#[async_trait]
-impl LimitStore for RedisLimits {
-    async fn check(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
+    /// The check script's call for `req`; `None` when there is nothing to check.
+    fn check_call(&self, req: &CheckRequest<'_>) -> Option<ScriptCall> {
         if req.checks.is_empty() {
-            return Ok(CheckOutcome::Admitted);
-        }
-        let keys: Vec<String> = req
-            .checks
-            .iter()
-            .map(|c| self.base.key(c.counter.key()))
-            .collect();
-        let reply: (i64, i64, i64) = self
-            .base
-            .run("limits_check", |mut c| async move {
-                let mut inv = self.scripts.check.prepare_invoke();
-                for k in &keys {
-                    inv.key(k);
-                }
-                inv.arg(req.now_ms).arg(req.session_id);
-                for check in req.checks {
-                    let (code, p1, p2) = kind(&check.counter, check.limit);
-                    inv.arg(code).arg(check.limit).arg(p1).arg(p2);
-                }
-                inv.invoke_async(&mut c).await
-            })
-            .await?;
-        Ok(check_outcome(reply))
-    }
-
-    async fn check_deferred(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
-        if req.checks.is_empty() {
-            return Ok(CheckOutcome::Admitted);
+            return None;
         }
         let keys: Vec<String> = req
             .checks
@@ -162,6 +121,36 @@ impl LimitStore for RedisLimits {
             let (code, p1, p2) = kind(&check.counter, check.limit);
             call.cmd.arg(code).arg(check.limit).arg(p1).arg(p2);
         }
+        Some(call)
+    }
+
+    /// `connect` with explicit timeouts.
+    pub async fn connect_with(
+        url: &str,
+        key_prefix: &str,
+        timeouts: RedisTimeouts,
+    ) -> Result<Self, CounterError> {
+        Ok(Self {
+            base: Arc::new(RedisCounters::connect_with(url, key_prefix, timeouts).await?),
+            scripts: LimitScripts::load(),
+        })
+    }
+}
+
+#[async_trait]
+impl LimitStore for RedisLimits {
+    async fn check(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
+        let Some(call) = self.check_call(&req) else {
+            return Ok(CheckOutcome::Admitted);
+        };
+        let reply = self.base.run_script("limits_check", call).await?;
+        Ok(check_outcome(parse("limits_check", reply)?))
+    }
+
+    async fn check_deferred(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
+        let Some(call) = self.check_call(&req) else {
+            return Ok(CheckOutcome::Admitted);
+        };
         let reply = self.base.run_batched("limits_check", call).await?;
         Ok(check_outcome(parse("limits_check", reply)?))
     }

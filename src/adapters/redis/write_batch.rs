@@ -86,13 +86,22 @@ impl WriteBatch {
                 )))
             }),
             Err(mpsc::error::TrySendError::Full(q) | mpsc::error::TrySendError::Closed(q)) => {
-                let mut replies = flush(&self.caller, vec![q.call]).await;
-                replies.pop().unwrap_or_else(|| {
-                    Err(CounterError::Unavailable(format!("redis {op}: no reply")))
-                })
+                send_alone(&self.caller, op, q.call).await
             }
         }
     }
+}
+
+/// Sends one script call at once, on its own (loading the script after a `NOSCRIPT`).
+pub(super) async fn send_alone(
+    caller: &Caller,
+    op: &'static str,
+    call: ScriptCall,
+) -> CounterResult<Value> {
+    let mut replies = flush(caller, vec![call]).await;
+    replies
+        .pop()
+        .unwrap_or_else(|| Err(CounterError::Unavailable(format!("redis {op}: no reply"))))
 }
 
 /// Collects writes for `linger` after the first of each batch, then sends them together.
