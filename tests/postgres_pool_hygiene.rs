@@ -98,3 +98,27 @@ async fn scenario() {
     store.pool().close().await;
     db.drop_db().await;
 }
+
+/// cch's sessions run without JIT: compiling cost 50-75 ms on statistics reads that run in a
+/// few milliseconds (their cost estimates pass `jit_above_cost`). An option given in the URL
+/// is kept beside it.
+#[tokio::test]
+async fn sessions_run_without_jit_and_keep_the_urls_options() {
+    let Some(db) = TestDatabase::create("postgres_pool_no_jit").await else {
+        return;
+    };
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}application_name=cch-test", db.url);
+    let store = PostgresStore::connect(&url).await.expect("connect");
+    for _ in 0..3 {
+        let mut conn = store.pool().acquire().await.expect("acquire");
+        let row = sqlx::query("SELECT current_setting('jit'), current_setting('application_name')")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("settings");
+        assert_eq!(row.get::<String, _>(0), "off");
+        assert_eq!(row.get::<String, _>(1), "cch-test");
+    }
+    store.pool().close().await;
+    db.drop_db().await;
+}

@@ -13,6 +13,7 @@ use claude_code_hub::adapters::postgres::PostgresStore;
 use claude_code_hub::adapters::sqlite::SqliteStore;
 use claude_code_hub::domain::periods::{BucketPlan, BucketWidth, Range};
 use claude_code_hub::domain::request_log::RequestLog;
+use claude_code_hub::domain::usage_tiers::ALL_TIME_FROM;
 use claude_code_hub::ports::stats::{Dimension, Metric, RankQuery, SeriesQuery, StatsStore};
 use claude_code_hub::ports::store::{CostQuery, CostScope, RequestLogStore};
 use rust_decimal::Decimal;
@@ -100,6 +101,7 @@ contract_tests!(
     period_tiers_answer_as_the_ledger_does,
     period_tiers_rebuild_when_the_zone_changes,
     the_upgrade_fills_user_and_key_hours_as_the_fold_does,
+    the_upgrade_fills_totals_as_the_fold_does,
 );
 
 /// Start of the test data: two days ago, on the hour, so no row falls in the current hour.
@@ -528,6 +530,30 @@ async fn tiered_answers(store: &dyn Backend, cut_in: chrono_tz::Tz, zone: chrono
             }
         }
     }
+    // All-time rankings (and a span from before it): the tiers' totals less the ledger
+    // hours outside the span, plus the tail. Ranks only: a series of decades is refused.
+    let all_time = DateTime::<Utc>::from_timestamp(ALL_TIME_FROM, 0).unwrap();
+    for from in [all_time, all_time - Duration::days(400)] {
+        let range = Range {
+            from,
+            to: now + Duration::hours(1),
+        };
+        for dim in [Dimension::User, Dimension::Key, Dimension::Model] {
+            for order in [Metric::Cost, Metric::Tokens] {
+                let ranked = store
+                    .rank(&RankQuery {
+                        hours: range.hours(),
+                        zone,
+                        dimension: dim,
+                        order,
+                        limit: 5,
+                    })
+                    .await
+                    .unwrap();
+                out += &format!("all time from {from} {dim:?} {order:?} {ranked:?}\n");
+            }
+        }
+    }
     out
 }
 
@@ -548,7 +574,13 @@ async fn build_tiers(store: &dyn Backend, zone: chrono_tz::Tz) -> usize {
 
 async fn period_tiers_answer_as_the_ledger_does(store: &dyn Backend) {
     let sh = chrono_tz::Asia::Shanghai;
-    let logs = spread_rows("tier", 1500, 40);
+    let mut logs = spread_rows("tier", 1500, 40);
+    // A row from before the console's "all time" starts: the totals hold it, so an all-time
+    // answer must subtract it (the ledger-only answer never counts it).
+    let mut old = logs[3].clone();
+    old.request_id = "tier-1999".into();
+    old.created_at = Utc.with_ymd_and_hms(1999, 6, 1, 10, 0, 0).unwrap();
+    logs.insert(0, old);
     store.insert_logs(&logs[..700]).await.unwrap();
     // The tiers trail the clock: hours up to 20 days ago summed, in steps; then more rows
     // arrive, some for hours already summed (the log insert adds them to the tiers), some
@@ -665,6 +697,48 @@ async fn the_upgrade_fills_user_and_key_hours_as_the_fold_does(store: &dyn Backe
     assert_eq!(entity_costs(store).await, folded);
     build_tiers(store, sh).await;
     entity_costs(store).await;
+}
+
+/// Migration 0082 (an upgrade: the tiers had no all-time totals before it) sums the hours
+/// already folded; all-time answers then read them, so they must equal what the fold writes.
+async fn the_upgrade_fills_totals_as_the_fold_does(store: &dyn Backend) {
+    let sh = chrono_tz::Asia::Shanghai;
+    store
+        .insert_logs(&spread_rows("totals", 900, 30))
+        .await
+        .unwrap();
+    // An installation folded up to 10 days ago when it is upgraded.
+    fold_until(
+        store,
+        sh,
+        (base() - Duration::days(10)).timestamp() / 3600 * 3600,
+    )
+    .await;
+    let folded = (
+        entity_costs(store).await,
+        tiered_answers(store, sh, sh).await,
+    );
+    assert!(folded.1.contains("all time"), "{}", folded.1);
+    // As before the upgrade: no totals.
+    store.exec("DELETE FROM usage_tiers WHERE kind = 't'").await;
+    let migration = std::fs::read_to_string(format!(
+        "{}/migrations/{}/0082_usage_tier_totals.sql",
+        env!("CARGO_MANIFEST_DIR"),
+        store.migrations()
+    ))
+    .unwrap();
+    store.exec(&migration).await;
+    let filled = (
+        entity_costs(store).await,
+        tiered_answers(store, sh, sh).await,
+    );
+    assert_eq!(filled, folded);
+    // The fold goes on from there.
+    build_tiers(store, sh).await;
+    assert_eq!(
+        tiered_answers(store, sh, sh).await,
+        tiered_answers(store, sh, chrono_tz::UTC).await
+    );
 }
 
 /// A rebuild of the period tiers on PostgreSQL ends with `ANALYZE`: until autovacuum gets to

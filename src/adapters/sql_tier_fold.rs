@@ -153,15 +153,16 @@ pub(crate) fn rebuild_from_ledger(
     q
 }
 
-/// The periods of every hour of `span`, for [`rebuild_from_ledger`].
-pub(crate) fn span_periods(span: HourSpan, zone: Tz) -> Vec<(i64, TierKind, i64)> {
-    let mut out = Vec::new();
-    let mut h = span.first;
-    while h < span.end {
+/// The periods of `hours` (the ledger hours that have rows), for [`rebuild_from_ledger`].
+/// Only hours with rows: a step's span can cross a gap of months (an instance idle for a
+/// season, a stray row from a wrong clock), and one entry per empty hour passed the
+/// databases' limit on bound values (SQLite 32,766) after about three months.
+pub(crate) fn span_periods(hours: &[i64], zone: Tz) -> Vec<(i64, TierKind, i64)> {
+    let mut out = Vec::with_capacity(hours.len() * TierKind::ALL.len());
+    for &h in hours {
         for p in crate::domain::usage_tiers::periods_of_hour(h, zone) {
             out.push((h, p.kind, p.start));
         }
-        h += crate::domain::rollup::HOUR_SECS;
     }
     out
 }
@@ -255,12 +256,13 @@ pub(crate) async fn tier_step(
 ) -> StoreResult<bool> {
     let d = conn.dialect();
     let state = conn.tier_state(Some("FOR UPDATE")).await?;
-    let (span, covered) = match next_step(&state, zone, fold_before) {
+    // The hours with rows come from `hours_from`, at most `STEP_HOURS` of them.
+    let (span, covered, hours) = match next_step(&state, zone, fold_before) {
         TierStep::Idle => return Ok(false),
         TierStep::Restart => {
             conn.exec_raw(clear(d)).await?;
             let first = first_of(conn.int_rows(&first_hour_from(d, i64::MIN), 1).await?);
-            (None, first.min(fold_before))
+            (None, first.min(fold_before), Vec::new())
         }
         TierStep::Fold(from) => {
             let rows = conn.int_rows(&hours_from(d, from, fold_before), 2).await?;
@@ -274,13 +276,20 @@ pub(crate) async fn tier_step(
                 })
                 .collect();
             match step_span(&counts, max_rows) {
-                None => (None, fold_before),
-                Some(span) => (Some(span), span.end),
+                None => (None, fold_before, Vec::new()),
+                Some(span) => {
+                    let hours = counts
+                        .iter()
+                        .map(|(h, _)| *h)
+                        .filter(|h| (span.first..span.end).contains(h))
+                        .collect();
+                    (Some(span), span.end, hours)
+                }
             }
         }
     };
     if let Some(span) = span {
-        let periods = span_periods(span, zone);
+        let periods = span_periods(&hours, zone);
         for dim in TierDim::ALL {
             conn.exec(&rebuild_from_ledger(d, dim, span, &periods), false)
                 .await?;

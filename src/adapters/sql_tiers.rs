@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 
 use super::sql_ledger::{Arg, Dialect, Sql, bucket_expr, hours_where, metric_sum, sum_columns};
 use crate::domain::periods::{BucketWidth, HourSpan};
-use crate::domain::usage_tiers::{Piece, TierDim, TierKind, decompose};
+use crate::domain::usage_tiers::{ALL_TIME_FROM, Piece, TierDim, TierKind, decompose};
 use crate::ports::stats::{Dimension, Metric, RankQuery, SeriesQuery};
 use crate::ports::store::CostScope;
 
@@ -101,26 +101,59 @@ fn span_where(q: &mut Sql, h: HourSpan, side: Side) {
         .push("(SELECT covered_below FROM usage_tier_state WHERE id = 1)");
 }
 
+/// Hours read from the ledger: added, or subtracted from a [`TierKind::Total`] row (which
+/// holds every hour before `covered_below`, those outside the span included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LedgerPart {
+    hours: HourSpan,
+    side: Side,
+    negate: bool,
+}
+
 /// Where each hour of `span` is read: whole periods from the tiers (which hold their hours
 /// before `covered_below`), and from the ledger the edge hours before `covered_below` and every
 /// hour at and after it. `covered` is the value read before the statement: it bounds the tail's
 /// index range; the statement compares with the value it sees itself. No hour is read twice.
+///
+/// A span from [`ALL_TIME_FROM`] or earlier to the tail (the console's "all time", a one-entity
+/// total) is the totals less the ledger hours before its start and after its end (none in
+/// practice), plus the tail: one row per group whatever the ledger's age.
 fn plan(
     span: HourSpan,
     zone: Tz,
     kinds: &[TierKind],
     covered: i64,
-) -> (Vec<TierRun>, Vec<(HourSpan, Side)>) {
+) -> (Vec<TierRun>, Vec<LedgerPart>) {
     let mut tiers = Vec::new();
-    let mut spans = Vec::new();
-    for p in decompose(span, zone, kinds) {
-        match p {
-            Piece::Tiers {
-                kind,
-                first_start,
-                last_start,
-            } => tiers.push((kind, first_start, last_start)),
-            Piece::Hours(h) => spans.push((h, Side::Before)),
+    let mut parts = Vec::new();
+    let part = |hours, side, negate| LedgerPart {
+        hours,
+        side,
+        negate,
+    };
+    if kinds.contains(&TierKind::Total) && span.first <= ALL_TIME_FROM && span.end >= covered {
+        tiers.push((TierKind::Total, 0, 0));
+        let outside = [
+            HourSpan {
+                first: i64::MIN,
+                end: span.first,
+            },
+            HourSpan {
+                first: span.end,
+                end: i64::MAX,
+            },
+        ];
+        parts.extend(outside.map(|h| part(h, Side::Before, true)));
+    } else {
+        for p in decompose(span, zone, kinds) {
+            match p {
+                Piece::Tiers {
+                    kind,
+                    first_start,
+                    last_start,
+                } => tiers.push((kind, first_start, last_start)),
+                Piece::Hours(h) => parts.push(part(h, Side::Before, false)),
+            }
         }
     }
     // `covered_below` only grows while the zone stays, so the tail starts at or after this.
@@ -129,9 +162,20 @@ fn plan(
         end: span.end,
     };
     if tail.first < tail.end {
-        spans.push((tail, Side::From));
+        parts.push(part(tail, Side::From, false));
     }
-    (tiers, spans)
+    (tiers, parts)
+}
+
+/// `cols` (a comma-separated list) as a select list, each negated when `negate`.
+fn signed(cols: &str, negate: bool) -> String {
+    if !negate {
+        return cols.to_string();
+    }
+    cols.split(',')
+        .map(|c| format!("-({})", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// [`sql_ledger::rank`](super::sql_ledger::rank) over whole periods from the tiers and the
@@ -158,7 +202,7 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
                 q.push(" AND grp IN (SELECT grp FROM top)");
             }
         }
-        for (h, side) in &spans {
+        for l in &spans {
             if parts > 0 {
                 q.push(" UNION ALL ");
             }
@@ -166,9 +210,9 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
             q.push("SELECT CAST(")
                 .push(col)
                 .push(" AS TEXT) AS grp, ")
-                .push(cols)
+                .push(&signed(cols, l.negate))
                 .push(" FROM usage_rollups");
-            span_where(q, *h, *side);
+            span_where(q, l.hours, l.side);
             if only_top {
                 q.push(" AND CAST(")
                     .push(col)
@@ -326,11 +370,13 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery, covered: i64) -> Sql {
         }
         parts += 1;
     }
-    for (h, side) in &spans {
+    for l in &spans {
         if parts > 0 {
             q.push(" UNION ALL ");
         }
         parts += 1;
+        // Series read hour and day tiers only, so no part is subtracted.
+        debug_assert!(!l.negate);
         q.push("SELECT CAST(")
             .push(&bucket_expr(&s.plan, "hour"))
             .push(" AS BIGINT) AS b, ");
@@ -345,7 +391,7 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery, covered: i64) -> Sql {
             .push(" AS BIGINT) AS v, CAST(")
             .push(pico)
             .push(" AS BIGINT) AS p FROM usage_rollups");
-        span_where(&mut q, *h, *side);
+        span_where(&mut q, l.hours, l.side);
     }
     q.push(") u GROUP BY b, g");
     q
@@ -446,13 +492,15 @@ fn entity_cost(
         tiers_where(&mut q, dim, *run);
         q.push(" AND grp = ").bind(Arg::Text(id.to_string()));
     }
-    for (h, side) in &spans {
+    for l in &spans {
         if parts > 0 {
             q.push(" UNION ALL ");
         }
         parts += 1;
-        q.push("SELECT cost_micros, cost_pico FROM usage_rollups");
-        span_where(&mut q, *h, *side);
+        q.push("SELECT ")
+            .push(&signed("cost_micros, cost_pico", l.negate))
+            .push(" FROM usage_rollups");
+        span_where(&mut q, l.hours, l.side);
         q.push(" AND ")
             .push(scope.column())
             .push(" = ")

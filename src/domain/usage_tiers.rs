@@ -44,15 +44,21 @@ pub enum TierKind {
     Week,
     /// A local calendar month.
     Month,
+    /// Every hour ever folded (one row per group, `start` 0): an all-time ranking reads one
+    /// row per user instead of every month of the ledger's life. Not a calendar period, so
+    /// [`decompose`] never yields it; reads subtract the ledger hours outside their span
+    /// (`adapters::sql_tiers`).
+    Total,
 }
 
 impl TierKind {
     /// Every kind, shortest first.
-    pub const ALL: [TierKind; 4] = [
+    pub const ALL: [TierKind; 5] = [
         TierKind::Hour,
         TierKind::Day,
         TierKind::Week,
         TierKind::Month,
+        TierKind::Total,
     ];
 
     /// The stored code.
@@ -62,6 +68,7 @@ impl TierKind {
             Self::Day => "d",
             Self::Week => "w",
             Self::Month => "m",
+            Self::Total => "t",
         }
     }
 }
@@ -149,9 +156,18 @@ impl LocalPeriod {
     }
 }
 
-/// The hour itself and the local day, week and month holding its start (in
+/// Spans starting at or before this instant (2000-01-01 00:00 UTC, where the console's "all
+/// time" starts) are read from the [`TierKind::Total`] rows: they hold every hour, so no
+/// ledger hour before it is missed (those few are subtracted if any exist).
+pub const ALL_TIME_FROM: i64 = 946_684_800;
+
+/// The end given to the [`TierKind::Total`] period: far beyond any hour, and far enough from
+/// `i64::MAX` that hour arithmetic on it cannot overflow.
+pub const TOTAL_END: i64 = i64::MAX / 4;
+
+/// The hour itself, the local day, week and month holding its start, and the total (in
 /// [`TierKind::ALL`] order).
-pub fn periods_of_hour(hour: i64, tz: Tz) -> [LocalPeriod; 4] {
+pub fn periods_of_hour(hour: i64, tz: Tz) -> [LocalPeriod; 5] {
     let at = DateTime::from_timestamp(hour, 0).unwrap_or_default();
     TierKind::ALL.map(|kind| {
         let period = match kind {
@@ -160,6 +176,13 @@ pub fn periods_of_hour(hour: i64, tz: Tz) -> [LocalPeriod; 4] {
                     kind,
                     start: hour,
                     end: hour + HOUR_SECS,
+                };
+            }
+            TierKind::Total => {
+                return LocalPeriod {
+                    kind,
+                    start: 0,
+                    end: TOTAL_END,
                 };
             }
             TierKind::Day => Period::Today,
@@ -186,14 +209,14 @@ pub fn periods_of_hour(hour: i64, tz: Tz) -> [LocalPeriod; 4] {
 /// The tier rows of some ledger rows, in key order (a stable order keeps concurrent upserts
 /// from deadlocking in Postgres). Only hours before `covered_below` are summed: the hours at
 /// and after it are still to be summed from the ledger by a rebuild. Bounded by the rows
-/// given: at most 14 tier rows per ledger row.
+/// given: at most 20 tier rows per ledger row (4 dimensions × 5 kinds).
 pub fn tier_rows(
     rows: &[(RollupKey, RollupSums)],
     tz: Tz,
     covered_below: i64,
 ) -> Vec<(TierKey, RollupSums)> {
     // One entry per distinct hour of the batch.
-    let mut periods: HashMap<i64, [LocalPeriod; 4]> = HashMap::new();
+    let mut periods: HashMap<i64, [LocalPeriod; 5]> = HashMap::new();
     let mut out: BTreeMap<TierKey, RollupSums> = BTreeMap::new();
     for (k, s) in rows.iter().filter(|(k, _)| k.hour < covered_below) {
         let ps = *periods
@@ -257,6 +280,7 @@ pub fn decompose(span: HourSpan, tz: Tz, kinds: &[TierKind]) -> Vec<Piece> {
         match ps
             .iter()
             .rev()
+            .filter(|lp| lp.kind != TierKind::Total)
             .find(|lp| kinds.contains(&lp.kind) && fits(lp) && !blocks_a_month(lp))
         {
             Some(lp) => {

@@ -15,6 +15,7 @@ use crate::adapters::http::ui::UiState;
 use crate::adapters::http::ui::layout::{Layout, display_tz, html, page};
 use crate::app::context::AppContext;
 use crate::domain::periods::Period;
+use crate::domain::usage_tiers::ALL_TIME_FROM;
 use crate::ports::stats::{Dimension, Metric};
 
 /// Rows shown.
@@ -75,7 +76,7 @@ fn period_of(c: &Choice, tz: Tz, now: DateTime<Utc>) -> Result<(&'static str, Pe
         "all" => (
             "all",
             Period::Custom {
-                from: DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or(now),
+                from: DateTime::<Utc>::from_timestamp(ALL_TIME_FROM, 0).unwrap_or(now),
                 to: now + chrono::Duration::hours(1),
             },
         ),
