@@ -770,6 +770,56 @@ async fn the_users_list_is_paged_and_searchable() {
     assert_eq!(s, 400);
 }
 
+/// The providers list shows 100 providers a page (1,000 providers made a 1 MB page), with a
+/// search by part of the name, `#id`, group or type.
+#[tokio::test]
+async fn the_providers_list_is_paged_and_searchable() {
+    let t = spawn_app(&[]).await;
+    for i in 1..=130 {
+        let (name, group) = if i == 120 {
+            ("Needle-Upstream".to_string(), "special")
+        } else {
+            (format!("upstream-{i:03}"), "main")
+        };
+        let (s, p) = t
+            .post(
+                "/api/v1/providers",
+                json!({"name": name, "provider_type": "claude", "base_url": "http://127.0.0.1:9",
+                       "api_key": "sk-x", "group_tag": group}),
+            )
+            .await;
+        assert_eq!(s, 201, "{p}");
+    }
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let cookie = admin_cookie(&t).await;
+    let rows = |html: &str| html.matches("<td><a href=\"/providers/").count();
+
+    let (s, _, first) = get_page(&t, "/providers", &cookie).await;
+    assert_eq!(s, 200);
+    assert_eq!(rows(&first), 100);
+    assert!(first.contains("1–100 / 130"), "{first}");
+    assert!(first.contains("page=2") && !first.contains("page=0"));
+    let (_, _, last) = get_page(&t, "/providers?page=2", &cookie).await;
+    assert_eq!(rows(&last), 30);
+    assert!(last.contains("101–130 / 130"), "{last}");
+
+    let (_, _, found) = get_page(&t, "/providers?q=NEEDLE", &cookie).await;
+    assert_eq!(rows(&found), 1);
+    assert!(found.contains("Needle-Upstream") && found.contains("1–1 / 1"));
+    let (_, _, group) = get_page(&t, "/providers?q=special", &cookie).await;
+    assert!(group.contains("Needle-Upstream") && group.contains("1–1 / 1"));
+    let (_, _, kind) = get_page(&t, "/providers?q=claude", &cookie).await;
+    assert!(
+        kind.contains("1–100 / 130"),
+        "a type matches every provider of it"
+    );
+    let (_, _, none) = get_page(&t, "/providers?q=nothing-like-it", &cookie).await;
+    assert_eq!(rows(&none), 0);
+    assert!(none.contains("0–0 / 0"));
+    let (s, _, _) = get_page(&t, "/providers?page=x", &cookie).await;
+    assert_eq!(s, 400);
+}
+
 /// Logs and Sessions name a user or provider in a text field (the page stays small however
 /// many users there are): a typed name or `#id` filters, a link's id shows as the name, an
 /// unknown name shows an error and no rows, and small lists come with suggestions.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use chrono::{DateTime, Utc};
-use poem::web::{Data, Path};
+use poem::web::{Data, Path, Query};
 use poem::{Request, Response, handler};
 
 use super::forms::LimitsForm;
@@ -38,18 +38,66 @@ struct Today {
 struct ListPage {
     l: Layout,
     rows: Vec<Row>,
+    q: String,
+    /// 1-based position of the first and last row shown, and how many match.
+    first: usize,
+    last: usize,
+    total: usize,
+    prev: Option<usize>,
+    next: Option<usize>,
 }
 
-/// `GET /providers`.
+/// Providers shown per page: with 1,000 providers the whole list was a 1 MB page.
+const PROVIDERS_PER_PAGE: usize = 100;
+
+/// The list's query string: a filter and the page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// Whether `p` matches the list filter: part of its name (any case), its exact id, its group
+/// or its type.
+fn matches(p: &Provider, needle: &str, id: Option<i64>) -> bool {
+    needle.is_empty()
+        || id == Some(p.id)
+        || p.name.to_lowercase().contains(needle)
+        || p.group_tag.to_lowercase() == needle
+        || p.provider_type.as_str() == needle
+}
+
+/// `GET /providers?q&page`: providers in routing order, 100 a page, filtered by a part of
+/// the name, the exact id, group or type.
 #[handler]
-pub async fn list(ctx: Data<&Arc<AppContext>>, ui: Data<&Arc<UiState>>, req: &Request) -> Response {
+pub async fn list(
+    ctx: Data<&Arc<AppContext>>,
+    ui: Data<&Arc<UiState>>,
+    req: &Request,
+    Query(f): Query<ListQuery>,
+) -> Response {
     let l = match page(&ctx, &ui, req, "/providers", true) {
         Ok(l) => l,
         Err(r) => return *r,
     };
     let snap = ctx.snapshot.get();
     let now = ctx.clock.now();
-    // One roll-up query for every provider's day.
+    let q = f.q.trim().to_string();
+    let needle = q.trim_start_matches('#').to_lowercase();
+    let id = needle.parse::<i64>().ok();
+    let matching: Vec<&Provider> = snap
+        .providers
+        .iter()
+        .filter(|p| matches(p, &needle, id))
+        .collect();
+    let total = matching.len();
+    let pages = total.div_ceil(PROVIDERS_PER_PAGE).max(1);
+    let page_no = f.page.unwrap_or(1).clamp(1, pages);
+    let start = (page_no - 1) * PROVIDERS_PER_PAGE;
+    let shown = &matching[start.min(total)..(start + PROVIDERS_PER_PAGE).min(total)];
+    // One roll-up query for every provider's day (the busiest 1,000 when there are more).
     let mut today: std::collections::HashMap<String, crate::ports::stats::LedgerSums> = ctx
         .stats
         .leaderboard(
@@ -61,10 +109,9 @@ pub async fn list(ctx: Data<&Arc<AppContext>>, ui: Data<&Arc<UiState>>, req: &Re
         .await
         .map(|b| b.rows.into_iter().map(|r| (r.key, r.sums)).collect())
         .unwrap_or_default();
-    let mut rows = Vec::with_capacity(snap.providers.len());
-    let all: Vec<_> = snap.providers.iter().collect();
-    let views = ctx.breakers.views(&all, now).await;
-    for (p, v) in snap.providers.iter().zip(views) {
+    let views = ctx.breakers.views(shown, now).await;
+    let mut rows = Vec::with_capacity(shown.len());
+    for (p, v) in shown.iter().zip(views) {
         let sums = today.remove(&p.id.to_string()).unwrap_or_default();
         let breaker = match v.state {
             BreakerState::Closed => "breaker.closed",
@@ -72,7 +119,7 @@ pub async fn list(ctx: Data<&Arc<AppContext>>, ui: Data<&Arc<UiState>>, req: &Re
             BreakerState::HalfOpen => "breaker.half_open",
         };
         rows.push(Row {
-            p: p.clone(),
+            p: (*p).clone(),
             breaker,
             next_try_at: v.next_try_at,
             today: Today {
@@ -83,7 +130,16 @@ pub async fn list(ctx: Data<&Arc<AppContext>>, ui: Data<&Arc<UiState>>, req: &Re
             },
         });
     }
-    html(&ListPage { l, rows })
+    html(&ListPage {
+        l,
+        first: if rows.is_empty() { 0 } else { start + 1 },
+        last: start + rows.len(),
+        rows,
+        q,
+        total,
+        prev: (page_no > 1).then(|| page_no - 1),
+        next: (page_no < pages).then(|| page_no + 1),
+    })
 }
 
 /// Form values of a provider (new: defaults).
