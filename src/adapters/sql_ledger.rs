@@ -42,6 +42,11 @@ pub(crate) struct Sql {
 }
 
 impl Sql {
+    /// The placeholder syntax and SQL flavour this statement is written in.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     pub(crate) fn new(dialect: Dialect) -> Self {
         Self {
             dialect,

@@ -73,6 +73,17 @@ fn tiers_where(q: &mut Sql, dim: TierDim, run: (TierKind, i64, i64)) {
         .bind(Arg::I64(last));
 }
 
+/// ` FROM usage_tiers` for rows of a few groups: SQLite, without statistics, took the primary
+/// key (every group's rows in the period range, then filtered) over the group index; one
+/// user's monthly spend read 30,000 rows instead of 5 (40 ms), and a ranking's second pass
+/// read every group again. Postgres chooses by its statistics.
+fn from_tiers_of_groups(q: &mut Sql) {
+    q.push(" FROM usage_tiers");
+    if q.dialect() == Dialect::Sqlite {
+        q.push(" INDEXED BY usage_tiers_group_idx");
+    }
+}
+
 /// Consecutive tier periods of one kind: (kind, first start, last start).
 type TierRun = (TierKind, i64, i64);
 
@@ -196,7 +207,12 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
                 q.push(" UNION ALL ");
             }
             parts += 1;
-            q.push("SELECT grp, ").push(cols).push(" FROM usage_tiers");
+            q.push("SELECT grp, ").push(cols);
+            if only_top {
+                from_tiers_of_groups(q);
+            } else {
+                q.push(" FROM usage_tiers");
+            }
             tiers_where(q, dim, *run);
             if only_top {
                 q.push(" AND grp IN (SELECT grp FROM top)");
@@ -347,7 +363,12 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery, covered: i64) -> Sql {
                     .push(sign)
                     .push("(")
                     .push(pico)
-                    .push(") AS BIGINT) AS p FROM usage_tiers");
+                    .push(") AS BIGINT) AS p");
+                if keep.is_some() && kept {
+                    from_tiers_of_groups(q);
+                } else {
+                    q.push(" FROM usage_tiers");
+                }
                 tiers_where(q, from_dim, *run);
                 if let (Some(keep), true) = (keep, kept) {
                     q.push(" AND grp IN (");
@@ -488,7 +509,8 @@ fn entity_cost(
             q.push(" UNION ALL ");
         }
         parts += 1;
-        q.push("SELECT cost_micros, cost_pico FROM usage_tiers");
+        q.push("SELECT cost_micros, cost_pico");
+        from_tiers_of_groups(&mut q);
         tiers_where(&mut q, dim, *run);
         q.push(" AND grp = ").bind(Arg::Text(id.to_string()));
     }
