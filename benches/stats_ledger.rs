@@ -470,8 +470,47 @@ async fn plain_insert(pool: &PlainPool, rows: &[RequestLog]) {
     }
 }
 
+/// CPU seconds used so far by this process (every thread).
+fn own_cpu() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the struct it is given and nothing else.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+/// CPU seconds used so far by every `postgres` process on this machine (the server's share of
+/// a statement; 10 ms ticks, so only sums over many batches mean anything).
+fn postgres_cpu() -> f64 {
+    let tick = 100.0;
+    let mut total = 0.0;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    for e in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        // Fields after the name: state is field 3, utime 14, stime 15 (1-based).
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        total += (ticks(11) + ticks(12)) / tick;
+    }
+    total
+}
+
 /// Writer cost: the same batches through `insert_logs` (logs + roll-ups) and through the plain
-/// log insert, alternating batch by batch so both see the same database state and load.
+/// log insert, alternating batch by batch so both see the same database state and load. Wall
+/// time, and CPU time (this process, plus every Postgres process on a Postgres DSN), which
+/// the other work on a shared machine does not inflate.
 async fn writer(dsn: &str, n: u64) {
     let store = open(dsn).await;
     build_tiers(&(store.clone() as Arc<dyn StatsStore>)).await;
@@ -482,6 +521,9 @@ async fn writer(dsn: &str, n: u64) {
     let run = Utc::now().timestamp_millis();
     let (ta, tb) = (format!("wa{run}-"), format!("wb{run}-"));
     let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+    let server = |on: bool| if on { postgres_cpu() } else { 0.0 };
+    let pg = dsn.starts_with("postgres");
+    let (mut cpu_with, mut cpu_without) = (0.0f64, 0.0f64);
     let mut i = 0;
     while i < n {
         // Two batches of the same shape; which goes first alternates.
@@ -505,12 +547,19 @@ async fn writer(dsn: &str, n: u64) {
             .collect();
         let flip = (i / BATCH as u64).is_multiple_of(2);
         let (first, second) = if flip { (&a, &b) } else { (&b, &a) };
-        let t = Instant::now();
+        let s0 = server(pg);
+        let (c, t) = (own_cpu(), Instant::now());
         store.insert_logs(first).await.unwrap();
         with += t.elapsed();
-        let t = Instant::now();
+        cpu_with += own_cpu() - c;
+        let s1 = server(pg);
+        let (c, t) = (own_cpu(), Instant::now());
         plain_insert(&plain, second).await;
         without += t.elapsed();
+        cpu_without += own_cpu() - c;
+        let s2 = server(pg);
+        cpu_with += s1 - s0;
+        cpu_without += s2 - s1;
         i += BATCH as u64;
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
@@ -519,6 +568,14 @@ async fn writer(dsn: &str, n: u64) {
         per(with),
         per(without),
         (per(with) / per(without) - 1.0) * 100.0
+    );
+    let per_cpu = |secs: f64| secs * 1e6 / n as f64;
+    println!(
+        "writer CPU{}: with roll-ups {:.1} µs/row, log only {:.1} µs/row ({:+.1} %)",
+        if pg { " (this process + Postgres)" } else { "" },
+        per_cpu(cpu_with),
+        per_cpu(cpu_without),
+        (cpu_with / cpu_without - 1.0) * 100.0
     );
 }
 
