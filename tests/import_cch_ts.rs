@@ -196,17 +196,25 @@ async fn the_fixture_imports_once_reports_what_it_cannot_map_and_its_keys_work()
         "claude-sonnet-4-5",
         "the original's model redirect applies"
     );
-    // Bob's key came over disabled, as it was.
-    let r = cch
-        .http
-        .post(cch.url("/v1/messages"))
-        .header("x-api-key", "sk-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
-        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 5,
-                      "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    // Bob's key came over disabled, as it was. A refresh that ran during the import may have
+    // loaded Alice's key but not yet Bob's (the next refresh does), so wait for it too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let r = cch
+            .http
+            .post(cch.url("/v1/messages"))
+            .header("x-api-key", "sk-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+            .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 5,
+                          "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 401 || Instant::now() > deadline {
+            break r.status();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 403);
     drop(cch);
     db.drop_db().await;
 }
