@@ -770,6 +770,55 @@ async fn the_users_list_is_paged_and_searchable() {
     assert_eq!(s, 400);
 }
 
+/// The users list shows each user's limited windows as bars from the live counters; a user
+/// without limits shows none.
+#[tokio::test]
+async fn the_users_list_shows_usage_bars_of_limited_windows() {
+    let t = spawn_app(&[]).await;
+    let (s, capped) = t
+        .post(
+            "/api/v1/users",
+            json!({"name": "capped", "limit_daily_usd": "10", "rpm_limit": 60}),
+        )
+        .await;
+    assert_eq!(s, 201, "{capped}");
+    let (s, free) = t.post("/api/v1/users", json!({"name": "free"})).await;
+    assert_eq!(s, 201, "{free}");
+    let id = capped["id"].as_i64().unwrap();
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let mut r = support::log_rows::minimal("bar1");
+    r.user_id = Some(id);
+    r.cost_usd = "2.5".parse().unwrap();
+    t.app.ctx.log_store.insert_logs(&[r]).await.unwrap();
+    let limits = t.app.ctx.limits.as_ref().expect("rate limiting on");
+    limits
+        .recompute(
+            claude_code_hub::app::limits::Scope::User,
+            id,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let cookie = admin_cookie(&t).await;
+    let (s, _, body) = get_page(&t, "/users", &cookie).await;
+    assert_eq!(s, 200);
+    let row = |name: &str| {
+        let at = body.find(&format!(">{name}</a>")).expect("row");
+        body[at..at + body[at..].find("</tr>").unwrap()].to_string()
+    };
+    let capped_row = row("capped");
+    assert!(
+        capped_row.contains("value=\"25\"") && capped_row.contains("$2.50 / $10.00"),
+        "{capped_row}"
+    );
+    assert!(capped_row.contains("Requests per minute"), "{capped_row}");
+    assert!(
+        !capped_row.contains("This month"),
+        "unlimited windows have no bar"
+    );
+    assert!(!row("free").contains("<meter"));
+}
+
 /// The providers list shows 100 providers a page (1,000 providers made a 1 MB page), with a
 /// search by part of the name, `#id`, group or type.
 #[tokio::test]

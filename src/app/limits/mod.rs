@@ -168,10 +168,32 @@ impl LimitService {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<WindowUsage>, LimitError> {
+        self.windows(scope, id, now, false).await
+    }
+
+    /// The windows that have a limit, from their live counters only (one counter read, no
+    /// query of the log): what a list of many users shows as usage bars.
+    pub async fn limited_usage(
+        &self,
+        scope: Scope,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WindowUsage>, LimitError> {
+        self.windows(scope, id, now, true).await
+    }
+
+    async fn windows(
+        &self,
+        scope: Scope,
+        id: i64,
+        now: DateTime<Utc>,
+        limited_only: bool,
+    ) -> Result<Vec<WindowUsage>, LimitError> {
         let limits = self.limits_of(scope, id)?;
         let kinds: Vec<LimitKind> = LimitKind::ALL
             .into_iter()
             .filter(|k| scope != Scope::Provider || *k != LimitKind::Rpm)
+            .filter(|k| !limited_only || limit_value(&limits, *k).is_some())
             .collect();
         let source = |k: LimitKind| match limit_value(&limits, k) {
             _ if k == LimitKind::Concurrency => UsageSource::Counter,

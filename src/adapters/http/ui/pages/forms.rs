@@ -75,9 +75,9 @@ pub struct UsageRow {
 /// The windows of a usage view, formatted for `l`.
 pub fn usage_rows(
     l: &crate::adapters::http::ui::layout::Layout,
-    v: &crate::adapters::http::admin::usage::UsageView,
+    windows: &[crate::adapters::http::admin::usage::WindowView],
 ) -> Vec<UsageRow> {
-    v.windows
+    windows
         .iter()
         .map(|w| {
             let fmt = |d: Decimal| {

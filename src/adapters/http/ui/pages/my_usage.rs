@@ -64,10 +64,10 @@ pub async fn page_handler(
     let (mut key_usage, mut user_usage) = (Vec::new(), Vec::new());
     if let Some(limits) = ctx.limits.as_ref() {
         if let Ok(v) = usage_view(&ctx, limits, Scope::Key, key.id).await {
-            key_usage = usage_rows(&l, &v);
+            key_usage = usage_rows(&l, &v.windows);
         }
         if let Ok(v) = usage_view(&ctx, limits, Scope::User, user.id).await {
-            user_usage = usage_rows(&l, &v);
+            user_usage = usage_rows(&l, &v.windows);
         }
     }
     let (rows, next, _) = read_page(

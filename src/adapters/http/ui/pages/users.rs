@@ -8,7 +8,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Request, Response, handler};
 
 use super::forms::{LimitsForm, UsageRow, usage_rows};
-use crate::adapters::http::admin::usage::usage_view;
+use crate::adapters::http::admin::usage::{usage_view, window_view};
 use crate::adapters::http::ui::UiState;
 use crate::adapters::http::ui::layout::{Layout, html, page};
 use crate::app::context::AppContext;
@@ -16,11 +16,15 @@ use crate::app::limits::Scope;
 use crate::domain::api_key::ApiKey;
 use crate::domain::user::User;
 
-/// A user row with their key count.
+/// A user row with their key count and the usage of their limited windows.
 pub struct Row {
     u: User,
     keys: usize,
+    usage: Vec<UsageRow>,
 }
+
+/// Usage reads of a page of users in flight at once (each one counter read).
+const USAGE_READS_IN_FLIGHT: usize = 16;
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -88,11 +92,36 @@ pub async fn list(
     {
         *keys_per_user.entry(k.user_id).or_default() += 1;
     }
+    // The limited windows' bars, from the live counters (no log query per user).
+    let now = ctx.clock.now();
+    let usage: Vec<Vec<UsageRow>> = match ctx.limits.as_ref() {
+        Some(limits) => {
+            use futures_util::StreamExt;
+            let l = &l;
+            let user_ids: Vec<i64> = shown.iter().map(|u| u.id).collect();
+            futures_util::stream::iter(user_ids.into_iter().map(|id| async move {
+                limits
+                    .limited_usage(Scope::User, id, now)
+                    .await
+                    .map(|w| {
+                        let views: Vec<_> = w.iter().map(window_view).collect();
+                        usage_rows(l, &views)
+                    })
+                    .unwrap_or_default()
+            }))
+            .buffered(USAGE_READS_IN_FLIGHT)
+            .collect()
+            .await
+        }
+        None => Vec::new(),
+    };
+    let mut usage = usage.into_iter();
     let rows: Vec<Row> = shown
         .iter()
         .map(|u| Row {
             u: (***u).clone(),
             keys: keys_per_user.get(&u.id).copied().unwrap_or(0),
+            usage: usage.next().unwrap_or_default(),
         })
         .collect();
     html(&ListPage {
@@ -163,11 +192,11 @@ pub async fn detail(
             )))
         );
         if let Ok(v) = user_view {
-            usage = usage_rows(&l, &v);
+            usage = usage_rows(&l, &v.windows);
         }
         for (k, view) in keys.into_iter().zip(key_views) {
             let rows = match view {
-                Ok(v) => usage_rows(&l, &v),
+                Ok(v) => usage_rows(&l, &v.windows),
                 Err(_) => Vec::new(),
             };
             key_rows.push(KeyRow { k, usage: rows });
