@@ -9,6 +9,7 @@ pub mod logs;
 pub mod my_usage;
 pub mod name_filter;
 pub mod notifications;
+pub mod paging;
 pub mod prices;
 pub mod providers;
 pub mod security;

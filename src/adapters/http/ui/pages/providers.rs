@@ -9,6 +9,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Request, Response, handler};
 
 use super::forms::LimitsForm;
+use super::paging::{ListQuery, Pager, cut};
 use crate::adapters::http::ui::UiState;
 use crate::adapters::http::ui::layout::{Layout, html, page};
 use crate::app::context::AppContext;
@@ -39,25 +40,13 @@ struct ListPage {
     l: Layout,
     rows: Vec<Row>,
     q: String,
-    /// 1-based position of the first and last row shown, and how many match.
-    first: usize,
-    last: usize,
-    total: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
+    pager: Pager,
+    /// Where the pager's links go.
+    list_path: &'static str,
 }
 
 /// Providers shown per page: with 1,000 providers the whole list was a 1 MB page.
 const PROVIDERS_PER_PAGE: usize = 100;
-
-/// The list's query string: a filter and the page.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: Option<usize>,
-}
 
 /// Whether `p` matches the list filter: part of its name (any case), its exact id, its group
 /// or its type.
@@ -92,11 +81,7 @@ pub async fn list(
         .iter()
         .filter(|p| matches(p, &needle, id))
         .collect();
-    let total = matching.len();
-    let pages = total.div_ceil(PROVIDERS_PER_PAGE).max(1);
-    let page_no = f.page.unwrap_or(1).clamp(1, pages);
-    let start = (page_no - 1) * PROVIDERS_PER_PAGE;
-    let shown = &matching[start.min(total)..(start + PROVIDERS_PER_PAGE).min(total)];
+    let (shown, pager) = cut(&matching, f.page, PROVIDERS_PER_PAGE);
     // One roll-up query for every provider's day (the busiest 1,000 when there are more).
     let mut today: std::collections::HashMap<String, crate::ports::stats::LedgerSums> = ctx
         .stats
@@ -132,13 +117,10 @@ pub async fn list(
     }
     html(&ListPage {
         l,
-        first: if rows.is_empty() { 0 } else { start + 1 },
-        last: start + rows.len(),
         rows,
         q,
-        total,
-        prev: (page_no > 1).then(|| page_no - 1),
-        next: (page_no < pages).then(|| page_no + 1),
+        pager,
+        list_path: "/providers",
     })
 }
 

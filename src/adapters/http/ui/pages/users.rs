@@ -8,6 +8,7 @@ use poem::web::{Data, Path, Query};
 use poem::{Request, Response, handler};
 
 use super::forms::{LimitsForm, UsageRow, usage_rows};
+use super::paging::{ListQuery, Pager, cut};
 use crate::adapters::http::admin::usage::{usage_view, window_view};
 use crate::adapters::http::ui::UiState;
 use crate::adapters::http::ui::layout::{Layout, html, page};
@@ -33,25 +34,13 @@ struct ListPage {
     rows: Vec<Row>,
     lim: LimitsForm,
     q: String,
-    /// 1-based position of the first and last row shown, and how many match.
-    first: usize,
-    last: usize,
-    total: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
+    pager: Pager,
+    /// Where the pager's links go.
+    list_path: &'static str,
 }
 
 /// Users shown per page: the list stays a few hundred KB of HTML with 10,000 users.
 const USERS_PER_PAGE: usize = 100;
-
-/// The list's query string: a name (or id) filter and the page.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: Option<usize>,
-}
 
 /// `GET /users?q&page`: users by id, 100 a page, filtered by a part of the name (any case)
 /// or the exact id.
@@ -78,11 +67,7 @@ pub async fn list(
         })
         .collect();
     matching.sort_by_key(|u| u.id);
-    let total = matching.len();
-    let pages = total.div_ceil(USERS_PER_PAGE).max(1);
-    let page_no = f.page.unwrap_or(1).clamp(1, pages);
-    let start = (page_no - 1) * USERS_PER_PAGE;
-    let shown = &matching[start.min(total)..(start + USERS_PER_PAGE).min(total)];
+    let (shown, pager) = cut(&matching, f.page, USERS_PER_PAGE);
     let ids: std::collections::HashSet<i64> = shown.iter().map(|u| u.id).collect();
     let mut keys_per_user = std::collections::HashMap::<i64, usize>::new();
     for k in snap
@@ -126,14 +111,11 @@ pub async fn list(
         .collect();
     html(&ListPage {
         l,
-        first: if rows.is_empty() { 0 } else { start + 1 },
-        last: start + rows.len(),
         rows,
         lim: LimitsForm::of(&Default::default(), true),
         q,
-        total,
-        prev: (page_no > 1).then(|| page_no - 1),
-        next: (page_no < pages).then(|| page_no + 1),
+        pager,
+        list_path: "/users",
     })
 }
 
