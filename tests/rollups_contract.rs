@@ -22,6 +22,10 @@ use rust_decimal::Decimal;
 #[async_trait]
 trait Backend: RequestLogStore + StatsStore {
     async fn exec(&self, sql: &str);
+    /// The single integer `sql` answers.
+    async fn count(&self, sql: &str) -> i64;
+    /// Moves the ledger's delta rows into `usage_rollups` now.
+    async fn merge(&self);
     /// The directory of this database's migrations.
     fn migrations(&self) -> &'static str;
 }
@@ -30,6 +34,15 @@ trait Backend: RequestLogStore + StatsStore {
 impl Backend for SqliteStore {
     fn migrations(&self) -> &'static str {
         "sqlite"
+    }
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
+    }
+    async fn merge(&self) {
+        self.merge_ledger().await.unwrap();
     }
     async fn exec(&self, sql: &str) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
@@ -44,6 +57,14 @@ impl Backend for PostgresStore {
     fn migrations(&self) -> &'static str {
         "postgres"
     }
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
+    }
+    /// Postgres updates `usage_rollups` in the batch's transaction: nothing to merge.
+    async fn merge(&self) {}
     async fn exec(&self, sql: &str) {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
             .execute(self.pool())
@@ -336,6 +357,72 @@ async fn a_replayed_batch_counts_once(store: &dyn Backend) {
     assert_eq!(observed(store).await, expect(&logs));
 }
 
+/// Rows in the ledger's two tables.
+async fn ledger_rows(store: &dyn Backend) -> (i64, i64) {
+    (
+        store.count("SELECT COUNT(*) FROM usage_rollups").await,
+        store
+            .count("SELECT COUNT(*) FROM usage_rollup_deltas")
+            .await,
+    )
+}
+
+/// SQLite's ledger deltas (Postgres has none) count once whether merged or not.
+#[tokio::test]
+async fn sqlite_delta_rows_count_once_before_and_after_a_merge() {
+    let (store, _dir) = sqlite_store().await;
+    delta_rows_count_once_before_and_after_a_merge(&store).await;
+    store.pool().close().await;
+}
+
+async fn delta_rows_count_once_before_and_after_a_merge(store: &dyn Backend) {
+    let logs = rows("delta", 600);
+    // Batches well inside the merge pace (2 s, 16,384 rows): their roll-ups wait as deltas.
+    for batch in logs[..300].chunks(50) {
+        store.insert_logs(batch).await.unwrap();
+    }
+    let (merged, deltas) = ledger_rows(store).await;
+    assert_eq!(merged, 0);
+    assert!(deltas > 0);
+    let before = answers(store).await;
+    assert_eq!(observed(store).await, expect(&logs[..300]));
+
+    store.merge().await;
+    let (merged, deltas) = ledger_rows(store).await;
+    assert_eq!(deltas, 0);
+    assert!(merged > 0);
+    assert_eq!(answers(store).await, before);
+    assert_eq!(observed(store).await, expect(&logs[..300]));
+
+    // The same keys again: added to the merged rows, no new row per key.
+    let again: Vec<RequestLog> = logs[..300]
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.request_id = format!("{}-again", r.request_id);
+            r
+        })
+        .collect();
+    store.insert_logs(&again).await.unwrap();
+    store.merge().await;
+    assert_eq!(ledger_rows(store).await, (merged, 0));
+    // New keys beside unmerged ones: the view reads both tables.
+    store.insert_logs(&logs[300..]).await.unwrap();
+    let all: Vec<&RequestLog> = logs.iter().chain(&again).collect();
+    assert_eq!(observed(store).await, expect(all.iter().copied()));
+    let unmerged = answers(store).await;
+    store.merge().await;
+    let (after, deltas) = ledger_rows(store).await;
+    assert_eq!(deltas, 0);
+    assert!(after > merged, "{after} rows after {merged}");
+    assert_eq!(answers(store).await, unmerged);
+    assert_eq!(observed(store).await, expect(all.iter().copied()));
+    // Merging nothing changes nothing.
+    store.merge().await;
+    assert_eq!(ledger_rows(store).await, (after, 0));
+    assert_eq!(answers(store).await, unmerged);
+}
+
 async fn statistics_and_recompute_survive_deleting_every_log_row(store: &dyn Backend) {
     let logs = rows("cleanup", 500);
     store.insert_logs(&logs).await.unwrap();
@@ -351,6 +438,9 @@ async fn rows_logged_before_rollups_are_backfilled_once(store: &dyn Backend) {
     store.insert_logs(&logs).await.unwrap();
     // As if these rows predated the roll-ups: the migration recorded their id range.
     store.exec("DELETE FROM usage_rollups").await;
+    if store.migrations() == "sqlite" {
+        store.exec("DELETE FROM usage_rollup_deltas").await;
+    }
     store.exec("DELETE FROM usage_hourly_totals").await;
     store
         .exec(
@@ -625,6 +715,9 @@ async fn period_tiers_answer_as_the_ledger_does(store: &dyn Backend) {
     let before = store.rank(&rank(sh)).await.unwrap();
     assert!(!before.is_empty());
     store.exec("DELETE FROM usage_rollups").await;
+    if store.migrations() == "sqlite" {
+        store.exec("DELETE FROM usage_rollup_deltas").await;
+    }
     assert_eq!(store.rank(&rank(sh)).await.unwrap(), before);
     // So do one entity's costs (the partial edge hours come from the log, which is kept).
     let one = |id| CostQuery {
@@ -767,4 +860,73 @@ async fn postgres_tier_rebuild_refreshes_planner_statistics() {
     assert!(analyzed.is_some(), "usage_tiers analyzed after the rebuild");
     store.pool().close().await;
     db.drop_db().await;
+}
+
+/// Inserts `rows` in batches of 10, merging the ledger's deltas after each.
+async fn write_and_merge(store: &dyn Backend, rows: &[RequestLog]) {
+    for batch in rows.chunks(10) {
+        store.insert_logs(batch).await.unwrap();
+        store.merge().await;
+    }
+}
+
+/// Two writers (two pools: SQLite's write lock is all that orders them) on one database, each
+/// appending batches over the same keys and merging after every batch, and a third merging
+/// without pause meanwhile: every row counts once (a merge whose sum and delete were not one
+/// transaction counted rows twice when two ran at once).
+async fn two_writers_merging_at_once_count_every_row_once(a: &dyn Backend, b: &dyn Backend) {
+    let logs = rows("pair", 800);
+    let (left, right) = logs.split_at(400);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let merging = async {
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            b.merge().await;
+        }
+    };
+    let writing = async {
+        tokio::join!(write_and_merge(a, left), write_and_merge(b, right));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    tokio::join!(writing, merging);
+    // Per user from the ledger (the overview's hourly totals are a table of their own).
+    let per_user = |logs: &[RequestLog]| {
+        let mut m: BTreeMap<String, (i64, Decimal)> = BTreeMap::new();
+        for r in logs {
+            let e = m.entry(r.user_id.unwrap_or(0).to_string()).or_default();
+            e.0 += 1;
+            e.1 += r.cost_usd;
+        }
+        m.into_iter()
+            .map(|(k, (n, c))| (k, (n, c.normalize())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    for store in [a, b] {
+        let got: BTreeMap<String, (i64, Decimal)> = store
+            .rank(&RankQuery {
+                hours: range().hours(),
+                zone: chrono_tz::UTC,
+                dimension: Dimension::User,
+                order: Metric::Cost,
+                limit: 100,
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(u, s)| (u, (s.requests, s.cost_usd.normalize())))
+            .collect();
+        assert_eq!(got, per_user(&logs));
+        assert_eq!(observed(store).await, expect(&logs));
+    }
+    a.merge().await;
+    assert_eq!(ledger_rows(a).await.1, 0);
+}
+
+#[tokio::test]
+async fn sqlite_two_writers_merging_at_once_count_every_row_once() {
+    let (a, dir) = sqlite_store().await;
+    let url = format!("sqlite://{}/cch.db", dir.path().display());
+    let b = SqliteStore::connect(&url).await.unwrap();
+    two_writers_merging_at_once_count_every_row_once(&a, &b).await;
+    a.pool().close().await;
+    b.pool().close().await;
 }

@@ -18,6 +18,7 @@ pub mod secret_setup;
 pub mod sensitive_words_sql;
 pub mod spool_file;
 pub mod sql_ledger;
+pub(crate) mod sql_ledger_deltas;
 pub(crate) mod sql_shared;
 pub mod sql_tier_fold;
 pub mod sql_tiers;

@@ -72,7 +72,8 @@ impl Sql {
     }
 }
 
-const KEY_COLUMNS: [&str; 7] = [
+/// The ledger's key, in primary-key order.
+pub(crate) const KEY_COLUMNS: [&str; 7] = [
     "hour",
     "user_id",
     "key_id",
@@ -129,17 +130,29 @@ pub(crate) fn sum_values(s: &RollupSums) -> Vec<i64> {
     v
 }
 
-/// The statements adding `rows` to the ledger. Postgres: one statement whatever the count,
-/// its columns bound as arrays (`UNNEST`), so its text never changes and it is planned once;
-/// a 256-row `VALUES` list of 32 columns cut into fixed chunks was ~10 statements of up to
-/// 8,192 parameters per batch. SQLite has no arrays: `VALUES` lists in fixed chunk sizes (see
-/// `sql_shared::statement_sizes`).
-pub(crate) fn upserts(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Vec<Sql> {
+/// What every reader of the ledger reads: on SQLite `usage_rollups` and the delta rows not
+/// merged yet (a `UNION ALL` view; SQLite pushes an hour range into each side), on Postgres
+/// `usage_rollups` alone.
+pub(crate) const LEDGER: &str = "usage_ledger";
+
+/// The statements adding `rows` to the ledger.
+///
+/// - **Postgres** adds them to `usage_rollups` (new keys inserted, existing ones summed) in
+///   one statement whatever the count, its columns bound as arrays (`UNNEST`), so its text
+///   never changes and it is planned once; a 256-row `VALUES` list of 32 columns cut into
+///   fixed chunks was ~10 statements of up to 8,192 parameters per batch.
+/// - **SQLite** appends them to the delta table (`sql_ledger_deltas`) in `VALUES` lists of fixed chunk
+///   sizes (see `sql_shared::statement_sizes`; no arrays). An update of the key's row dirtied
+///   a random page of the hour's ledger rows per key, and SQLite writes every dirty page to
+///   its WAL at commit (2026-12-06, `stats_ledger -- writer`: the roll-ups added 10–11 % to
+///   the log writer's CPU with updates, 4–7 % with appends and merges). Postgres logs changed
+///   rows rather than pages, and appending then merging measured no cheaper there.
+pub(crate) fn writes(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Vec<Sql> {
     match dialect {
         Dialect::Postgres if rows.is_empty() => Vec::new(),
         Dialect::Postgres => vec![upsert_unnest(rows)],
         Dialect::Sqlite => super::sql_shared::statement_sizes::fixed_chunks(rows)
-            .map(|chunk| upsert(dialect, chunk))
+            .map(|chunk| append(dialect, chunk))
             .collect(),
     }
 }
@@ -190,11 +203,13 @@ fn upsert_unnest(rows: &[(RollupKey, RollupSums)]) -> Sql {
     q
 }
 
-/// One statement adding `rows` to the ledger (new keys inserted, existing ones summed).
-fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
+/// SQLite: one statement appending `rows` to the delta table.
+fn append(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
     let sums = sum_columns(true);
     let mut q = Sql::new(dialect);
-    q.push("INSERT INTO usage_rollups (")
+    q.push("INSERT INTO ")
+        .push(super::sql_ledger_deltas::DELTAS)
+        .push(" (")
         .push(&KEY_COLUMNS.join(", "))
         .push(", ")
         .push(&sums.join(", "))
@@ -213,7 +228,6 @@ fn upsert(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Sql {
         }
         q.push(")");
     }
-    add_on_conflict(&mut q, "usage_rollups", &KEY_COLUMNS.join(", "), &sums);
     q
 }
 
@@ -333,7 +347,8 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery) -> Sql {
         .push(col)
         .push(" AS TEXT), ")
         .push(&select_sums(false))
-        .push(" FROM usage_rollups");
+        .push(" FROM ")
+        .push(LEDGER);
     hours_where(&mut q, r.hours);
     q.push(" AND ")
         .push(col)
@@ -415,7 +430,7 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery) -> Sql {
     } else {
         "CAST(0 AS BIGINT)"
     });
-    q.push(" FROM usage_rollups");
+    q.push(" FROM ").push(LEDGER);
     hours_where(&mut q, s.plan.hours);
     q.push(" GROUP BY 1, 2");
     q
@@ -432,7 +447,8 @@ pub(crate) fn cost_by_entity(
     let mut q = Sql::new(dialect);
     q.push("SELECT ")
         .push(col)
-        .push(", CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), CAST(COALESCE(SUM(cost_pico), 0) AS BIGINT) FROM usage_rollups");
+        .push(", CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), CAST(COALESCE(SUM(cost_pico), 0) AS BIGINT) FROM ")
+        .push(LEDGER);
     hours_where(&mut q, hours);
     q.push(" AND ").push(col).push(" <> 0");
     if let Some(id) = id {
@@ -558,7 +574,7 @@ mod tests {
 
     #[test]
     fn postgres_adds_any_batch_in_one_fixed_statement_and_sqlite_in_fixed_chunks() {
-        let pg: Vec<Sql> = upserts(Dialect::Postgres, &rows(300));
+        let pg: Vec<Sql> = writes(Dialect::Postgres, &rows(300));
         assert_eq!(pg.len(), 1);
         // One array per column, each as long as the batch.
         assert_eq!(
@@ -572,10 +588,10 @@ mod tests {
         }));
         assert_eq!(pg[0].args[1], Arg::I64s((0..300).collect()));
         // The text does not depend on the batch size.
-        assert_eq!(upserts(Dialect::Postgres, &rows(3))[0].text, pg[0].text);
-        assert!(upserts(Dialect::Postgres, &[]).is_empty());
+        assert_eq!(writes(Dialect::Postgres, &rows(3))[0].text, pg[0].text);
+        assert!(writes(Dialect::Postgres, &[]).is_empty());
 
-        let lite = upserts(Dialect::Sqlite, &rows(300));
+        let lite = writes(Dialect::Sqlite, &rows(300));
         assert_eq!(lite.len(), 1 + 2 + 3); // 256 + 16 + 16 + 4 + 4 + 4
         let bound: usize = lite.iter().map(|q| q.args.len()).sum();
         assert_eq!(bound, 300 * (KEY_COLUMNS.len() + sum_columns(true).len()));

@@ -247,6 +247,15 @@ pub(crate) async fn add_late_rows(
     Ok(())
 }
 
+/// Moves the ledger's delta rows into `usage_rollups` (see `sql_ledger_deltas::merge`; SQLite only),
+/// inside the caller's transaction.
+pub(crate) async fn merge_deltas(conn: &mut dyn TierConn) -> StoreResult<()> {
+    for sql in crate::adapters::sql_ledger_deltas::merge(conn.dialect()) {
+        conn.exec(&sql, true).await?;
+    }
+    Ok(())
+}
+
 /// One step of the tiers (see `StatsStore::tier_step`), inside the caller's transaction.
 pub(crate) async fn tier_step(
     conn: &mut dyn TierConn,
@@ -256,6 +265,9 @@ pub(crate) async fn tier_step(
 ) -> StoreResult<bool> {
     let d = conn.dialect();
     let state = conn.tier_state(Some("FOR UPDATE")).await?;
+    // The fold reads `usage_rollups` alone: SQLite's delta rows go into it first (its write
+    // lock keeps log batches out until this step commits; Postgres has no delta rows).
+    merge_deltas(conn).await?;
     // The hours with rows come from `hours_from`, at most `STEP_HOURS` of them.
     let (span, covered, hours) = match next_step(&state, zone, fold_before) {
         TierStep::Idle => return Ok(false),

@@ -227,7 +227,8 @@ pub(crate) fn rank(dialect: Dialect, r: &RankQuery, covered: i64) -> Sql {
                 .push(col)
                 .push(" AS TEXT) AS grp, ")
                 .push(&signed(cols, l.negate))
-                .push(" FROM usage_rollups");
+                .push(" FROM ")
+                .push(super::sql_ledger::LEDGER);
             span_where(q, l.hours, l.side);
             if only_top {
                 q.push(" AND CAST(")
@@ -411,7 +412,8 @@ pub(crate) fn series(dialect: Dialect, s: &SeriesQuery, covered: i64) -> Sql {
             .push(row_metric(s.metric))
             .push(" AS BIGINT) AS v, CAST(")
             .push(pico)
-            .push(" AS BIGINT) AS p FROM usage_rollups");
+            .push(" AS BIGINT) AS p FROM ")
+            .push(super::sql_ledger::LEDGER);
         span_where(&mut q, l.hours, l.side);
     }
     q.push(") u GROUP BY b, g");
@@ -521,7 +523,8 @@ fn entity_cost(
         parts += 1;
         q.push("SELECT ")
             .push(&signed("cost_micros, cost_pico", l.negate))
-            .push(" FROM usage_rollups");
+            .push(" FROM ")
+            .push(super::sql_ledger::LEDGER);
         span_where(&mut q, l.hours, l.side);
         q.push(" AND ")
             .push(scope.column())

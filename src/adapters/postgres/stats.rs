@@ -52,8 +52,8 @@ pub(super) async fn add_rollups(
     stored: HashSet<String>,
 ) -> StoreResult<()> {
     let rollups = ledger::rollups_of(rows, stored);
-    // Cached statements: a few distinct texts (see `ledger::upserts`).
-    for sql in ledger::upserts(D, &rollups) {
+    // Cached statements: a few distinct texts (see `ledger::writes`).
+    for sql in ledger::writes(D, &rollups) {
         query(&sql)
             .persistent(true)
             .execute(&mut *conn)

@@ -115,7 +115,7 @@ impl ConfigStore for SqliteStore {
 #[async_trait]
 impl RequestLogStore for SqliteStore {
     async fn insert_logs(&self, rows: &[RequestLog]) -> StoreResult<u64> {
-        logs::insert(&self.pool, rows).await
+        logs::insert(&self.pool, &self.ledger_pace, rows).await
     }
     async fn list_logs(&self, filter: &LogFilter) -> StoreResult<Vec<RequestLog>> {
         logs::list(&self.pool, filter).await

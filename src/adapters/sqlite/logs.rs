@@ -85,7 +85,11 @@ impl TryFrom<LogRow> for RequestLog {
 }
 
 /// Inserts all rows in one transaction, skipping known `request_id`s; returns the count added.
-pub(super) async fn insert(pool: &SqlitePool, rows: &[RequestLog]) -> StoreResult<u64> {
+pub(super) async fn insert(
+    pool: &SqlitePool,
+    pace: &crate::adapters::sql_ledger_deltas::MergePace,
+    rows: &[RequestLog],
+) -> StoreResult<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -138,7 +142,7 @@ pub(super) async fn insert(pool: &SqlitePool, rows: &[RequestLog]) -> StoreResul
         inserted += added.len() as u64;
         stored.extend(added);
     }
-    super::stats::add_rollups(&mut tx, rows, stored).await?;
+    let appended = super::stats::add_rollups(&mut tx, rows, stored).await?;
     tx.commit().await.map_err(map_err)?;
     // Count the rows as written only once SQLite confirms the commit ended the transaction,
     // so other connections see them.
@@ -151,6 +155,8 @@ pub(super) async fn insert(pool: &SqlitePool, rows: &[RequestLog]) -> StoreResul
             "the request log commit did not end its transaction".into(),
         ));
     }
+    drop(conn);
+    super::stats::merge_when_due(pool, pace, appended).await;
     Ok(inserted)
 }
 

@@ -38,6 +38,8 @@ pub struct SqliteStore {
     /// first use and closed after a minute idle; its worker thread runs at the lowest CPU
     /// priority ([`BACKGROUND_THREAD`]). In-memory databases share `pool` (one database).
     background: SqlitePool,
+    /// When the log writer merges the usage ledger's delta rows (shared by clones).
+    ledger_pace: std::sync::Arc<crate::adapters::sql_ledger_deltas::MergePace>,
 }
 
 /// The name of the background connection's worker thread (at most 15 bytes: the kernel's
@@ -66,6 +68,7 @@ impl SqliteStore {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
         };
+
         let pool_options = if in_memory {
             // One connection that never expires, or the in-memory database would vanish.
             SqlitePoolOptions::new()
@@ -86,7 +89,11 @@ impl SqliteStore {
         } else {
             background_pool(options)
         };
-        Ok(Self { pool, background })
+        Ok(Self {
+            pool,
+            background,
+            ledger_pace: Default::default(),
+        })
     }
 
     /// Applies the embedded migrations (`migrations/sqlite`); running it again is a no-op.
@@ -95,6 +102,12 @@ impl SqliteStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// Moves the usage ledger's delta rows into `usage_rollups` now (the log writer does it
+    /// every few seconds; statistics read both, so this changes no answer).
+    pub async fn merge_ledger(&self) -> Result<(), StoreError> {
+        stats::merge_ledger(&self.pool).await
     }
 
     /// The underlying pool, for callers that need to close it explicitly.

@@ -46,14 +46,15 @@ fn ints(row: &sqlx::sqlite::SqliteRow, from: usize, n: usize) -> StoreResult<Vec
 }
 
 /// Adds the roll-ups of the rows this transaction stored (`stored` request ids).
+/// Returns how many delta rows it appended (see `sql_ledger_deltas::MergePace`).
 pub(super) async fn add_rollups(
     conn: &mut SqliteConnection,
     rows: &[RequestLog],
     stored: HashSet<String>,
-) -> StoreResult<()> {
+) -> StoreResult<usize> {
     let rollups = ledger::rollups_of(rows, stored);
-    // Cached statements: a few distinct texts (see `ledger::upserts`).
-    for sql in ledger::upserts(D, &rollups) {
+    // Cached statements: a few distinct texts (see `ledger::writes`).
+    for sql in ledger::writes(D, &rollups) {
         query(&sql)
             .persistent(true)
             .execute(&mut *conn)
@@ -67,7 +68,8 @@ pub(super) async fn add_rollups(
             .await
             .map_err(map_err)?;
     }
-    fold::add_late_rows(conn, &rollups).await
+    fold::add_late_rows(conn, &rollups).await?;
+    Ok(rollups.len())
 }
 
 #[async_trait]
@@ -141,6 +143,28 @@ pub(super) async fn cost_buckets(pool: &SqlitePool, q: &CostQuery) -> StoreResul
     Ok(ledger::merge_costs(parts))
 }
 
+/// Moves the ledger's delta rows into `usage_rollups` in a transaction of its own.
+pub(super) async fn merge_ledger(pool: &SqlitePool) -> StoreResult<()> {
+    let mut conn = pool.acquire().await.map_err(map_err)?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    fold::merge_deltas(&mut *tx).await?;
+    tx.commit().await.map_err(map_err)
+}
+
+/// Merges the delta rows when `pace` says it is due, after a log batch committed. A failure
+/// is logged, not returned: the batch is stored; the next due batch merges again.
+pub(super) async fn merge_when_due(
+    pool: &SqlitePool,
+    pace: &crate::adapters::sql_ledger_deltas::MergePace,
+    appended: usize,
+) {
+    if pace.due(appended)
+        && let Err(e) = merge_ledger(pool).await
+    {
+        tracing::warn!(error = %e, "usage ledger deltas not merged yet");
+    }
+}
+
 /// Summarises the next chunk of log rows older than the roll-ups; the rows left afterwards.
 pub(super) async fn backfill_step(pool: &SqlitePool) -> StoreResult<i64> {
     let mut conn = pool.acquire().await.map_err(map_err)?;
@@ -156,6 +180,8 @@ pub(super) async fn backfill_step(pool: &SqlitePool) -> StoreResult<i64> {
     let rows = super::logs::by_id_range(&mut tx, from, next).await?;
     let ids: HashSet<String> = rows.iter().map(|r| r.request_id.clone()).collect();
     add_rollups(&mut tx, &rows, ids).await?;
+    // A backfill writes chunk after chunk: each one's deltas go into the ledger at once.
+    fold::merge_deltas(&mut *tx).await?;
     let moved = query(&ledger::backfill_advance(D, from, next))
         .execute(&mut *tx)
         .await
