@@ -158,10 +158,16 @@ pub(super) async fn merge_when_due(
     pace: &crate::adapters::sql_ledger_deltas::MergePace,
     appended: usize,
 ) {
-    if pace.due(appended)
-        && let Err(e) = merge_ledger(pool).await
-    {
-        tracing::warn!(error = %e, "usage ledger deltas not merged yet");
+    if !pace.due(appended) {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match merge_ledger(pool).await {
+        Ok(()) => tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "usage ledger deltas merged"
+        ),
+        Err(e) => tracing::warn!(error = %e, "usage ledger deltas not merged yet"),
     }
 }
 
