@@ -756,22 +756,30 @@ async fn period_tiers_rebuild_when_the_zone_changes(store: &dyn Backend) {
     }
 }
 
+/// An installation as it is upgraded: 30 days of rows, folded in `zone` up to 10 days ago.
+async fn installed_and_folded_until_10_days_ago(
+    store: &dyn Backend,
+    prefix: &str,
+    zone: chrono_tz::Tz,
+) {
+    store
+        .insert_logs(&spread_rows(prefix, 900, 30))
+        .await
+        .unwrap();
+    fold_until(
+        store,
+        zone,
+        (base() - Duration::days(10)).timestamp() / 3600 * 3600,
+    )
+    .await;
+}
+
 /// Migration 0080 (an upgrade: user and key hours were not kept before it) fills the hours
 /// already folded from the ledger; one entity's costs then read them, so they must equal what
 /// the fold writes.
 async fn the_upgrade_fills_user_and_key_hours_as_the_fold_does(store: &dyn Backend) {
     let sh = chrono_tz::Asia::Shanghai;
-    store
-        .insert_logs(&spread_rows("upgrade", 900, 30))
-        .await
-        .unwrap();
-    // An installation folded up to 10 days ago when it is upgraded.
-    fold_until(
-        store,
-        sh,
-        (base() - Duration::days(10)).timestamp() / 3600 * 3600,
-    )
-    .await;
+    installed_and_folded_until_10_days_ago(store, "upgrade", sh).await;
     let folded = entity_costs(store).await;
     // As before the upgrade: no user or key hours.
     store
@@ -796,17 +804,7 @@ async fn the_upgrade_fills_user_and_key_hours_as_the_fold_does(store: &dyn Backe
 /// already folded; all-time answers then read them, so they must equal what the fold writes.
 async fn the_upgrade_fills_totals_as_the_fold_does(store: &dyn Backend) {
     let sh = chrono_tz::Asia::Shanghai;
-    store
-        .insert_logs(&spread_rows("totals", 900, 30))
-        .await
-        .unwrap();
-    // An installation folded up to 10 days ago when it is upgraded.
-    fold_until(
-        store,
-        sh,
-        (base() - Duration::days(10)).timestamp() / 3600 * 3600,
-    )
-    .await;
+    installed_and_folded_until_10_days_ago(store, "totals", sh).await;
     let folded = (
         entity_costs(store).await,
         tiered_answers(store, sh, sh).await,

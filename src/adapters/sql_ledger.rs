@@ -547,11 +547,12 @@ pub(crate) fn merge_costs(
 pub(crate) const BACKFILL_CHUNK: i64 = 2_000;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::rollup::OutcomeClass;
 
-    fn rows(n: i64) -> Vec<(RollupKey, RollupSums)> {
+    /// `n` ledger rows over three hours, one key each (also for `sql_ledger_deltas`' tests).
+    pub(crate) fn rows(n: i64) -> Vec<(RollupKey, RollupSums)> {
         (0..n)
             .map(|i| {
                 let key = RollupKey {

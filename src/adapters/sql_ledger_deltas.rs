@@ -86,25 +86,8 @@ impl MergePace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::sql_ledger::tests::rows;
     use crate::adapters::sql_ledger::writes;
-    use crate::domain::rollup::{OutcomeClass, RollupKey, RollupSums};
-
-    fn rows(n: i64) -> Vec<(RollupKey, RollupSums)> {
-        (0..n)
-            .map(|i| {
-                let key = RollupKey {
-                    hour: 3600 * i,
-                    user_id: i,
-                    key_id: 10 + i,
-                    provider_id: 7,
-                    model: format!("m{i}"),
-                    endpoint_format: "claude".into(),
-                    outcome: OutcomeClass::Success,
-                };
-                (key, RollupSums::default())
-            })
-            .collect()
-    }
 
     #[test]
     fn sqlite_appends_to_the_deltas_and_a_merge_moves_them() {
