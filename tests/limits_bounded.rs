@@ -447,6 +447,75 @@ async fn rings_written_without_a_running_sum_are_recounted() {
     r.cleanup().await;
 }
 
+/// A ring that is only ever added to (a spend window nothing checks or reads) stays within its
+/// ring size: adds to a live bucket skip the pruning, a new bucket does it. Its sum stays
+/// exact, also for a hash written before the running sum, first added to in a bucket it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rings_only_added_to_stay_bounded_and_exact() {
+    let Some((r, a, _)) = redis_stores("rings_only_added_to_stay_bounded_and_exact").await else {
+        return;
+    };
+    let window = 5 * 3_600_000;
+    let ring = claude_code_hub::domain::windows::Ring::for_window(window);
+    let counter = Counter::RollingSpend {
+        key: "added".into(),
+        window_ms: window,
+    };
+    let key = format!("{}added", r.prefix);
+    let mut conn = r.direct().await;
+    let mut added = Vec::new();
+    // Three windows of traffic, three adds per bucket.
+    let step = ring.bucket_ms / 3;
+    for i in 0..(3 * window / step) {
+        let at = T0 + i * step;
+        a.record(at, 7, std::slice::from_ref(&counter))
+            .await
+            .unwrap();
+        added.push(at);
+        let n: usize = redis::cmd("HLEN")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(n <= 101 + 2, "{n} fields after {i} adds");
+    }
+    let now = *added.last().unwrap();
+    let live = added
+        .iter()
+        .filter(|at| ring.released_at(ring.index(**at)) > now)
+        .count();
+    let read = a
+        .read(now, std::slice::from_ref(&counter), None)
+        .await
+        .unwrap();
+    assert_eq!(read, [7 * i64::try_from(live).unwrap()]);
+
+    // An old-style hash (bucket fields only), first added to in a bucket it already has.
+    let old = format!("{}added:old", r.prefix);
+    let _: () = redis::cmd("HSET")
+        .arg(&old)
+        .arg(ring.index(T0 - 3_600_000))
+        .arg(20)
+        .arg(ring.index(T0))
+        .arg(3)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let counter = Counter::RollingSpend {
+        key: "added:old".into(),
+        window_ms: window,
+    };
+    a.record(T0, 5, std::slice::from_ref(&counter))
+        .await
+        .unwrap();
+    let read = a
+        .read(T0, std::slice::from_ref(&counter), None)
+        .await
+        .unwrap();
+    assert_eq!(read, [28]);
+    r.cleanup().await;
+}
+
 /// Every limit key but the totals expires when idle, though the scripts set a ring's expiry
 /// only when it gains a bucket and a period counter's only when it is created.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

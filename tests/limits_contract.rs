@@ -270,6 +270,56 @@ async fn sessions_take_one_slot_each_and_expire_after_ttl(s: Store) {
     );
 }
 
+/// A session idle for its TTL neither counts nor is named the oldest when a check is refused.
+async fn idle_sessions_neither_count_nor_name_the_oldest(s: Store) {
+    let ttl = 300_000;
+    let up_to = |limit| {
+        [Check {
+            counter: sessions("idle", ttl),
+            limit,
+        }]
+    };
+    assert_eq!(
+        check(&s, T0, "r1", "X", &up_to(2)).await,
+        CheckOutcome::Admitted
+    );
+    assert_eq!(
+        check(&s, T0 + ttl - 1, "r2", "Y", &up_to(2)).await,
+        CheckOutcome::Admitted
+    );
+    // X has been idle for 5 ms: only Y counts, and Y is the oldest of those counted.
+    let now = T0 + ttl + 5;
+    assert_eq!(
+        check(&s, now, "r3", "Z", &up_to(1)).await,
+        CheckOutcome::Rejected {
+            index: 0,
+            current: 1,
+            oldest_ms: Some(T0 + ttl - 1)
+        }
+    );
+    assert_eq!(
+        s.read(now, &[sessions("idle", ttl)], None).await.unwrap(),
+        [1]
+    );
+    // X coming back is a session again, counted once.
+    assert_eq!(
+        check(&s, now + 1, "r4", "X", &up_to(2)).await,
+        CheckOutcome::Admitted
+    );
+    assert_eq!(
+        s.read(now + 2, &[sessions("idle", ttl)], None)
+            .await
+            .unwrap(),
+        [2]
+    );
+    assert_eq!(
+        s.read(now + 2, &[sessions("idle", ttl)], Some("X"))
+            .await
+            .unwrap(),
+        [1]
+    );
+}
+
 async fn replace_rebuilds_counters(s: Store) {
     let w = 60_000;
     let r = rolling("rb", w);
@@ -804,6 +854,7 @@ contract!(
     rolling_spend_sums_and_expires_entries,
     period_and_total_counters_add_up,
     sessions_take_one_slot_each_and_expire_after_ttl,
+    idle_sessions_neither_count_nor_name_the_oldest,
     replace_rebuilds_counters,
     replace_keeps_what_was_recorded_during_the_rebuild,
     markers_are_set_once,

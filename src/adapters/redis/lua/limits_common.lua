@@ -45,9 +45,10 @@ end
 
 -- Recounts a ring from all its fields: drops the buckets below `first`, rewrites 't' and
 -- 'lo'. For hashes written before the bookkeeping fields existed, and for a 'lo' so far behind
--- that walking up from it would cost more than reading the hash. Returns t, lo (0, nil when
--- the key does not exist: nothing is created).
-local function ring_recount(key, first)
+-- that walking up from it would cost more than reading the hash. `skip` (optional) names a
+-- live bucket field left out of the sum (one an add just created, counted by its caller).
+-- Returns t, lo (0, nil when the key does not exist: nothing is created).
+local function ring_recount(key, first, skip)
   local flat = redis.call('HGETALL', key)
   if #flat == 0 then
     return 0, nil
@@ -58,7 +59,7 @@ local function ring_recount(key, first)
     if idx ~= nil then
       if idx < first then
         stale[#stale + 1] = flat[j]
-      else
+      elseif flat[j] ~= skip then
         sum = sum + tonumber(flat[j + 1])
       end
     end
@@ -71,18 +72,18 @@ local function ring_recount(key, first)
 end
 
 -- Drops the buckets of a ring below `first` and returns its live sum and its 'lo' (0, nil
--- when the key does not exist).
-local function ring_prune(key, first, window, bucket)
+-- when the key does not exist); `skip` as in ring_recount.
+local function ring_prune(key, first, window, bucket, skip)
   local meta = redis.call('HMGET', key, 't', 'lo')
   local t, lo = tonumber(meta[1]), tonumber(meta[2])
   if t == nil or lo == nil then
-    return ring_recount(key, first)
+    return ring_recount(key, first, skip)
   end
   if lo >= first then
     return t, lo
   end
   if first - lo > math.ceil(window / bucket) + 2 then
-    return ring_recount(key, first)
+    return ring_recount(key, first, skip)
   end
   local names = {}
   for i = lo, first - 1 do
@@ -126,25 +127,30 @@ local function ring_oldest(key, now, window, bucket)
 end
 
 -- Adds `amount` to the bucket of `at` (ignored when that bucket already left the window at
--- `now`), keeping 't' and 'lo' true; expires the key when idle.
+-- `now`), keeping 't' and 'lo' true; expires the key when idle. Adding to a bucket that
+-- exists is two calls: that bucket is live, so 't' counts it and 'lo' is at or below it.
+-- Only a new bucket field (once per bucket width of time on a busy ring) also drops the stale
+-- buckets (which keeps the hash within window/bucket + 1 bucket fields) and restarts the
+-- idle expiry.
 local function ring_add(key, at, now, amount, window, bucket)
   local idx = math.floor(at / bucket)
   local first = first_live(now, window, bucket)
   if idx < first then
     return
   end
-  local t, lo = ring_prune(key, first, window, bucket)
-  local now_in_bucket = redis.call('HINCRBY', key, int(idx), int(amount))
-  if lo == nil or idx < lo then
-    redis.call('HSET', key, 't', int(t + amount), 'lo', int(idx))
-  else
+  local field = int(idx)
+  local now_in_bucket = redis.call('HINCRBY', key, field, int(amount))
+  if now_in_bucket ~= amount then
     redis.call('HINCRBY', key, 't', int(amount))
+    return
   end
-  -- A new bucket field restarts the idle expiry (window + bucket from now outlives every
-  -- bucket stored); adds to an existing bucket need not, which saves a call per request.
-  if now_in_bucket == amount then
-    redis.call('PEXPIRE', key, int(window + bucket))
+  local t, lo = ring_prune(key, first, window, bucket, field)
+  if lo == nil or idx < lo then
+    lo = idx
   end
+  redis.call('HSET', key, 't', int(t + amount), 'lo', int(lo))
+  -- Window + bucket from now outlives every bucket stored.
+  redis.call('PEXPIRE', key, int(window + bucket))
 end
 
 -- When the oldest session of a session counter was last seen (-1 when empty); only asked for
