@@ -246,3 +246,71 @@ async fn a_session_holding_its_provider_slot_costs_no_second_round_trip() {
     assert_ne!(refused.status().as_u16(), 200);
     redis.cleanup().await;
 }
+
+/// The routing state is read only for providers that may serve the request: eleven providers
+/// of another group (each with limits and a breaker) add nothing to the pre-routing reads of a
+/// user in group `a`, whose two providers are still both read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_that_cannot_serve_the_request_are_not_read() {
+    let Some(redis) = support::redis::test_redis("redis_eligible_reads").await else {
+        return;
+    };
+    let vars = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
+    ];
+    let t = spawn_app(&vars).await;
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::message("ok").usage(100, 10, 0, 0));
+    for i in 0..2 {
+        let extra = json!({"limit_daily_usd": "100", "group_tag": "a"});
+        provider(&t, &up, &format!("a{i}"), extra).await;
+    }
+    for i in 0..11 {
+        let extra = json!({"limit_daily_usd": "100", "group_tag": "b"});
+        provider(&t, &up, &format!("b{i}"), extra).await;
+    }
+    // In group a, but not for this model.
+    let extra = json!({"limit_daily_usd": "100", "group_tag": "a",
+                       "allowed_models": ["claude-opus-4-1"]});
+    provider(&t, &up, "a-opus", extra).await;
+    let (s, u) = t
+        .post(
+            "/api/v1/users",
+            json!({"name": "u", "provider_group": "a", "limit_daily_usd": "50"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    let uid = u["id"].as_i64().unwrap();
+    let (s, k) = t
+        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap().to_string();
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let seen = monitor(&redis.host_port(), redis.prefix.clone()).await;
+
+    measure(&t, &up, &seen, &key, "s1").await;
+    let (before, _) = measure(&t, &up, &seen, &key, "s1").await;
+    assert_eq!(
+        names(&before),
+        ["EVALSHA", "EVALSHA", "GET", "MGET"],
+        "{before:#?}"
+    );
+    let mget = before.iter().find(|c| c.starts_with("\"MGET\"")).unwrap();
+    assert_eq!(mget.matches(":breaker:").count(), 2, "{mget}");
+    // The providers' limit read names the two providers of group a, and only them.
+    let provider_read = before
+        .iter()
+        .find(|c| c.contains(":lim:p:"))
+        .expect("the providers' limit read");
+    let mut read_ids: Vec<&str> = provider_read
+        .split(":lim:p:")
+        .skip(1)
+        .filter_map(|rest| rest.split(':').next())
+        .collect();
+    read_ids.sort();
+    read_ids.dedup();
+    assert_eq!(read_ids.len(), 2, "{provider_read}");
+    redis.cleanup().await;
+}

@@ -267,8 +267,12 @@ impl BreakerService {
 
 #[async_trait]
 impl Breakers for BreakerService {
-    async fn readings(&self, providers: &[Provider], now: DateTime<Utc>) -> BreakerReadings {
-        let enabled: Vec<&Provider> = providers.iter().filter(|p| p.enabled).collect();
+    async fn readings<'a>(
+        &self,
+        providers: &[&'a Provider],
+        now: DateTime<Utc>,
+    ) -> BreakerReadings {
+        let enabled: Vec<&Provider> = providers.iter().copied().filter(|p| p.enabled).collect();
         let keys: Vec<String> = enabled.iter().map(|p| breaker_key(p.id)).collect();
         let raws = match self.counters.get_many(&keys).await {
             Ok(v) => v,

@@ -74,10 +74,10 @@ pub trait Limiter: Send + Sync {
     /// Checks every limit of the key and user and takes a concurrency slot for the session;
     /// `Err` means answer 429.
     async fn admit(&self, req: &AdmitRequest<'_>) -> Result<(), LimitRejection>;
-    /// Providers over their own spend or concurrency limits right now.
-    async fn provider_state(
+    /// Providers over their own spend or concurrency limits right now, among `providers`.
+    async fn provider_state<'a>(
         &self,
-        providers: &[Provider],
+        providers: &[&'a Provider],
         session_id: &str,
         now: DateTime<Utc>,
     ) -> ProviderLimitState;
@@ -112,9 +112,9 @@ impl Limiter for NoLimits {
     async fn admit(&self, _req: &AdmitRequest<'_>) -> Result<(), LimitRejection> {
         Ok(())
     }
-    async fn provider_state(
+    async fn provider_state<'a>(
         &self,
-        _p: &[Provider],
+        _p: &[&'a Provider],
         _s: &str,
         _now: DateTime<Utc>,
     ) -> ProviderLimitState {
@@ -177,12 +177,14 @@ pub trait Breakers: Send + Sync {
         providers: &[Provider],
         now: DateTime<Utc>,
     ) -> HashMap<i64, Option<DateTime<Utc>>> {
-        self.readings(providers, now).await.unavailable
+        let all: Vec<&Provider> = providers.iter().collect();
+        self.readings(&all, now).await.unavailable
     }
     /// Every enabled provider's breaker, read in one step; an OPEN breaker whose time is up is
     /// moved to HALF-OPEN (and saved) on the way. When the store fails, nothing is known: every
     /// provider is available and asks [`Breakers::admit`].
-    async fn readings(&self, providers: &[Provider], now: DateTime<Utc>) -> BreakerReadings;
+    async fn readings<'a>(&self, providers: &[&'a Provider], now: DateTime<Utc>)
+    -> BreakerReadings;
     /// Asks to send one request to `provider` (called after selection chose it, before anything
     /// is sent). A HALF-OPEN breaker admits a limited number of concurrent trials, shared between
     /// instances; the trial is released by the [`Breakers::record`] of that request's outcome or
@@ -197,7 +199,11 @@ pub struct NoBreakers;
 
 #[async_trait]
 impl Breakers for NoBreakers {
-    async fn readings(&self, providers: &[Provider], _now: DateTime<Utc>) -> BreakerReadings {
+    async fn readings<'a>(
+        &self,
+        providers: &[&'a Provider],
+        _now: DateTime<Utc>,
+    ) -> BreakerReadings {
         let all: HashSet<i64> = providers.iter().map(|p| p.id).collect();
         BreakerReadings {
             unavailable: HashMap::new(),

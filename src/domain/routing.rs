@@ -161,6 +161,12 @@ fn static_check(p: &Provider, req: &RouteRequest<'_>) -> Result<(), ExclusionRea
     Ok(())
 }
 
+/// Whether `p` passes the static filters for `req`: the only providers whose live state
+/// (breaker, spend, sessions) selection can ever consult, so the only ones worth reading it for.
+pub fn may_serve(p: &Provider, req: &RouteRequest<'_>) -> bool {
+    static_check(p, req).is_ok()
+}
+
 /// The live filters: tried, breaker, spend, concurrency.
 fn live_check(p: &Provider, state: &RouteState, check_tried: bool) -> Result<(), ExclusionReason> {
     if check_tried && state.tried.contains(&p.id) {

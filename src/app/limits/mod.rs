@@ -436,9 +436,9 @@ impl Limiter for LimitService {
         }
     }
 
-    async fn provider_state(
+    async fn provider_state<'a>(
         &self,
-        providers: &[Provider],
+        providers: &[&'a Provider],
         session_id: &str,
         now: DateTime<Utc>,
     ) -> ProviderLimitState {

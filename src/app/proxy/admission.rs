@@ -8,11 +8,23 @@
 use std::collections::HashSet;
 
 use crate::domain::client_error::GatewayErrorKind;
-use crate::domain::routing::RouteState;
+use crate::domain::provider::Provider;
+use crate::domain::routing::{RouteRequest, RouteState, may_serve};
 
 use super::inbound::Inbound;
-use super::{ProxyResponse, ProxyService};
+use super::{ClientRequest, ProxyResponse, ProxyService};
 use crate::app::policy::AdmitRequest;
+
+/// What routing is asked for this request: the format, model and groups every selection of it
+/// filters providers by (built the same way for admission and for failover).
+pub(super) fn route_request<'a>(req: &ClientRequest, inb: &'a Inbound) -> RouteRequest<'a> {
+    RouteRequest {
+        format: req.format,
+        model: &inb.model,
+        user_groups: &inb.user.provider_group,
+        native_only: req.is_compaction(),
+    }
+}
 
 /// What routing starts from once the request is admitted.
 pub(super) struct Admitted {
@@ -29,8 +41,22 @@ pub(super) struct Admitted {
 impl ProxyService {
     /// Stage 2: admits the request against the user's and key's limits and reads the routing
     /// state; a limit refusal is logged and answered with 429 and the rate-limit headers.
-    pub(super) async fn admission(&self, inb: &Inbound) -> Result<Admitted, ProxyResponse> {
+    /// The state is read only for the providers that may serve the request (format, model,
+    /// group): selection never looks at the others' breakers or limits, and with many
+    /// providers in other groups their keys would otherwise be read on every request.
+    pub(super) async fn admission(
+        &self,
+        req: &ClientRequest,
+        inb: &Inbound,
+    ) -> Result<Admitted, ProxyResponse> {
         let now = inb.facts.created_at;
+        let route = route_request(req, inb);
+        let eligible: Vec<&Provider> = inb
+            .snap
+            .providers
+            .iter()
+            .filter(|p| may_serve(p, &route))
+            .collect();
         let admit = AdmitRequest {
             user: &inb.user,
             key: &inb.key,
@@ -42,9 +68,8 @@ impl ProxyService {
         let has_history = inb.body.message_count() > 1;
         let (admitted, provider_limits, breakers, bound) = tokio::join!(
             self.limiter.admit(&admit),
-            self.limiter
-                .provider_state(&inb.snap.providers, &inb.session_id, now),
-            self.breakers.readings(&inb.snap.providers, now),
+            self.limiter.provider_state(&eligible, &inb.session_id, now),
+            self.breakers.readings(&eligible, now),
             async {
                 if has_history {
                     self.bound_provider(&inb.session_id).await

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::domain::format::ClientFormat;
+use crate::domain::provider::Provider;
 use crate::domain::routing::{Exclusion, RouteRequest, RouteState, select_provider};
 
 use super::ProxyService;
@@ -54,10 +55,8 @@ impl ProxyService {
         let snap = self.snapshot.get();
         let user = snap.users.get(&user_id).ok_or(DiagnoseError::UnknownUser)?;
         let now = self.clock.now();
-        let limits = self
-            .limiter
-            .provider_state(&snap.providers, "diagnostics", now)
-            .await;
+        let all: Vec<&Provider> = snap.providers.iter().collect();
+        let limits = self.limiter.provider_state(&all, "diagnostics", now).await;
         let state = RouteState {
             open_breakers: self.breakers.open_providers(&snap.providers, now).await,
             over_limit: limits.over_limit,

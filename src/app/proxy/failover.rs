@@ -20,7 +20,7 @@ use crate::domain::routing::{
     RouteRequest, RouteState, forwarded_model, select_provider, session_provider_still_eligible,
 };
 
-use super::admission::Admitted;
+use super::admission::{Admitted, route_request};
 use super::attempt::AttemptOk;
 use super::convert_io::{self, Prepared};
 use super::inbound::Inbound;
@@ -137,12 +137,7 @@ impl ProxyService {
         inb: Inbound,
         admitted: Admitted,
     ) -> ProxyResponse {
-        let route = RouteRequest {
-            format: req.format,
-            model: &inb.model,
-            user_groups: &inb.user.provider_group,
-            native_only: req.is_compaction(),
-        };
+        let route = route_request(req, &inb);
         let mut walk = Walk {
             state: admitted.state,
             bound: admitted.bound,

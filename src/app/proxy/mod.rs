@@ -352,7 +352,7 @@ impl ProxyService {
             return resp;
         }
         let limits = tracing::info_span!(target: crate::app::tracing_spans::TARGET, "limits");
-        let admitted = match self.admission(&inbound).instrument(limits).await {
+        let admitted = match self.admission(&req, &inbound).instrument(limits).await {
             Ok(v) => v,
             Err(resp) => return resp,
         };
