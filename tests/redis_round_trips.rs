@@ -47,6 +47,32 @@ async fn provider(t: &TestApp, up: &FakeUpstream, name: &str, extra: Value) {
     assert_eq!(s, 201, "{b}");
 }
 
+/// cch on the test Redis, and a fake upstream answering `ok` by default.
+async fn app_on(redis: &support::redis::TestRedis) -> (TestApp, FakeUpstream) {
+    let vars = [
+        ("REDIS_URL", redis.url.as_str()),
+        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
+    ];
+    let t = spawn_app(&vars).await;
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::message("ok").usage(100, 10, 0, 0));
+    (t, up)
+}
+
+/// Creates the user `user` (admin API body) with one key, reloads the snapshot and returns
+/// the key's plaintext.
+async fn user_key(t: &TestApp, user: Value) -> String {
+    let (s, u) = t.post("/api/v1/users", user).await;
+    assert_eq!(s, 201, "{u}");
+    let uid = u["id"].as_i64().unwrap();
+    let (s, k) = t
+        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
+        .await;
+    assert_eq!(s, 201, "{k}");
+    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    k["key"].as_str().unwrap().to_string()
+}
+
 /// The command names, sorted (commands sent together may reach Redis in any order).
 fn names(cmds: &[String]) -> Vec<String> {
     let mut v: Vec<String> = cmds
@@ -125,29 +151,14 @@ async fn one_request_costs_a_bounded_number_of_redis_commands() {
     let Some(redis) = support::redis::test_redis("redis_round_trips").await else {
         return;
     };
-    let vars = [
-        ("REDIS_URL", redis.url.as_str()),
-        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
-    ];
-    let t = spawn_app(&vars).await;
-    let up = FakeUpstream::start().await;
-    up.set_default(Reply::message("ok").usage(100, 10, 0, 0));
+    let (t, up) = app_on(&redis).await;
     provider(&t, &up, "p0", json!({"limit_daily_usd": "100"})).await;
-    let (s, u) = t
-        .post(
-            "/api/v1/users",
-            json!({"name": "u", "rpm_limit": 1000, "limit_daily_usd": "50",
-                   "limit_5h_usd": "20", "limit_monthly_usd": "500"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    let uid = u["id"].as_i64().unwrap();
-    let (s, k) = t
-        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
-        .await;
-    assert_eq!(s, 201, "{k}");
-    let key = k["key"].as_str().unwrap().to_string();
-    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let key = user_key(
+        &t,
+        json!({"name": "u", "rpm_limit": 1000, "limit_daily_usd": "50",
+               "limit_5h_usd": "20", "limit_monthly_usd": "500"}),
+    )
+    .await;
     let seen = monitor(&redis.host_port(), redis.prefix.clone()).await;
 
     // Warm up (first-use markers, session binding), then measure with one provider.
@@ -197,23 +208,9 @@ async fn a_session_holding_its_provider_slot_costs_no_second_round_trip() {
     let Some(redis) = support::redis::test_redis("redis_slot_trips").await else {
         return;
     };
-    let vars = [
-        ("REDIS_URL", redis.url.as_str()),
-        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
-    ];
-    let t = spawn_app(&vars).await;
-    let up = FakeUpstream::start().await;
-    up.set_default(Reply::message("ok").usage(100, 10, 0, 0));
+    let (t, up) = app_on(&redis).await;
     provider(&t, &up, "p0", json!({"limit_concurrent_sessions": 2})).await;
-    let (s, u) = t.post("/api/v1/users", json!({"name": "u"})).await;
-    assert_eq!(s, 201, "{u}");
-    let uid = u["id"].as_i64().unwrap();
-    let (s, k) = t
-        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
-        .await;
-    assert_eq!(s, 201, "{k}");
-    let key = k["key"].as_str().unwrap().to_string();
-    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let key = user_key(&t, json!({"name": "u"})).await;
     let seen = monitor(&redis.host_port(), redis.prefix.clone()).await;
 
     let evals = |cmds: &[String]| cmds.iter().filter(|c| c.starts_with("\"EVALSHA\"")).count();
@@ -255,13 +252,7 @@ async fn providers_that_cannot_serve_the_request_are_not_read() {
     let Some(redis) = support::redis::test_redis("redis_eligible_reads").await else {
         return;
     };
-    let vars = [
-        ("REDIS_URL", redis.url.as_str()),
-        ("REDIS_KEY_PREFIX", redis.prefix.as_str()),
-    ];
-    let t = spawn_app(&vars).await;
-    let up = FakeUpstream::start().await;
-    up.set_default(Reply::message("ok").usage(100, 10, 0, 0));
+    let (t, up) = app_on(&redis).await;
     for i in 0..2 {
         let extra = json!({"limit_daily_usd": "100", "group_tag": "a"});
         provider(&t, &up, &format!("a{i}"), extra).await;
@@ -274,20 +265,11 @@ async fn providers_that_cannot_serve_the_request_are_not_read() {
     let extra = json!({"limit_daily_usd": "100", "group_tag": "a",
                        "allowed_models": ["claude-opus-4-1"]});
     provider(&t, &up, "a-opus", extra).await;
-    let (s, u) = t
-        .post(
-            "/api/v1/users",
-            json!({"name": "u", "provider_group": "a", "limit_daily_usd": "50"}),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    let uid = u["id"].as_i64().unwrap();
-    let (s, k) = t
-        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
-        .await;
-    assert_eq!(s, 201, "{k}");
-    let key = k["key"].as_str().unwrap().to_string();
-    t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
+    let key = user_key(
+        &t,
+        json!({"name": "u", "provider_group": "a", "limit_daily_usd": "50"}),
+    )
+    .await;
     let seen = monitor(&redis.host_port(), redis.prefix.clone()).await;
 
     measure(&t, &up, &seen, &key, "s1").await;
