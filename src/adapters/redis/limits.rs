@@ -1,6 +1,7 @@
 //! `RedisLimits`: the shared `LimitStore`. Each call is one `EVALSHA` of a Lua script
 //! (`lua/limits_*.lua`, sharing `limits_common.lua`), so an admission checks every window of
 //! key and user and takes the session's slots atomically in one round trip, across instances.
+//! The check, read and record send their parameters as one packed argument (`pack.rs`).
 //! Keys live under the configured prefix: request and rolling-spend windows are hashes of
 //! time buckets (at most 101, plus the running sum the checks read; listpack-encoded),
 //! sessions a sorted set of at most `session_cap(limit)` members, periods and totals plain
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 
 use super::connection::RedisTimeouts;
 use super::counters::RedisCounters;
+use super::pack::ArgPack;
 use super::write_batch::{ScriptCall, parse};
 use crate::domain::windows::{Ring, session_cap};
 use crate::ports::counters::{CounterError, CounterMode, CounterResult};
@@ -116,11 +118,13 @@ impl RedisLimits {
             &self.scripts.check_source,
             &keys,
         );
-        call.cmd.arg(req.now_ms).arg(req.session_id);
+        let mut pack = ArgPack::with_capacity(2 + 4 * req.checks.len());
+        pack.int(req.now_ms).str(req.session_id);
         for check in req.checks {
             let (code, p1, p2) = kind(&check.counter, check.limit);
-            call.cmd.arg(code).arg(check.limit).arg(p1).arg(p2);
+            pack.str(code).int(check.limit).int(p1).int(p2);
         }
+        call.cmd.arg(pack.finish());
         Some(call)
     }
 
@@ -166,11 +170,13 @@ impl LimitStore for RedisLimits {
             &self.scripts.record_source,
             &keys,
         );
-        call.cmd.arg(at_ms).arg(amount);
+        let mut pack = ArgPack::with_capacity(3 + 3 * spend.len());
+        pack.int(at_ms).int(amount).str(&amount.to_string());
         for counter in &spend {
             let (code, p1, p2) = kind(counter, i64::MAX);
-            call.cmd.arg(code).arg(p1).arg(p2);
+            pack.str(code).int(p1).int(p2);
         }
+        call.cmd.arg(pack.finish());
         self.base.run_batched("limits_record", call).await?;
         Ok(())
     }
@@ -185,18 +191,21 @@ impl LimitStore for RedisLimits {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = counters.iter().map(|c| self.base.key(c.key())).collect();
+        let mut pack = ArgPack::with_capacity(2 + 3 * counters.len());
+        pack.int(now_ms).str(member.unwrap_or(""));
+        for counter in counters {
+            let (code, p1, p2) = kind(counter, i64::MAX);
+            pack.str(code).int(p1).int(p2);
+        }
+        let packed = pack.finish();
         self.base
-            .run("limits_read", |mut c| async move {
+            .run("limits_read", |mut c| {
                 let mut inv = self.scripts.read.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
                 }
-                inv.arg(now_ms).arg(member.unwrap_or(""));
-                for counter in counters {
-                    let (code, p1, p2) = kind(counter, i64::MAX);
-                    inv.arg(code).arg(p1).arg(p2);
-                }
-                inv.invoke_async(&mut c).await
+                inv.arg(&packed);
+                async move { inv.invoke_async(&mut c).await }
             })
             .await
     }

@@ -6,6 +6,7 @@ mod call;
 mod connection;
 mod counters;
 mod limits;
+mod pack;
 mod scripts;
 mod topology;
 mod write_batch;

@@ -1,4 +1,9 @@
--- Shared by the limit scripts (prepended to each). Counter kinds and their two parameters:
+-- Shared by the limit scripts (prepended to each). The check, read and record scripts take
+-- their parameters as one MessagePack array in ARGV[1] (`cmsgpack.unpack`: numbers arrive as
+-- Lua numbers, no `tonumber`; see adapters/redis/pack.rs). Arguments Redis must read as
+-- integers (fields, increments, expiries) are formatted with `int`, never passed as Lua
+-- numbers, whose formatting differs between Redis versions.
+-- Counter kinds and their two parameters:
 --   r  requests in a sliding window: HASH field = bucket index, value = requests (window, bucket)
 --   s  rolling spend: HASH field = bucket index, value = micro-USD (window, bucket)
 --   c  sessions: ZSET member = session id, score = last seen ms (session TTL, member cap)
@@ -131,17 +136,18 @@ end
 -- exists is two calls: that bucket is live, so 't' counts it and 'lo' is at or below it.
 -- Only a new bucket field (once per bucket width of time on a busy ring) also drops the stale
 -- buckets (which keeps the hash within window/bucket + 1 bucket fields) and restarts the
--- idle expiry.
-local function ring_add(key, at, now, amount, window, bucket)
+-- idle expiry. `amount_s` (optional) is `amount` already in decimal digits.
+local function ring_add(key, at, now, amount, window, bucket, amount_s)
   local idx = math.floor(at / bucket)
   local first = first_live(now, window, bucket)
   if idx < first then
     return
   end
+  amount_s = amount_s or int(amount)
   local field = int(idx)
-  local now_in_bucket = redis.call('HINCRBY', key, field, int(amount))
+  local now_in_bucket = redis.call('HINCRBY', key, field, amount_s)
   if now_in_bucket ~= amount then
-    redis.call('HINCRBY', key, 't', int(amount))
+    redis.call('HINCRBY', key, 't', amount_s)
     return
   end
   local t, lo = ring_prune(key, first, window, bucket, field)
@@ -169,7 +175,8 @@ local function current(key, kind, p1, p2, now, member, plain)
   if kind == 'r' or kind == 's' then
     return ring_sum(key, now, p1, p2)
   elseif kind == 'c' then
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - p1))
+    -- A score may be any float notation: the number goes as it is (no formatting).
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - p1)
     local n = redis.call('ZCARD', key)
     if member ~= '' and redis.call('ZSCORE', key, member) then
       n = n - 1
