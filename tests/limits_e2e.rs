@@ -30,14 +30,8 @@ async fn setup(t: &TestApp, up: &FakeUpstream, limits: Value) -> (i64, String) {
             user[k] = v;
         }
     }
-    let (s, u) = t.post("/api/v1/users", user).await;
-    assert_eq!(s, 201, "{u}");
-    let uid = u["id"].as_i64().unwrap();
-    let (s, k) = t
-        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
-        .await;
-    assert_eq!(s, 201, "{k}");
-    (uid, k["key"].as_str().unwrap().to_string())
+    let (uid, _, key) = t.user_with_key(user).await;
+    (uid, key)
 }
 
 fn body(session: &str) -> Value {
@@ -646,19 +640,10 @@ async fn provider_concurrency_slot_is_taken_atomically_across_instances() {
 
 /// A user without limits and a key; returns (user id, key).
 async fn setup_user(t: &TestApp) -> (i64, String) {
-    let (s, u) = t
-        .post(
-            "/api/v1/users",
-            json!({"name": format!("u{}", support::unique_suffix())}),
-        )
+    let (uid, _, key) = t
+        .user_with_key(json!({"name": format!("u{}", support::unique_suffix())}))
         .await;
-    assert_eq!(s, 201, "{u}");
-    let uid = u["id"].as_i64().unwrap();
-    let (s, k) = t
-        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
-        .await;
-    assert_eq!(s, 201, "{k}");
-    (uid, k["key"].as_str().unwrap().to_string())
+    (uid, key)
 }
 
 /// Waits until `n` log rows of the user are written; returns them.

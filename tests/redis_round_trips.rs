@@ -62,15 +62,9 @@ async fn app_on(redis: &support::redis::TestRedis) -> (TestApp, FakeUpstream) {
 /// Creates the user `user` (admin API body) with one key, reloads the snapshot and returns
 /// the key's plaintext.
 async fn user_key(t: &TestApp, user: Value) -> String {
-    let (s, u) = t.post("/api/v1/users", user).await;
-    assert_eq!(s, 201, "{u}");
-    let uid = u["id"].as_i64().unwrap();
-    let (s, k) = t
-        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
-        .await;
-    assert_eq!(s, 201, "{k}");
+    let (_, _, key) = t.user_with_key(user).await;
     t.app.ctx.snapshot.reload(chrono::Utc::now()).await.unwrap();
-    k["key"].as_str().unwrap().to_string()
+    key
 }
 
 /// The command names, sorted (commands sent together may reach Redis in any order).

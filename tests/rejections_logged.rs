@@ -12,18 +12,7 @@ use support::postgres::TestDatabase;
 
 /// Creates a user with a key and returns `(user_id, key_id, plaintext)`.
 async fn user_key(t: &TestApp, name: &str) -> (i64, i64, String) {
-    let (s, u) = t.post("/api/v1/users", json!({ "name": name })).await;
-    assert_eq!(s, 201, "{u}");
-    let uid = u["id"].as_i64().unwrap();
-    let (s, k) = t
-        .post(&format!("/api/v1/users/{uid}/keys"), json!({"name": "k"}))
-        .await;
-    assert_eq!(s, 201, "{k}");
-    (
-        uid,
-        k["id"].as_i64().unwrap(),
-        k["key"].as_str().unwrap().to_string(),
-    )
+    t.user_with_key(json!({ "name": name })).await
 }
 
 async fn send(t: &TestApp, path: &str, key: Option<&str>, body: &str) -> u16 {

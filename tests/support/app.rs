@@ -64,6 +64,26 @@ impl TestApp {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Creates a user from `user` (the admin API body) with one key named `k`, asserting both
+    /// are created; returns `(user_id, key_id, key plaintext)`.
+    pub async fn user_with_key(&self, user: serde_json::Value) -> (i64, i64, String) {
+        let (s, u) = self.post("/api/v1/users", user).await;
+        assert_eq!(s, 201, "{u}");
+        let uid = u["id"].as_i64().unwrap();
+        let (s, k) = self
+            .post(
+                &format!("/api/v1/users/{uid}/keys"),
+                serde_json::json!({"name": "k"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{k}");
+        (
+            uid,
+            k["id"].as_i64().unwrap(),
+            k["key"].as_str().unwrap().to_string(),
+        )
+    }
+
     /// DELETEs as admin and returns the status.
     pub async fn delete(&self, path: &str) -> u16 {
         self.admin(reqwest::Method::DELETE, path)
