@@ -17,7 +17,7 @@ use claude_code_hub::domain::request_log::LogFilter;
 use claude_code_hub::domain::settings::SettingsPatch;
 use claude_code_hub::ports::clock::Clock;
 use claude_code_hub::ports::jobs::{JobLeaseStore, LeaseKey};
-use claude_code_hub::ports::retention::LogRetentionStore;
+use claude_code_hub::ports::retention::{DeletedBatch, DeletedUpTo, LogRetentionStore};
 use claude_code_hub::ports::store::{ConfigStore, RequestLogStore};
 use serde_json::json;
 
@@ -104,7 +104,10 @@ async fn deletes_expired_rows_in_batches<S: Backend + 'static>(store: Arc<S>) {
     let report = service.run_now(None).await.unwrap();
     assert_eq!(report.cutoff, Some(now - Duration::days(10)));
     assert_eq!(report.rows_deleted, 23);
-    assert_eq!(report.batches, 6, "5 full batches of 4, then 3");
+    assert_eq!(
+        report.batches, 7,
+        "5 full batches of 4, then 3, then one from the oldest row for rows behind the cursor"
+    );
     assert!(!report.reclaimed.is_empty());
     assert_eq!(
         all_rows(store.as_ref()).await,
@@ -172,6 +175,114 @@ async fn daily_job_follows_the_settings<S: Backend + 'static>(store: Arc<S>) {
     assert_eq!(ran(scheduler.tick().await), vec!["0 rows removed"]);
 }
 
+/// A batch starts after the cursor it is given (ties on `created_at` ordered by id) and
+/// reports the last row it deleted; a row logged behind the cursor stays for a pass from the
+/// oldest row.
+async fn batches_follow_the_cursor<S: Backend + 'static>(store: Arc<S>) {
+    let now = utc("2026-12-04T12:00:00Z");
+    let old = now - Duration::days(20);
+    let mut rows = Vec::new();
+    for i in 0..6 {
+        let mut r = support::log_rows::minimal(&format!("old-{i}"));
+        // Two rows share each instant: the cursor must order them by id.
+        r.created_at = old + Duration::minutes(i / 2);
+        rows.push(r);
+    }
+    store.insert_logs(&rows).await.unwrap();
+    let cutoff = now - Duration::days(10);
+    let first = store.delete_logs_before(cutoff, None, 3).await.unwrap();
+    assert_eq!(first.rows, 3);
+    let cursor = first.last.expect("a cursor after deleting");
+    assert_eq!(cursor.created_at, old + Duration::minutes(1));
+    assert_eq!(
+        all_rows(store.as_ref()).await,
+        vec!["old-3", "old-4", "old-5"]
+    );
+    // A row logged late, behind the cursor.
+    let mut late = support::log_rows::minimal("late");
+    late.created_at = old - Duration::hours(1);
+    store.insert_logs(&[late]).await.unwrap();
+    let rest = store
+        .delete_logs_before(cutoff, Some(cursor), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.rows, 3);
+    assert_eq!(
+        rest.last.map(|c| c.created_at),
+        Some(old + Duration::minutes(2))
+    );
+    let empty = store
+        .delete_logs_before(cutoff, rest.last, 10)
+        .await
+        .unwrap();
+    assert_eq!((empty.rows, empty.last), (0, None));
+    assert_eq!(all_rows(store.as_ref()).await, vec!["late"]);
+    let swept = store.delete_logs_before(cutoff, None, 10).await.unwrap();
+    assert_eq!(swept.rows, 1);
+    assert!(all_rows(store.as_ref()).await.is_empty());
+}
+
+/// Inserts one expired row older than everything else right after the first batch: the row a
+/// spool replay writes behind the cleanup's cursor.
+struct LateRowDuringCleanup<S> {
+    inner: Arc<S>,
+    late: Mutex<Option<claude_code_hub::domain::request_log::RequestLog>>,
+}
+
+#[async_trait::async_trait]
+impl<S: Backend + 'static> LogRetentionStore for LateRowDuringCleanup<S> {
+    async fn delete_logs_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<DeletedUpTo>,
+        batch: i64,
+    ) -> claude_code_hub::ports::store::StoreResult<DeletedBatch> {
+        let done = self.inner.delete_logs_before(cutoff, after, batch).await?;
+        let late = self.late.lock().unwrap().take();
+        if let Some(row) = late {
+            self.inner.insert_logs(&[row]).await?;
+        }
+        Ok(done)
+    }
+    async fn reclaim_space(&self) -> claude_code_hub::ports::store::StoreResult<String> {
+        self.inner.reclaim_space().await
+    }
+}
+
+/// A cleanup run removes every expired row, also one logged behind its cursor while it ran.
+async fn a_run_catches_rows_logged_behind_its_cursor<S: Backend + 'static>(store: Arc<S>) {
+    let now = utc("2026-12-04T12:00:00Z");
+    let mut rows = Vec::new();
+    for i in 0..10 {
+        let mut r = support::log_rows::minimal(&format!("old-{i}"));
+        r.created_at = now - Duration::days(20) + Duration::minutes(i);
+        rows.push(r);
+    }
+    store.insert_logs(&rows).await.unwrap();
+    let mut late = support::log_rows::minimal("late");
+    late.created_at = now - Duration::days(30);
+    let wrapped = Arc::new(LateRowDuringCleanup {
+        inner: store.clone(),
+        late: Mutex::new(Some(late)),
+    });
+    let clock = Arc::new(ManualClock(Mutex::new(now)));
+    let snapshot = SnapshotHolder::load(store.clone(), now).await.unwrap();
+    let settings = Arc::new(SystemSettings::new(
+        snapshot,
+        store.clone(),
+        clock.clone(),
+        chrono_tz::UTC,
+    ));
+    let service = RetentionService::new(wrapped, store.clone(), clock, settings, "a".into())
+        .with_batch_rows(3);
+    let report = service
+        .run_now(Some(now - Duration::days(10)))
+        .await
+        .unwrap();
+    assert_eq!(report.rows_deleted, 11);
+    assert!(all_rows(store.as_ref()).await.is_empty());
+}
+
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -209,6 +320,8 @@ macro_rules! both_backends {
 
 both_backends!(
     deletes_expired_rows_in_batches,
+    batches_follow_the_cursor,
+    a_run_catches_rows_logged_behind_its_cursor,
     daily_job_follows_the_settings
 );
 

@@ -108,9 +108,10 @@ impl crate::ports::retention::LogRetentionStore for PostgresStore {
     async fn delete_logs_before(
         &self,
         cutoff: chrono::DateTime<chrono::Utc>,
+        after: Option<crate::ports::retention::DeletedUpTo>,
         batch: i64,
-    ) -> crate::ports::store::StoreResult<u64> {
-        retention::delete_before(&self.pool, cutoff, batch).await
+    ) -> crate::ports::store::StoreResult<crate::ports::retention::DeletedBatch> {
+        retention::delete_before(&self.pool, cutoff, after, batch).await
     }
     async fn reclaim_space(&self) -> crate::ports::store::StoreResult<String> {
         retention::reclaim(&self.pool).await

@@ -4,25 +4,58 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use super::codec::map_err;
+use crate::ports::retention::{DeletedBatch, DeletedUpTo};
 use crate::ports::store::StoreResult;
 
-/// Deletes one batch of rows older than `cutoff`, oldest first (walks `created_at`'s index);
-/// only those rows are locked, for one short statement.
+/// Deletes one batch of rows older than `cutoff` and after `after`, oldest first (walks
+/// `created_at`'s index from the cursor, so the entries earlier batches left for VACUUM are
+/// not walked again); only those rows are locked, for one short statement. Answers the count
+/// and the last row deleted.
 pub(super) async fn delete_before(
     pool: &PgPool,
     cutoff: DateTime<Utc>,
+    after: Option<DeletedUpTo>,
     batch: i64,
-) -> StoreResult<u64> {
-    let done = sqlx::query(
-        "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
-         WHERE created_at < $1 ORDER BY created_at, id LIMIT $2)",
-    )
-    .bind(cutoff)
-    .bind(batch)
-    .execute(pool)
-    .await
+) -> StoreResult<DeletedBatch> {
+    let rows = |cursor: &str| {
+        format!(
+            "WITH d AS (DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
+             WHERE created_at < $1{cursor} ORDER BY created_at, id LIMIT $2) \
+             RETURNING created_at, id) \
+             SELECT count(*) OVER (), created_at, id FROM d ORDER BY created_at DESC, id DESC LIMIT 1"
+        )
+    };
+    let last: Option<(i64, DateTime<Utc>, i64)> = match after {
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(rows("")))
+                .bind(cutoff)
+                .bind(batch)
+                .fetch_optional(pool)
+                .await
+        }
+        Some(c) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(rows(
+                " AND (created_at, id) > ($3, $4)",
+            )))
+            .bind(cutoff)
+            .bind(batch)
+            .bind(c.created_at)
+            .bind(c.id)
+            .fetch_optional(pool)
+            .await
+        }
+    }
     .map_err(map_err)?;
-    Ok(done.rows_affected())
+    Ok(match last {
+        None => DeletedBatch {
+            rows: 0,
+            last: None,
+        },
+        Some((n, created_at, id)) => DeletedBatch {
+            rows: u64::try_from(n).unwrap_or(0),
+            last: Some(DeletedUpTo { created_at, id }),
+        },
+    })
 }
 
 /// A plain `VACUUM (ANALYZE)`: dead rows become reusable space and statistics follow the new

@@ -170,9 +170,10 @@ impl crate::ports::retention::LogRetentionStore for SqliteStore {
     async fn delete_logs_before(
         &self,
         cutoff: chrono::DateTime<chrono::Utc>,
+        after: Option<crate::ports::retention::DeletedUpTo>,
         batch: i64,
-    ) -> crate::ports::store::StoreResult<u64> {
-        retention::delete_before(&self.background, cutoff, batch).await
+    ) -> crate::ports::store::StoreResult<crate::ports::retention::DeletedBatch> {
+        retention::delete_before(&self.background, cutoff, after, batch).await
     }
     async fn reclaim_space(&self) -> crate::ports::store::StoreResult<String> {
         retention::reclaim(&self.background).await

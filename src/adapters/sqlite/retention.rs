@@ -5,7 +5,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use super::codec::{map_err, ts_to_text};
+use super::codec::{map_err, text_to_ts, ts_to_text};
+use crate::ports::retention::{DeletedBatch, DeletedUpTo};
 use crate::ports::store::StoreResult;
 
 /// Pages given back per `incremental_vacuum` step (4 MiB at 4 KiB pages): each step is one
@@ -14,21 +15,47 @@ const VACUUM_STEP_PAGES: i64 = 1024;
 /// Most steps per reclaim (4 GiB); the rest waits for the next run.
 const MAX_VACUUM_STEPS: usize = 1024;
 
-/// Deletes one batch of rows older than `cutoff`, oldest first (walks `created_at`'s index).
+/// Deletes one batch of rows older than `cutoff` and after `after`, oldest first (walks
+/// `created_at`'s index from the cursor). Answers the count and the last row deleted; the
+/// returned `(created_at, id)` pairs are at most `batch`.
 pub(super) async fn delete_before(
     pool: &SqlitePool,
     cutoff: DateTime<Utc>,
+    after: Option<DeletedUpTo>,
     batch: i64,
-) -> StoreResult<u64> {
-    let done = sqlx::query(
-        "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
-         WHERE created_at < ? ORDER BY created_at, id LIMIT ?)",
-    )
-    .bind(ts_to_text(&cutoff))
-    .bind(batch)
-    .execute(pool)
-    .await
+) -> StoreResult<DeletedBatch> {
+    const FROM_START: &str = "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
+         WHERE created_at < ? ORDER BY created_at, id LIMIT ?) RETURNING created_at, id";
+    const AFTER: &str = "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
+         WHERE created_at < ? AND (created_at, id) > (?, ?) \
+         ORDER BY created_at, id LIMIT ?) RETURNING created_at, id";
+    let deleted: Vec<(String, i64)> = match after {
+        None => {
+            sqlx::query_as(FROM_START)
+                .bind(ts_to_text(&cutoff))
+                .bind(batch)
+                .fetch_all(pool)
+                .await
+        }
+        Some(c) => {
+            sqlx::query_as(AFTER)
+                .bind(ts_to_text(&cutoff))
+                .bind(ts_to_text(&c.created_at))
+                .bind(c.id)
+                .bind(batch)
+                .fetch_all(pool)
+                .await
+        }
+    }
     .map_err(map_err)?;
+    // The text form sorts as the instant does (fixed width, UTC).
+    let last = match deleted.iter().max() {
+        Some((t, id)) => Some(DeletedUpTo {
+            created_at: text_to_ts(t)?,
+            id: *id,
+        }),
+        None => None,
+    };
     // Copies the batch's pages from the write-ahead log into the database here, on the
     // background thread. Otherwise the log writer's next commit past SQLite's auto-checkpoint
     // threshold (1,000 pages) would do it, at normal priority. PASSIVE: never waits for
@@ -39,7 +66,10 @@ pub(super) async fn delete_before(
     {
         tracing::debug!(error = %e, "checkpoint after a cleanup batch skipped");
     }
-    Ok(done.rows_affected())
+    Ok(DeletedBatch {
+        rows: deleted.len() as u64,
+        last,
+    })
 }
 
 /// Databases created with incremental auto-vacuum (every database cch creates) return free
