@@ -9,7 +9,7 @@ use super::store::StoreResult;
 /// The last row a cleanup batch deleted, in `(created_at, id)` order. The next batch starts
 /// after it instead of at the oldest row: PostgreSQL keeps a deleted row's index entries until
 /// VACUUM, so a batch that starts at the oldest row walks every entry the earlier batches
-/// deleted (4 M rows in, each batch cost several times the first).
+/// deleted (2 M rows in, each batch took four times as long as the first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeletedUpTo {
     /// `created_at` of the last deleted row.
