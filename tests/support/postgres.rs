@@ -7,11 +7,15 @@ use testcontainers_modules::testcontainers::ContainerAsync;
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
 
 /// A database created for one test; call [`TestDatabase::drop_db`] at the end to remove it.
+/// A test that does not (or panics first) still leaves no database behind: dropping the value
+/// removes it.
 pub struct TestDatabase {
     /// URL of the fresh database.
     pub url: String,
     admin_url: String,
     name: String,
+    /// Set once `drop_db` removed it, so `Drop` does not try again.
+    dropped: bool,
     _container: Option<ContainerAsync<Postgres>>,
 }
 
@@ -54,21 +58,50 @@ impl TestDatabase {
             url: url.to_string(),
             admin_url,
             name,
+            dropped: false,
             _container: container,
         })
     }
 
     /// Drops the database (best effort; close every pool on it first).
-    pub async fn drop_db(self) {
-        let Ok(mut conn) = PgConnection::connect(&self.admin_url).await else {
-            return;
-        };
-        let name = &self.name;
-        let forced = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-        if conn.execute(sqlx::AssertSqlSafe(forced)).await.is_err() {
-            let plain = format!("DROP DATABASE IF EXISTS {name}");
-            let _ = conn.execute(sqlx::AssertSqlSafe(plain)).await;
-        }
-        let _ = conn.close().await;
+    pub async fn drop_db(mut self) {
+        drop_database(&self.admin_url, &self.name).await;
+        self.dropped = true;
     }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // `Drop` runs inside the test's runtime, which may not block on a future: a thread of
+        // its own with a small runtime removes the database (connections still open on it are
+        // ended by `WITH (FORCE)`).
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(drop_database(&admin_url, &name));
+        })
+        .join();
+    }
+}
+
+/// `DROP DATABASE name` on the server of `admin_url`, forcing out open connections where the
+/// server can (PostgreSQL 13+); best effort.
+async fn drop_database(admin_url: &str, name: &str) {
+    let Ok(mut conn) = PgConnection::connect(admin_url).await else {
+        return;
+    };
+    let forced = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    if conn.execute(sqlx::AssertSqlSafe(forced)).await.is_err() {
+        let plain = format!("DROP DATABASE IF EXISTS {name}");
+        let _ = conn.execute(sqlx::AssertSqlSafe(plain)).await;
+    }
+    let _ = conn.close().await;
 }
