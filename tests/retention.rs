@@ -51,6 +51,23 @@ async fn all_rows(store: &dyn RequestLogStore) -> Vec<String> {
     ids
 }
 
+/// The run-time settings stored in `store`, as of `clock`'s time, with `zone` as `TZ`.
+async fn settings_of<S: Backend + 'static>(
+    store: &Arc<S>,
+    clock: &Arc<ManualClock>,
+    zone: chrono_tz::Tz,
+) -> Arc<SystemSettings> {
+    let snapshot = SnapshotHolder::load(store.clone(), clock.now())
+        .await
+        .unwrap();
+    Arc::new(SystemSettings::new(
+        snapshot,
+        store.clone(),
+        clock.clone(),
+        zone,
+    ))
+}
+
 /// 23 rows older than 10 days, 5 newer; retention 10 days, batches of 4.
 async fn deletes_expired_rows_in_batches<S: Backend + 'static>(store: Arc<S>) {
     let now = utc("2026-12-04T12:00:00Z");
@@ -67,13 +84,7 @@ async fn deletes_expired_rows_in_batches<S: Backend + 'static>(store: Arc<S>) {
         rows.push(r);
     }
     store.insert_logs(&rows).await.unwrap();
-    let snapshot = SnapshotHolder::load(store.clone(), now).await.unwrap();
-    let settings = Arc::new(SystemSettings::new(
-        snapshot,
-        store.clone(),
-        clock.clone(),
-        chrono_tz::Asia::Shanghai,
-    ));
+    let settings = settings_of(&store, &clock, chrono_tz::Asia::Shanghai).await;
     let service = RetentionService::new(
         store.clone(),
         store.clone(),
@@ -126,15 +137,7 @@ async fn daily_job_follows_the_settings<S: Backend + 'static>(store: Arc<S>) {
     let mut r = support::log_rows::minimal("ancient");
     r.created_at = utc("2026-01-01T00:00:00Z");
     store.insert_logs(&[r]).await.unwrap();
-    let snapshot = SnapshotHolder::load(store.clone(), clock.now())
-        .await
-        .unwrap();
-    let settings = Arc::new(SystemSettings::new(
-        snapshot,
-        store.clone(),
-        clock.clone(),
-        chrono_tz::UTC,
-    ));
+    let settings = settings_of(&store, &clock, chrono_tz::UTC).await;
     let service = Arc::new(RetentionService::new(
         store.clone(),
         store.clone(),
@@ -266,13 +269,7 @@ async fn a_run_catches_rows_logged_behind_its_cursor<S: Backend + 'static>(store
         late: Mutex::new(Some(late)),
     });
     let clock = Arc::new(ManualClock(Mutex::new(now)));
-    let snapshot = SnapshotHolder::load(store.clone(), now).await.unwrap();
-    let settings = Arc::new(SystemSettings::new(
-        snapshot,
-        store.clone(),
-        clock.clone(),
-        chrono_tz::UTC,
-    ));
+    let settings = settings_of(&store, &clock, chrono_tz::UTC).await;
     let service = RetentionService::new(wrapped, store.clone(), clock, settings, "a".into())
         .with_batch_rows(3);
     let report = service
@@ -351,13 +348,7 @@ async fn sqlite_cleanup_runs_on_a_background_priority_thread() {
         .collect();
     store.insert_logs(&rows).await.unwrap();
     let clock = Arc::new(ManualClock(Mutex::new(now)));
-    let snapshot = SnapshotHolder::load(store.clone(), now).await.unwrap();
-    let settings = Arc::new(SystemSettings::new(
-        snapshot,
-        store.clone(),
-        clock.clone(),
-        chrono_tz::UTC,
-    ));
+    let settings = settings_of(&store, &clock, chrono_tz::UTC).await;
     let service = RetentionService::new(store.clone(), store.clone(), clock, settings, "a".into());
     let report = service.run_now(Some(now)).await.unwrap();
     assert_eq!(report.rows_deleted, 30);

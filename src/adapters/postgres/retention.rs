@@ -17,32 +17,30 @@ pub(super) async fn delete_before(
     after: Option<DeletedUpTo>,
     batch: i64,
 ) -> StoreResult<DeletedBatch> {
-    let rows = |cursor: &str| {
-        format!(
-            "WITH d AS (DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs \
-             WHERE created_at < $1{cursor} ORDER BY created_at, id LIMIT $2) \
-             RETURNING created_at, id) \
-             SELECT count(*) OVER (), created_at, id FROM d ORDER BY created_at DESC, id DESC LIMIT 1"
-        )
-    };
+    const FROM_START: &str = "WITH d AS (DELETE FROM request_logs WHERE id IN (SELECT id \
+         FROM request_logs WHERE created_at < $1 ORDER BY created_at, id LIMIT $2) \
+         RETURNING created_at, id) \
+         SELECT count(*) OVER (), created_at, id FROM d ORDER BY created_at DESC, id DESC LIMIT 1";
+    const AFTER: &str = "WITH d AS (DELETE FROM request_logs WHERE id IN (SELECT id \
+         FROM request_logs WHERE created_at < $1 AND (created_at, id) > ($3, $4) \
+         ORDER BY created_at, id LIMIT $2) RETURNING created_at, id) \
+         SELECT count(*) OVER (), created_at, id FROM d ORDER BY created_at DESC, id DESC LIMIT 1";
     let last: Option<(i64, DateTime<Utc>, i64)> = match after {
         None => {
-            sqlx::query_as(sqlx::AssertSqlSafe(rows("")))
+            sqlx::query_as(FROM_START)
                 .bind(cutoff)
                 .bind(batch)
                 .fetch_optional(pool)
                 .await
         }
         Some(c) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(rows(
-                " AND (created_at, id) > ($3, $4)",
-            )))
-            .bind(cutoff)
-            .bind(batch)
-            .bind(c.created_at)
-            .bind(c.id)
-            .fetch_optional(pool)
-            .await
+            sqlx::query_as(AFTER)
+                .bind(cutoff)
+                .bind(batch)
+                .bind(c.created_at)
+                .bind(c.id)
+                .fetch_optional(pool)
+                .await
         }
     }
     .map_err(map_err)?;
