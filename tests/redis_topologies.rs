@@ -128,6 +128,68 @@ async fn limits_hold(t: &TestApp, key: &str) {
     panic!("the session is not listed: {listed}");
 }
 
+/// A single server that asks for a user and password, with a database number in the URL: cch
+/// authenticates and selects that database, and again after the server restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_a_password_and_a_database_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let args = [
+        "--port",
+        &port.to_string(),
+        // An ACL user (each rule its own argument) and no default user.
+        "--user",
+        "cch",
+        "on",
+        ">s3cret",
+        "~*",
+        "&*",
+        "+@all",
+        "--user",
+        "default",
+        "off",
+    ];
+    let server = redis_server(dir.path(), &args);
+    let auth = ["--user", "cch", "--pass", "s3cret", "--no-auth-warning"];
+    wait_until("the server", || {
+        cli(port, &[&auth[..], &["ping"]].concat()).contains("PONG")
+    });
+
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::text("ok"));
+    let url = format!("redis://cch:s3cret@127.0.0.1:{port}/3");
+    let t = spawn_app(&[("REDIS_URL", &url), ("REDIS_KEY_PREFIX", "authdb:")]).await;
+    let key = setup(&t, &up).await;
+    limits_hold(&t, &key).await;
+    let in_db = |db: &str| {
+        cli(
+            port,
+            &[&auth[..], &["-n", db, "--scan", "--pattern", "authdb:*"]].concat(),
+        )
+        .lines()
+        .count()
+    };
+    assert!(in_db("3") > 0, "the keys are in database 3");
+    assert_eq!(in_db("0"), 0, "and not in database 0");
+
+    // The server restarts empty: cch reconnects (authenticating again) and counts anew.
+    drop(server);
+    let _again = redis_server(dir.path(), &args);
+    wait_until("the server again", || {
+        cli(port, &[&auth[..], &["ping"]].concat()).contains("PONG")
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, ready) = t.get("/ready").await;
+        if !ready.to_string().contains("degraded") && in_db("3") > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not back on Redis: {ready}");
+        send(&t, &key).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_node_cluster_serves_limits_and_sessions_on_one_hash_tag() {
     let dir = tempfile::tempdir().unwrap();
