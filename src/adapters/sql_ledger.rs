@@ -135,26 +135,18 @@ pub(crate) fn sum_values(s: &RollupSums) -> Vec<i64> {
 /// `usage_rollups` alone.
 pub(crate) const LEDGER: &str = "usage_ledger";
 
-/// The statements adding `rows` to the ledger.
-///
-/// - **Postgres** adds them to `usage_rollups` (new keys inserted, existing ones summed) in
-///   one statement whatever the count, its columns bound as arrays (`UNNEST`), so its text
-///   never changes and it is planned once; a 256-row `VALUES` list of 32 columns cut into
-///   fixed chunks was ~10 statements of up to 8,192 parameters per batch.
-/// - **SQLite** appends them to the delta table (`sql_ledger_deltas`) in `VALUES` lists of fixed chunk
-///   sizes (see `sql_shared::statement_sizes`; no arrays). An update of the key's row dirtied
-///   a random page of the hour's ledger rows per key, and SQLite writes every dirty page to
-///   its WAL at commit (2026-12-06, `stats_ledger -- writer`: the roll-ups added 10–11 % to
-///   the log writer's CPU with updates, 4–7 % with appends and merges). Postgres logs changed
-///   rows rather than pages, and appending then merging measured no cheaper there.
-pub(crate) fn writes(dialect: Dialect, rows: &[(RollupKey, RollupSums)]) -> Vec<Sql> {
-    match dialect {
-        Dialect::Postgres if rows.is_empty() => Vec::new(),
-        Dialect::Postgres => vec![upsert_unnest(rows)],
-        Dialect::Sqlite => super::sql_shared::statement_sizes::fixed_chunks(rows)
-            .map(|chunk| append(dialect, chunk))
-            .collect(),
-    }
+/// SQLite: the statements adding `rows` to the ledger. They are appended to the delta table
+/// (`sql_ledger_deltas`) in `VALUES` lists of fixed chunk sizes (see
+/// `sql_shared::statement_sizes`; no arrays). An update of the key's row dirtied a random page
+/// of the hour's ledger rows per key, and SQLite writes every dirty page to its WAL at commit
+/// (2026-12-06, `stats_ledger -- writer`: the roll-ups added 10–11 % to the log writer's CPU
+/// with updates, 4–7 % with appends and merges). Postgres logs changed rows rather than pages,
+/// and appending then merging measured no cheaper there: it upserts `usage_rollups` (see
+/// [`postgres_batch_write`]).
+pub(crate) fn sqlite_writes(rows: &[(RollupKey, RollupSums)]) -> Vec<Sql> {
+    super::sql_shared::statement_sizes::fixed_chunks(rows)
+        .map(|chunk| append(Dialect::Sqlite, chunk))
+        .collect()
 }
 
 /// The `ON CONFLICT` tail of every summing table (ledger, hourly totals, tiers): a row whose
@@ -168,10 +160,58 @@ pub(crate) fn add_on_conflict(q: &mut Sql, table: &str, key: &str, sums: &[Strin
     q.push(&set.join(", "));
 }
 
-/// Postgres: every column of `rows` as one array argument.
-fn upsert_unnest(rows: &[(RollupKey, RollupSums)]) -> Sql {
-    let sums = sum_columns(true);
+/// Postgres: what a log batch adds to the ledger, in one statement. The ledger rows are
+/// upserted into `usage_rollups` (new keys inserted, existing ones summed), their per-hour
+/// totals likewise, every column bound as an array (`UNNEST`), so the text never changes and
+/// it is planned once (a 256-row `VALUES` list of 32 columns cut into fixed chunks was ~10
+/// statements of up to 8,192 parameters per batch); and the tier state is read under the
+/// writer's share lock (`FOR SHARE`: a tier fold cannot commit between this read and the late
+/// rows the writer then adds to the tiers itself). One round trip per batch instead of three.
+/// Sub-statements of a `WITH` run in any order against one snapshot; the fold's exclusive lock
+/// on the state row makes either order safe (a fold that committed first is seen by the
+/// lock's re-read, one that starts after waits for this transaction). `rows` is not empty.
+pub(crate) fn postgres_batch_write(rows: &[(RollupKey, RollupSums)]) -> Sql {
     let mut q = Sql::new(Dialect::Postgres);
+    q.push("WITH ledger AS (");
+    push_upsert_unnest(&mut q, rows);
+    q.push("), hourly AS (");
+    push_hourly_unnest(&mut q, &hourly_totals(rows));
+    q.push(") ");
+    q.push(&super::sql_tiers::state(
+        Dialect::Postgres,
+        Some("FOR SHARE"),
+    ));
+    q
+}
+
+/// Postgres: the per-hour totals as array arguments, added to `usage_hourly_totals`.
+fn push_hourly_unnest(q: &mut Sql, rows: &[(i64, RollupSums)]) {
+    let sums = sum_columns(true);
+    q.push("INSERT INTO usage_hourly_totals (hour, ")
+        .push(&sums.join(", "))
+        .push(") SELECT * FROM UNNEST(");
+    q.bind(Arg::I64s(rows.iter().map(|(h, _)| *h).collect()))
+        .push("::bigint[]");
+    push_sum_arrays(q, rows.iter().map(|(_, s)| s), sums.len());
+    q.push(")");
+    add_on_conflict(q, "usage_hourly_totals", "hour", &sums);
+}
+
+/// Postgres: one `bigint[]` argument per summed column of `sums` (`width` columns).
+fn push_sum_arrays<'a>(q: &mut Sql, sums: impl Iterator<Item = &'a RollupSums>, width: usize) {
+    let values: Vec<Vec<i64>> = sums.map(sum_values).collect();
+    for i in 0..width {
+        let column = values
+            .iter()
+            .map(|v| v.get(i).copied().unwrap_or(0))
+            .collect();
+        q.push(", ").bind(Arg::I64s(column)).push("::bigint[]");
+    }
+}
+
+/// Postgres: the ledger upsert of `rows`, columns as array arguments, appended to `q`.
+fn push_upsert_unnest(q: &mut Sql, rows: &[(RollupKey, RollupSums)]) {
+    let sums = sum_columns(true);
     q.push("INSERT INTO usage_rollups (")
         .push(&KEY_COLUMNS.join(", "))
         .push(", ")
@@ -190,17 +230,9 @@ fn upsert_unnest(rows: &[(RollupKey, RollupSums)]) -> Sql {
         .push("::text[], ");
     q.bind(Arg::Texts(texts(&|k| k.outcome.as_str().to_string())))
         .push("::text[]");
-    let values: Vec<Vec<i64>> = rows.iter().map(|(_, s)| sum_values(s)).collect();
-    for i in 0..sums.len() {
-        let column = values
-            .iter()
-            .map(|v| v.get(i).copied().unwrap_or(0))
-            .collect();
-        q.push(", ").bind(Arg::I64s(column)).push("::bigint[]");
-    }
+    push_sum_arrays(q, rows.iter().map(|(_, s)| s), sums.len());
     q.push(")");
-    add_on_conflict(&mut q, "usage_rollups", &KEY_COLUMNS.join(", "), &sums);
-    q
+    add_on_conflict(q, "usage_rollups", &KEY_COLUMNS.join(", "), &sums);
 }
 
 /// SQLite: one statement appending `rows` to the delta table.
@@ -575,24 +607,25 @@ pub(crate) mod tests {
 
     #[test]
     fn postgres_adds_any_batch_in_one_fixed_statement_and_sqlite_in_fixed_chunks() {
-        let pg: Vec<Sql> = writes(Dialect::Postgres, &rows(300));
-        assert_eq!(pg.len(), 1);
-        // One array per column, each as long as the batch.
-        assert_eq!(
-            pg[0].args.len(),
-            KEY_COLUMNS.len() + sum_columns(true).len()
-        );
-        assert!(pg[0].args.iter().all(|a| match a {
-            Arg::I64s(v) => v.len() == 300,
-            Arg::Texts(v) => v.len() == 300,
-            _ => false,
+        let pg = postgres_batch_write(&rows(300));
+        let width = KEY_COLUMNS.len() + sum_columns(true).len();
+        let hours = hourly_totals(&rows(300)).len();
+        // One array per ledger column, each as long as the batch, then one per hourly-total
+        // column, each as long as the hours the batch spans.
+        assert_eq!(pg.args.len(), width + 1 + sum_columns(true).len());
+        assert!(pg.args.iter().enumerate().all(|(i, a)| {
+            let n = if i < width { 300 } else { hours };
+            match a {
+                Arg::I64s(v) => v.len() == n,
+                Arg::Texts(v) => v.len() == n,
+                _ => false,
+            }
         }));
-        assert_eq!(pg[0].args[1], Arg::I64s((0..300).collect()));
+        assert_eq!(pg.args[1], Arg::I64s((0..300).collect()));
         // The text does not depend on the batch size.
-        assert_eq!(writes(Dialect::Postgres, &rows(3))[0].text, pg[0].text);
-        assert!(writes(Dialect::Postgres, &[]).is_empty());
+        assert_eq!(postgres_batch_write(&rows(3)).text, pg.text);
 
-        let lite = writes(Dialect::Sqlite, &rows(300));
+        let lite = sqlite_writes(&rows(300));
         assert_eq!(lite.len(), 1 + 2 + 3); // 256 + 16 + 16 + 4 + 4 + 4
         let bound: usize = lite.iter().map(|q| q.args.len()).sum();
         assert_eq!(bound, 300 * (KEY_COLUMNS.len() + sum_columns(true).len()));

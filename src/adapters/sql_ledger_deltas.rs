@@ -1,5 +1,5 @@
 //! SQLite's usage-ledger deltas: the log writer appends each batch's roll-ups to
-//! [`DELTAS`] (see `sql_ledger::writes` for why), and [`merge`] moves them into
+//! [`DELTAS`] (see `sql_ledger::sqlite_writes` for why), and [`merge`] moves them into
 //! `usage_rollups` when [`MergePace`] says so and before each tier fold step. Readers read the
 //! `usage_ledger` view (`sql_ledger::LEDGER`), both tables, so a merge changes no answer.
 
@@ -87,20 +87,22 @@ impl MergePace {
 mod tests {
     use super::*;
     use crate::adapters::sql_ledger::tests::rows;
-    use crate::adapters::sql_ledger::writes;
+    use crate::adapters::sql_ledger::{postgres_batch_write, sqlite_writes};
 
     #[test]
     fn sqlite_appends_to_the_deltas_and_a_merge_moves_them() {
-        let lite = writes(Dialect::Sqlite, &rows(3));
+        let lite = sqlite_writes(&rows(3));
         assert!(
             lite[0]
                 .text
                 .starts_with("INSERT INTO usage_rollup_deltas (")
         );
         assert!(!lite[0].text.contains("ON CONFLICT"));
-        let pg = writes(Dialect::Postgres, &rows(3));
-        assert!(pg[0].text.starts_with("INSERT INTO usage_rollups ("));
-        assert!(pg[0].text.contains("ON CONFLICT (hour, user_id, key_id"));
+        let pg = postgres_batch_write(&rows(3)).text;
+        assert!(pg.starts_with("WITH ledger AS (INSERT INTO usage_rollups ("));
+        assert!(pg.contains("ON CONFLICT (hour, user_id, key_id"));
+        assert!(pg.contains("), hourly AS (INSERT INTO usage_hourly_totals ("));
+        assert!(pg.ends_with("FROM usage_tier_state WHERE id = 1 FOR SHARE"));
 
         assert!(merge(Dialect::Postgres).is_empty());
         let m = merge(Dialect::Sqlite);

@@ -235,6 +235,16 @@ pub(crate) async fn add_late_rows(
     rollups: &[(crate::domain::rollup::RollupKey, RollupSums)],
 ) -> StoreResult<()> {
     let state = conn.tier_state(Some("FOR SHARE")).await?;
+    add_late_rows_at(conn, rollups, &state).await
+}
+
+/// [`add_late_rows`] with the state already read under the writer's share lock (Postgres reads
+/// it in the statement that writes the ledger rows).
+pub(crate) async fn add_late_rows_at(
+    conn: &mut dyn TierConn,
+    rollups: &[(crate::domain::rollup::RollupKey, RollupSums)],
+    state: &TierState,
+) -> StoreResult<()> {
     let Some(zone) = state.zone() else {
         return Ok(());
     };

@@ -13,7 +13,6 @@ use sqlx::{PgConnection, PgPool, Postgres, Row};
 use super::PostgresStore;
 use super::codec::map_err;
 use crate::adapters::sql_ledger::{self as ledger, Arg, Dialect, Sql};
-use crate::adapters::sql_shared::statement_sizes::fixed_chunks;
 use crate::adapters::sql_tier_fold::{self as fold, TierConn};
 use crate::adapters::sql_tiers::{self as tiers, TierState};
 use crate::domain::periods::HourSpan;
@@ -52,22 +51,21 @@ pub(super) async fn add_rollups(
     stored: HashSet<String>,
 ) -> StoreResult<()> {
     let rollups = ledger::rollups_of(rows, stored);
-    // Cached statements: a few distinct texts (see `ledger::writes`).
-    for sql in ledger::writes(D, &rollups) {
-        query(&sql)
-            .persistent(true)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
+    if rollups.is_empty() {
+        return Ok(());
     }
-    for chunk in fixed_chunks(&ledger::hourly_totals(&rollups)) {
-        query(&ledger::upsert_hourly_totals(D, chunk))
-            .persistent(true)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
-    }
-    fold::add_late_rows(conn, &rollups).await
+    // Ledger rows, hourly totals and the tier state in one round trip; one text whatever the
+    // batch (array arguments), so it stays prepared.
+    let row = query(&ledger::postgres_batch_write(&rollups))
+        .persistent(true)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let state = TierState {
+        zone: row.try_get(0).map_err(map_err)?,
+        covered_below: row.try_get(1).map_err(map_err)?,
+    };
+    fold::add_late_rows_at(conn, &rollups, &state).await
 }
 
 #[async_trait]

@@ -53,8 +53,8 @@ pub(super) async fn add_rollups(
     stored: HashSet<String>,
 ) -> StoreResult<usize> {
     let rollups = ledger::rollups_of(rows, stored);
-    // Cached statements: a few distinct texts (see `ledger::writes`).
-    for sql in ledger::writes(D, &rollups) {
+    // Cached statements: a few distinct texts (see `ledger::sqlite_writes`).
+    for sql in ledger::sqlite_writes(&rollups) {
         query(&sql)
             .persistent(true)
             .execute(&mut *conn)
