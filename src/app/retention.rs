@@ -38,9 +38,10 @@ const PAUSE_FACTOR: u32 = 3;
 /// pause raised the added p99 from ~1.35 to ~3.5 ms at ~8,000 rows/s, 9× from ~1.8 to ~2.65
 /// ms at ~4,400 rows/s, 20× from ~1.7 to ~2.1 ms at ~2,700 rows/s. With keyset batches
 /// (cheaper, so the same factor deletes faster): 20× ~3,600 rows/s and 1.03 → 1.41 ms; 40×
-/// ~2,300 rows/s and 0.77 → 0.90 ms. The server's deferred work (WAL, dirty pages, autovacuum)
-/// follows the rows deleted, not the batch time, so the factor sets a rate. A daily cleanup is
-/// not urgent; a busy proxy is.
+/// ~2,300 rows/s and 0.77 → 0.90 ms (+17 %; another run +25 %, and +38 % with the server's
+/// autovacuum on, which the benchmark machines turn off). The server's deferred work (WAL,
+/// dirty pages, checkpoints, autovacuum where it is on) follows the rows deleted, not the
+/// batch time, so the factor sets a rate. A daily cleanup is not urgent; a busy proxy is.
 const SERVER_PAUSE_FACTOR: u32 = 40;
 /// Fewest rows per transaction when batches run slow.
 const MIN_BATCH_ROWS: i64 = 50;
