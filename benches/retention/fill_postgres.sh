@@ -6,7 +6,8 @@
 #   cch-soak soak --cch CCH_BINARY --rate 500 --duration 16m --connections 16 --stream-pct 0 \
 #     --no-faults --no-rejecting-user --env DSN=SERVER_URL/DATABASE_NAME \
 #     --admin-post "180s:/api/v1/logs/cleanup?before=2026-09-01T14:13:20Z"
-# and compare the added p99 of the samples before and after 180 s. The database is left
+# and read the last line of summary.txt: the median added p99 of the samples before the
+# cleanup, while it ran and after it. The database is left
 # behind; use it as a template (CREATE DATABASE x TEMPLATE name) to repeat a run.
 set -e
 CCH=${1:?usage: fill_postgres.sh CCH_BINARY DATABASE_NAME [SERVER_URL]}

@@ -254,16 +254,17 @@ async fn soak(o: &Opts) -> Result<(), String> {
                 .bearer_auth(token)
                 .send()
                 .await;
-            let line = match answer {
+            let (line, answered) = match answer {
                 Ok(r) => {
                     let status = r.status();
                     let body = r.text().await.unwrap_or_default();
-                    format!("admin POST {path}: sent at {sent:.1} s, answered {status} at {:.1} s: {body}", start.elapsed().as_secs_f64())
+                    let at = start.elapsed().as_secs_f64();
+                    (format!("admin POST {path}: sent at {sent:.1} s, answered {status} at {at:.1} s: {body}"), at)
                 }
-                Err(e) => format!("admin POST {path}: sent at {sent:.1} s, failed: {e}"),
+                Err(e) => (format!("admin POST {path}: sent at {sent:.1} s, failed: {e}"), start.elapsed().as_secs_f64()),
             };
             println!("{line}");
-            line
+            (line, answered)
         })
     });
     let mut tick = tokio::time::interval_at((start + o.interval).into(), o.interval);
@@ -307,12 +308,17 @@ async fn soak(o: &Opts) -> Result<(), String> {
         up.stats.faults.load(Ordering::Relaxed),
     );
     text += &report::summary(&rows, &mut all_latency, base);
-    if let Some(task) = admin {
+    if let (Some(task), Some((at, _))) = (admin, &o.admin_post) {
+        let sent = at.as_secs_f64();
+        let interval = o.interval.as_secs_f64();
         if task.is_finished() {
-            text += &format!("{}\n", task.await.unwrap_or_default());
+            let (line, answered) = task.await.unwrap_or_default();
+            text += &format!("{line}\n");
+            text += &report::phases_around(&rows, interval, sent, Some(answered));
         } else {
             task.abort();
             text += "admin POST still running when the load ended\n";
+            text += &report::phases_around(&rows, interval, sent, None);
         }
     }
     println!("\n{text}");

@@ -233,3 +233,78 @@ pub fn summary(rows: &[Row], all_latency_us: &mut [u32], base: Option<Baseline>)
     }
     s
 }
+
+/// The median of the samples' added p99 before an admin POST was sent, while it ran and after
+/// it answered (a sample counts for a phase only when its whole interval lies inside it), with
+/// the change while it ran: what a cleanup under load is judged by. `answered` is `None` when
+/// the POST was still running at the end.
+pub fn phases_around(rows: &[Row], interval_s: f64, sent: f64, answered: Option<f64>) -> String {
+    let end = answered.unwrap_or(f64::INFINITY);
+    let pick = |keep: &dyn Fn(f64, f64) -> bool| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| keep(r.elapsed_s - interval_s, r.elapsed_s))
+            .filter_map(|r| r.added_p99_ms)
+            .collect()
+    };
+    let before = pick(&|_, to| to <= sent);
+    let during = pick(&|from, to| from >= sent && to <= end);
+    let after = pick(&|from, _| from >= end);
+    let show = |v: &[f64]| match median(v) {
+        Some(m) => format!("{m:.3} ms (n={})", v.len()),
+        None => "- (n=0)".to_string(),
+    };
+    let change = match (median(&before), median(&during)) {
+        (Some(b), Some(d)) if b > 0.0 => format!(", {:+.0} % while it ran", (d / b - 1.0) * 100.0),
+        _ => String::new(),
+    };
+    format!(
+        "added p99, median of samples: before the admin POST {}, while it ran {}, after it {}{change}\n",
+        show(&before),
+        show(&during),
+        show(&after),
+    )
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return None;
+    }
+    s.sort_by(f64::total_cmp);
+    let mid = s.len() / 2;
+    Some(if s.len() % 2 == 1 {
+        s[mid]
+    } else {
+        (s[mid - 1] + s[mid]) / 2.0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(p99: &[f64]) -> Vec<Row> {
+        p99.iter()
+            .enumerate()
+            .map(|(i, v)| Row {
+                elapsed_s: 10.0 * (i as f64 + 1.0),
+                added_p99_ms: Some(*v),
+                ..Row::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn phases_take_only_samples_wholly_inside_them() {
+        // Samples end at 10, 20, …, 80 s; the POST runs from 25 to 55 s.
+        let r = rows(&[1.0, 1.0, 9.0, 2.0, 2.0, 9.0, 3.0, 3.0]);
+        let line = phases_around(&r, 10.0, 25.0, Some(55.0));
+        assert_eq!(
+            line,
+            "added p99, median of samples: before the admin POST 1.000 ms (n=2), while it ran 2.000 ms (n=2), after it 3.000 ms (n=2), +100 % while it ran\n"
+        );
+        let open = phases_around(&r, 10.0, 25.0, None);
+        assert!(open.contains("while it ran 3.000 ms (n=5)"), "{open}");
+        assert!(open.contains("after it - (n=0)"), "{open}");
+    }
+}
