@@ -128,6 +128,17 @@ async fn limits_hold(t: &TestApp, key: &str) {
     panic!("the session is not listed: {listed}");
 }
 
+/// cch on `url` (keys under `prefix`) with a fake upstream answering `ok`, its provider, user
+/// and key set up, and the limits checked to run on Redis. Keep the upstream alive.
+async fn app_with_limits_on(url: &str, prefix: &str) -> (TestApp, FakeUpstream, String) {
+    let up = FakeUpstream::start().await;
+    up.set_default(Reply::text("ok"));
+    let t = spawn_app(&[("REDIS_URL", url), ("REDIS_KEY_PREFIX", prefix)]).await;
+    let key = setup(&t, &up).await;
+    limits_hold(&t, &key).await;
+    (t, up, key)
+}
+
 /// A single server that asks for a user and password, with a database number in the URL: cch
 /// authenticates and selects that database, and again after the server restarted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,12 +166,8 @@ async fn a_server_with_a_password_and_a_database_number() {
         cli(port, &[&auth[..], &["ping"]].concat()).contains("PONG")
     });
 
-    let up = FakeUpstream::start().await;
-    up.set_default(Reply::text("ok"));
     let url = format!("redis://cch:s3cret@127.0.0.1:{port}/3");
-    let t = spawn_app(&[("REDIS_URL", &url), ("REDIS_KEY_PREFIX", "authdb:")]).await;
-    let key = setup(&t, &up).await;
-    limits_hold(&t, &key).await;
+    let (t, _up, key) = app_with_limits_on(&url, "authdb:").await;
     let in_db = |db: &str| {
         cli(
             port,
@@ -222,12 +229,8 @@ async fn a_three_node_cluster_serves_limits_and_sessions_on_one_hash_tag() {
         });
     }
 
-    let up = FakeUpstream::start().await;
-    up.set_default(Reply::text("ok"));
     let url = format!("redis+cluster://{}", addrs.join(","));
-    let t = spawn_app(&[("REDIS_URL", &url), ("REDIS_KEY_PREFIX", "topo:")]).await;
-    let key = setup(&t, &up).await;
-    limits_hold(&t, &key).await;
+    let (_t, _up, _key) = app_with_limits_on(&url, "topo:").await;
 
     // Every key carries the prefix's hash tag, so they all sit on the node owning its slot.
     let mut keys = Vec::new();
@@ -288,12 +291,8 @@ async fn a_sentinel_master_is_found_and_followed_after_a_failover() {
             .contains(&master.to_string())
     });
 
-    let up = FakeUpstream::start().await;
-    up.set_default(Reply::text("ok"));
     let url = format!("redis+sentinel://127.0.0.1:{sentinel}/topo");
-    let t = spawn_app(&[("REDIS_URL", &url), ("REDIS_KEY_PREFIX", "topo:")]).await;
-    let key = setup(&t, &up).await;
-    limits_hold(&t, &key).await;
+    let (t, _up, key) = app_with_limits_on(&url, "topo:").await;
     assert_ne!(
         cli(master, &["dbsize"]).trim(),
         "0",
