@@ -280,6 +280,102 @@ async fn a_run_catches_rows_logged_behind_its_cursor<S: Backend + 'static>(store
     assert!(all_rows(store.as_ref()).await.is_empty());
 }
 
+/// Records the retention calls a cleanup makes, in order; can fail the second deletion.
+struct Recording<S> {
+    inner: Arc<S>,
+    calls: Mutex<Vec<&'static str>>,
+    fail_second_delete: bool,
+}
+
+#[async_trait::async_trait]
+impl<S: Backend + 'static> LogRetentionStore for Recording<S> {
+    async fn delete_logs_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<DeletedUpTo>,
+        batch: i64,
+    ) -> claude_code_hub::ports::store::StoreResult<DeletedBatch> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push("delete");
+            calls.iter().filter(|c| **c == "delete").count()
+        };
+        if self.fail_second_delete && n == 2 {
+            return Err(claude_code_hub::ports::store::StoreError::Unavailable(
+                "injected".into(),
+            ));
+        }
+        self.inner.delete_logs_before(cutoff, after, batch).await
+    }
+    async fn reclaim_space(&self) -> claude_code_hub::ports::store::StoreResult<String> {
+        self.calls.lock().unwrap().push("reclaim");
+        self.inner.reclaim_space().await
+    }
+    async fn hold_background_vacuum(&self) -> claude_code_hub::ports::store::StoreResult<bool> {
+        self.calls.lock().unwrap().push("hold");
+        self.inner.hold_background_vacuum().await
+    }
+    async fn release_background_vacuum(&self) -> claude_code_hub::ports::store::StoreResult<()> {
+        self.calls.lock().unwrap().push("release");
+        self.inner.release_background_vacuum().await
+    }
+}
+
+/// The background vacuum is held from before the first deletion until after the reclaim, and
+/// given back also when a deletion fails.
+async fn the_vacuum_hold_spans_the_deletion<S: Backend + 'static>(store: Arc<S>) {
+    let now = utc("2026-12-04T12:00:00Z");
+    let mut rows = Vec::new();
+    for i in 0..5 {
+        let mut r = support::log_rows::minimal(&format!("old-{i}"));
+        r.created_at = now - Duration::days(20) + Duration::minutes(i);
+        rows.push(r);
+    }
+    store.insert_logs(&rows).await.unwrap();
+    let clock = Arc::new(ManualClock(Mutex::new(now)));
+    let settings = settings_of(&store, &clock, chrono_tz::UTC).await;
+    let run = |fail_second_delete: bool| {
+        let recording = Arc::new(Recording {
+            inner: store.clone(),
+            calls: Mutex::new(Vec::new()),
+            fail_second_delete,
+        });
+        let service = RetentionService::new(
+            recording.clone(),
+            store.clone(),
+            clock.clone(),
+            settings.clone(),
+            "a".into(),
+        )
+        .with_batch_rows(2);
+        (recording, service)
+    };
+    let (failing, service) = run(true);
+    assert!(matches!(
+        service.run_now(Some(now - Duration::days(10))).await,
+        Err(CleanupError::Store(_))
+    ));
+    assert_eq!(
+        *failing.calls.lock().unwrap(),
+        vec!["hold", "delete", "delete", "release"]
+    );
+    let (recording, service) = run(false);
+    let report = service
+        .run_now(Some(now - Duration::days(10)))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.rows_deleted, 3,
+        "two went in the failed run's first batch"
+    );
+    let calls = recording.calls.lock().unwrap().clone();
+    let at = |name: &str| calls.iter().position(|c| *c == name).unwrap();
+    assert_eq!(calls[0], "hold");
+    assert!(at("reclaim") < at("release"), "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| **c == "release").count(), 1);
+    assert!(all_rows(store.as_ref()).await.is_empty());
+}
+
 macro_rules! both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -319,8 +415,94 @@ both_backends!(
     deletes_expired_rows_in_batches,
     batches_follow_the_cursor,
     a_run_catches_rows_logged_behind_its_cursor,
-    daily_job_follows_the_settings
+    daily_job_follows_the_settings,
+    the_vacuum_hold_spans_the_deletion
 );
+
+/// `request_logs`' storage options, as PostgreSQL lists them (`None` when it has none).
+async fn log_table_options(pool: &sqlx::PgPool) -> Option<Vec<String>> {
+    sqlx::query_scalar("SELECT reloptions FROM pg_class WHERE oid = 'request_logs'::regclass")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// PostgreSQL: autovacuum is held off the log while a cleanup deletes, recorded so that a
+/// crashed run's hold is given back at the next start; an operator's own setting stays.
+#[tokio::test]
+async fn postgres_holds_autovacuum_off_the_log_and_gives_it_back() {
+    let Some(db) = support::postgres::TestDatabase::create("retention_autovacuum_hold").await
+    else {
+        return;
+    };
+    let store = Arc::new(PostgresStore::connect(&db.url).await.unwrap());
+    store.migrate().await.unwrap();
+    let pool = store.pool().clone();
+    let held = || Some(vec!["autovacuum_enabled=false".to_string()]);
+    assert_eq!(log_table_options(&pool).await, None);
+
+    assert!(store.hold_background_vacuum().await.unwrap());
+    assert_eq!(log_table_options(&pool).await, held());
+    assert!(
+        store.hold_background_vacuum().await.unwrap(),
+        "a recorded hold is kept"
+    );
+    store.release_background_vacuum().await.unwrap();
+    assert_eq!(log_table_options(&pool).await, None);
+    store.release_background_vacuum().await.unwrap();
+    assert_eq!(log_table_options(&pool).await, None, "nothing to undo");
+
+    // A crashed cleanup's hold: the next start gives it back.
+    assert!(store.hold_background_vacuum().await.unwrap());
+    let now = utc("2026-12-04T12:00:00Z");
+    let clock = Arc::new(ManualClock(Mutex::new(now)));
+    let settings = settings_of(&store, &clock, chrono_tz::UTC).await;
+    let service = RetentionService::new(
+        store.clone(),
+        store.clone(),
+        clock.clone(),
+        settings,
+        "restarted".into(),
+    );
+    let lock = LeaseKey::new("log-retention", "lock");
+    let t = now.timestamp_millis();
+    store.claim(&lock, "crashed", t, t + 60_000).await.unwrap();
+    assert!(
+        !service.try_release_leftover_hold().await,
+        "a cleanup's lock is taken: its hold stays"
+    );
+    assert_eq!(log_table_options(&pool).await, held());
+    store.release(&lock, "crashed").await.unwrap();
+    assert!(service.try_release_leftover_hold().await);
+    assert_eq!(log_table_options(&pool).await, None);
+    let marks: i64 = sqlx::query_scalar("SELECT count(*) FROM maintenance_marks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(marks, 0);
+
+    // A whole run leaves no hold behind.
+    let mut old = support::log_rows::minimal("old");
+    old.created_at = now - Duration::days(30);
+    store.insert_logs(&[old]).await.unwrap();
+    let report = service.run_now(Some(now)).await.unwrap();
+    assert_eq!(report.rows_deleted, 1);
+    assert_eq!(log_table_options(&pool).await, None);
+
+    // The operator's own setting is neither changed nor reset.
+    sqlx::raw_sql("ALTER TABLE request_logs SET (autovacuum_enabled = true)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let own = Some(vec!["autovacuum_enabled=true".to_string()]);
+    assert!(!store.hold_background_vacuum().await.unwrap());
+    assert_eq!(log_table_options(&pool).await, own);
+    store.release_background_vacuum().await.unwrap();
+    assert_eq!(log_table_options(&pool).await, own);
+
+    pool.close().await;
+    db.drop_db().await;
+}
 
 /// SQLite runs each statement on its connection's own thread: the cleanup's connection is a
 /// separate one whose thread runs at background priority, so a long deletion only takes the

@@ -489,6 +489,17 @@ pub async fn start_with_clock(
         )
         .with_audit(stores.audit.clone()),
     );
+    // A cleanup that crashed may have left autovacuum held off the log (PostgreSQL).
+    if !retention.try_release_leftover_hold().await {
+        let retention = retention.clone();
+        let mut shutdown = shutdown_rx.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = retention.retry_release_leftover_hold() => {}
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
     let stats = Arc::new(
         StatsService::new(
             stores.stats.clone(),

@@ -43,6 +43,20 @@ pub trait LogRetentionStore: Send + Sync {
     /// Gives the space freed by deletions back where the database needs it, in bounded steps
     /// that never hold a lock for long; returns a short description of what it did.
     async fn reclaim_space(&self) -> StoreResult<String>;
+    /// Keeps the database's own background vacuum off the request log while a cleanup
+    /// deletes: it would vacuum the table, every index included, each time about a fifth of it
+    /// is dead, where the cleanup vacuums once at its end. The hold is recorded in the
+    /// database, so [`Self::release_background_vacuum`] undoes it after a crash too. False
+    /// when there is nothing to hold (SQLite) or the table carries an operator's own setting,
+    /// which is left alone.
+    async fn hold_background_vacuum(&self) -> StoreResult<bool> {
+        Ok(false)
+    }
+    /// Undoes a hold recorded in the database, whether this process or one that crashed made
+    /// it; nothing when there is none.
+    async fn release_background_vacuum(&self) -> StoreResult<()> {
+        Ok(())
+    }
     /// True when the deletions run at a lower CPU priority than the proxy (SQLite's cleanup
     /// thread); a database server deletes at its own priority, so the job paces itself more.
     fn deletes_at_background_priority(&self) -> bool {

@@ -116,6 +116,12 @@ impl crate::ports::retention::LogRetentionStore for PostgresStore {
     async fn reclaim_space(&self) -> crate::ports::store::StoreResult<String> {
         retention::reclaim(&self.pool).await
     }
+    async fn hold_background_vacuum(&self) -> crate::ports::store::StoreResult<bool> {
+        retention::hold_autovacuum(&self.pool).await
+    }
+    async fn release_background_vacuum(&self) -> crate::ports::store::StoreResult<()> {
+        retention::release_autovacuum(&self.pool).await
+    }
 }
 
 #[async_trait::async_trait]
