@@ -225,6 +225,18 @@ async fn batches_follow_the_cursor<S: Backend + 'static>(store: Arc<S>) {
     assert!(all_rows(store.as_ref()).await.is_empty());
 }
 
+/// Inserts `n` rows (`old-0`, …) created 20 days before `now`, a minute apart.
+async fn insert_old_rows(store: &dyn RequestLogStore, now: DateTime<Utc>, n: i64) {
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            let mut r = support::log_rows::minimal(&format!("old-{i}"));
+            r.created_at = now - Duration::days(20) + Duration::minutes(i);
+            r
+        })
+        .collect();
+    store.insert_logs(&rows).await.unwrap();
+}
+
 /// Inserts one expired row older than everything else right after the first batch: the row a
 /// spool replay writes behind the cleanup's cursor.
 struct LateRowDuringCleanup<S> {
@@ -255,13 +267,7 @@ impl<S: Backend + 'static> LogRetentionStore for LateRowDuringCleanup<S> {
 /// A cleanup run removes every expired row, also one logged behind its cursor while it ran.
 async fn a_run_catches_rows_logged_behind_its_cursor<S: Backend + 'static>(store: Arc<S>) {
     let now = utc("2026-12-04T12:00:00Z");
-    let mut rows = Vec::new();
-    for i in 0..10 {
-        let mut r = support::log_rows::minimal(&format!("old-{i}"));
-        r.created_at = now - Duration::days(20) + Duration::minutes(i);
-        rows.push(r);
-    }
-    store.insert_logs(&rows).await.unwrap();
+    insert_old_rows(store.as_ref(), now, 10).await;
     let mut late = support::log_rows::minimal("late");
     late.created_at = now - Duration::days(30);
     let wrapped = Arc::new(LateRowDuringCleanup {
@@ -325,13 +331,7 @@ impl<S: Backend + 'static> LogRetentionStore for Recording<S> {
 /// given back also when a deletion fails.
 async fn the_vacuum_hold_spans_the_deletion<S: Backend + 'static>(store: Arc<S>) {
     let now = utc("2026-12-04T12:00:00Z");
-    let mut rows = Vec::new();
-    for i in 0..5 {
-        let mut r = support::log_rows::minimal(&format!("old-{i}"));
-        r.created_at = now - Duration::days(20) + Duration::minutes(i);
-        rows.push(r);
-    }
-    store.insert_logs(&rows).await.unwrap();
+    insert_old_rows(store.as_ref(), now, 5).await;
     let clock = Arc::new(ManualClock(Mutex::new(now)));
     let settings = settings_of(&store, &clock, chrono_tz::UTC).await;
     let run = |fail_second_delete: bool| {

@@ -148,22 +148,31 @@ impl RetentionService {
                 duration_ms: 0,
             });
         };
+        let Some(lock) = self.claim_lock().await? else {
+            return Err(CleanupError::Busy);
+        };
+        let result = self.delete_batches(&lock, cutoff, started).await;
+        self.release_lock(&lock).await;
+        result
+    }
+
+    /// Takes the cluster-wide cleanup lock; `None` while another holder has it.
+    async fn claim_lock(&self) -> Result<Option<LeaseKey>, StoreError> {
         let lock = LeaseKey::new(JOB_NAME, "lock");
         let now = self.clock.now();
         let until = (now + LOCK_LEASE).timestamp_millis();
-        match self
+        let claim = self
             .leases
             .claim(&lock, &self.holder, now.timestamp_millis(), until)
-            .await?
-        {
-            Claim::Acquired => {}
-            Claim::Busy | Claim::Finished => return Err(CleanupError::Busy),
-        }
-        let result = self.delete_batches(&lock, cutoff, started).await;
-        if let Err(e) = self.leases.release(&lock, &self.holder).await {
+            .await?;
+        Ok((claim == Claim::Acquired).then_some(lock))
+    }
+
+    /// Gives the cleanup lock up; a failure only leaves it to expire.
+    async fn release_lock(&self, lock: &LeaseKey) {
+        if let Err(e) = self.leases.release(lock, &self.holder).await {
             tracing::warn!(error = %e, "cannot release the log cleanup lock; it expires by itself");
         }
-        result
     }
 
     async fn delete_batches(
@@ -263,22 +272,13 @@ impl RetentionService {
     /// cleanup runs now (it releases its own hold). False when the cleanup lock was taken: a
     /// cleanup runs, or a crashed run's lease has not ended yet. At startup, before serving.
     pub async fn try_release_leftover_hold(&self) -> bool {
-        let lock = LeaseKey::new(JOB_NAME, "lock");
-        let now = self.clock.now();
-        let until = (now + LOCK_LEASE).timestamp_millis();
-        match self
-            .leases
-            .claim(&lock, &self.holder, now.timestamp_millis(), until)
-            .await
-        {
-            Ok(Claim::Acquired) => {
+        match self.claim_lock().await {
+            Ok(Some(lock)) => {
                 self.release_background_vacuum().await;
-                if let Err(e) = self.leases.release(&lock, &self.holder).await {
-                    tracing::warn!(error = %e, "cannot release the log cleanup lock; it expires by itself");
-                }
+                self.release_lock(&lock).await;
                 true
             }
-            Ok(Claim::Busy | Claim::Finished) => false,
+            Ok(None) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check for a leftover autovacuum hold");
                 true
