@@ -538,8 +538,8 @@ async fn writer(dsn: &str, n: u64) {
         .unwrap_or_default()
         .to_string();
     let server = || if pg { postgres_cpu(&db) } else { (0.0, 0.0) };
-    // CPU of this process plus the database's backends, with and without roll-ups; the
-    // backends' share apart; the server's background processes apart.
+    // CPU seconds, each with and without roll-ups: this process, the database's backends, and
+    // the server's background processes.
     let (mut cpu_with, mut cpu_without) = (0.0f64, 0.0f64);
     let (mut backend_with, mut backend_without) = (0.0f64, 0.0f64);
     let (mut bg_with, mut bg_without) = (0.0f64, 0.0f64);
@@ -583,15 +583,15 @@ async fn writer(dsn: &str, n: u64) {
         bg_without += s2.1 - s1.1;
         i += BATCH as u64;
     }
+    let share = |with: f64, without: f64| (with / without - 1.0) * 100.0;
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     println!(
         "writer, {n} rows in batches of {BATCH}: with roll-ups {:.1} µs/row, log only {:.1} µs/row ({:+.1} %)",
         per(with),
         per(without),
-        (per(with) / per(without) - 1.0) * 100.0
+        share(per(with), per(without))
     );
     let per_cpu = |secs: f64| secs * 1e6 / n as f64;
-    let share = |with: f64, without: f64| (with / without - 1.0) * 100.0;
     let (all_with, all_without) = (cpu_with + backend_with, cpu_without + backend_without);
     println!(
         "writer CPU{}: with roll-ups {:.1} µs/row, log only {:.1} µs/row ({:+.1} %)",
