@@ -5,7 +5,7 @@
 //! ```text
 //! cargo bench --bench stats_ledger -- generate <DSN> [rows=5000000] [days=90]
 //! cargo bench --bench stats_ledger -- query    <DSN> [runs=20]
-//! cargo bench --bench stats_ledger -- writer   <DSN> [rows=100000]
+//! cargo bench --bench stats_ledger -- writer   <DSN> [rows=100000] [users=10000] [batch=256]
 //! ```
 //! `DSN` is `sqlite:///path/cch.db` or `postgres://…/db` (an empty database: it is migrated).
 //! Data: 10,000 users (a few heavy, most light: user = 10,000·u³), 3 keys each (each key one
@@ -27,7 +27,12 @@ use claude_code_hub::ports::stats::{Dimension, Metric, StatsStore};
 use claude_code_hub::ports::store::{ConfigStore, CostQuery, CostScope, RequestLogStore};
 use rust_decimal::Decimal;
 
-/// Rows per insert, as the log writer batches them.
+/// Users of the generated data; the writer can be run with fewer (a team's traffic, where
+/// roll-up keys repeat within the hour).
+const USERS: u64 = 10_000;
+
+/// Rows per insert, as the log writer batches them under load (a quieter writer sends
+/// smaller batches: `writer … [batch]`).
 const BATCH: usize = 256;
 
 struct Rng(u64);
@@ -71,8 +76,15 @@ async fn open(dsn: &str) -> Arc<dyn Store> {
     }
 }
 
-/// Row `i` of `n` spread over `days` up to `end`.
-fn row(rng: &mut Rng, i: u64, n: u64, days: i64, end: DateTime<Utc>, tag: &str) -> RequestLog {
+/// Row `i` of `n` spread over `days` up to `end`, from one of `users` users.
+fn row(
+    rng: &mut Rng,
+    (i, n): (u64, u64),
+    users: u64,
+    days: i64,
+    end: DateTime<Utc>,
+    tag: &str,
+) -> RequestLog {
     let span = days * 86_400;
     // Time order with a daily rhythm: squeeze each day's share toward its working hours.
     let t = (i as f64 + rng.unit()) / n as f64;
@@ -81,7 +93,7 @@ fn row(rng: &mut Rng, i: u64, n: u64, days: i64, end: DateTime<Utc>, tag: &str) 
     let shaped = 0.25 + 0.6 * within.powf(1.3);
     let secs = ((day + shaped) * 86_400.0) as i64;
     let created_at = end - chrono::Duration::seconds(span - secs.min(span - 1));
-    let user = (10_000.0 * rng.unit().powi(3)) as i64 + 1;
+    let user = (users as f64 * rng.unit().powi(3)) as i64 + 1;
     let key = user * 3 - rng.below(3) as i64;
     // A session (about two hours of a user's traffic) sticks to one provider of its group.
     let session = user * 100 + (i / 5_000) as i64 % 100;
@@ -180,7 +192,7 @@ async fn generate(dsn: &str, n: u64, days: i64) {
     let started = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
     for i in 0..n {
-        batch.push(row(&mut rng, i, n, days, end, "gen"));
+        batch.push(row(&mut rng, (i, n), USERS, days, end, "gen"));
         if batch.len() == BATCH || i + 1 == n {
             store.insert_logs(&batch).await.expect("insert");
             batch.clear();
@@ -520,7 +532,7 @@ fn postgres_cpu(db: &str) -> (f64, f64) {
 /// log insert, alternating batch by batch so both see the same database state and load. Wall
 /// time, and CPU time (this process, plus the database's Postgres backends on a Postgres DSN),
 /// which the other work on a shared machine does not inflate.
-async fn writer(dsn: &str, n: u64) {
+async fn writer(dsn: &str, n: u64, users: u64, batch: usize) {
     let store = open(dsn).await;
     build_tiers(&(store.clone() as Arc<dyn StatsStore>)).await;
     let plain = plain_pool(dsn).await;
@@ -552,19 +564,19 @@ async fn writer(dsn: &str, n: u64) {
             r.created_at = Utc::now() - chrono::Duration::milliseconds(rng.below(60_000) as i64);
             r
         };
-        let a: Vec<RequestLog> = (i..i + BATCH as u64)
+        let a: Vec<RequestLog> = (i..i + batch as u64)
             .map(|j| {
-                let r = row(&mut rng, j, n, 1, end, &ta);
+                let r = row(&mut rng, (j, n), users, 1, end, &ta);
                 recent(r, &mut rng)
             })
             .collect();
-        let b: Vec<RequestLog> = (i..i + BATCH as u64)
+        let b: Vec<RequestLog> = (i..i + batch as u64)
             .map(|j| {
-                let r = row(&mut rng, j, n, 1, end, &tb);
+                let r = row(&mut rng, (j, n), users, 1, end, &tb);
                 recent(r, &mut rng)
             })
             .collect();
-        let flip = (i / BATCH as u64).is_multiple_of(2);
+        let flip = (i / batch as u64).is_multiple_of(2);
         let (first, second) = if flip { (&a, &b) } else { (&b, &a) };
         let s0 = server();
         let (c, t) = (own_cpu(), Instant::now());
@@ -581,12 +593,14 @@ async fn writer(dsn: &str, n: u64) {
         backend_without += s2.0 - s1.0;
         bg_with += s1.1 - s0.1;
         bg_without += s2.1 - s1.1;
-        i += BATCH as u64;
+        i += batch as u64;
     }
+    // Rows written by each insert: whole batches, so `n` rounded up.
+    let n = i;
     let share = |with: f64, without: f64| (with / without - 1.0) * 100.0;
     let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     println!(
-        "writer, {n} rows in batches of {BATCH}: with roll-ups {:.1} µs/row, log only {:.1} µs/row ({:+.1} %)",
+        "writer, {n} rows from {users} users in batches of {batch}: with roll-ups {:.1} µs/row, log only {:.1} µs/row ({:+.1} %)",
         per(with),
         per(without),
         share(per(with), per(without))
@@ -635,7 +649,12 @@ fn main() {
             rt.block_on(generate(&dsn, num(2, 5_000_000), num(3, 90) as i64))
         }
         (Some("query"), Some(dsn)) => rt.block_on(query(&dsn, num(2, 20) as usize)),
-        (Some("writer"), Some(dsn)) => rt.block_on(writer(&dsn, num(2, 100_000))),
+        (Some("writer"), Some(dsn)) => rt.block_on(writer(
+            &dsn,
+            num(2, 100_000),
+            num(3, USERS).max(1),
+            num(4, BATCH as u64).clamp(1, BATCH as u64) as usize,
+        )),
         _ => eprintln!("usage: stats_ledger generate|query|writer <DSN> [n]"),
     }
 }
