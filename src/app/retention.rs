@@ -184,8 +184,8 @@ impl RetentionService {
         let mut pace = Pace {
             size: self.batch_rows,
             renewed: Instant::now(),
+            vacuum_held: false,
         };
-        self.hold_background_vacuum().await;
         let deleted = self.delete_and_reclaim(lock, cutoff, &mut pace).await;
         // Also after a failed pass, and also a hold that a crashed run left.
         self.release_background_vacuum().await;
@@ -194,6 +194,8 @@ impl RetentionService {
         // Rows logged behind the cursor while the pass ran (a spool replay of old rows): one
         // more pass from the oldest row. After the reclaim, so on PostgreSQL it does not walk
         // the index entries of every row just deleted (VACUUM removed them).
+        // The hold was given back above: the sweep (a few rows at most) must not take it again.
+        pace.vacuum_held = true;
         if first.used_cursor && !first.lock_lost && self.renew(lock, &mut pace).await? {
             let sweep = self.delete_pass(lock, cutoff, &mut pace).await?;
             rows += sweep.rows;
@@ -299,10 +301,13 @@ impl RetentionService {
     }
 }
 
-/// Batch size and lock renewal, carried from one pass to the next.
+/// Batch size, lock renewal and the vacuum hold, carried from one pass to the next.
 struct Pace {
     size: i64,
     renewed: Instant,
+    /// The background vacuum was asked to stay off the log: after the first full batch, so a
+    /// run with nothing (or less than a batch) to delete changes no table setting.
+    vacuum_held: bool,
 }
 
 /// What one pass over the expired rows did.
@@ -355,6 +360,10 @@ impl RetentionService {
             pass.used_cursor |= after.is_some();
             if batch.rows < pace.size as u64 {
                 return Ok(pass);
+            }
+            if !pace.vacuum_held {
+                self.hold_background_vacuum().await;
+                pace.vacuum_held = true;
             }
             after = batch.last;
             let took = t.elapsed();
