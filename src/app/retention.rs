@@ -191,11 +191,11 @@ impl RetentionService {
         self.release_background_vacuum().await;
         let (first, reclaimed) = deleted?;
         let (mut rows, mut batches) = (first.rows, first.batches);
+        // The hold was given back above: the sweep (a few rows at most) must not take it again.
+        pace.vacuum_held = true;
         // Rows logged behind the cursor while the pass ran (a spool replay of old rows): one
         // more pass from the oldest row. After the reclaim, so on PostgreSQL it does not walk
         // the index entries of every row just deleted (VACUUM removed them).
-        // The hold was given back above: the sweep (a few rows at most) must not take it again.
-        pace.vacuum_held = true;
         if first.used_cursor && !first.lock_lost && self.renew(lock, &mut pace).await? {
             let sweep = self.delete_pass(lock, cutoff, &mut pace).await?;
             rows += sweep.rows;
