@@ -134,12 +134,18 @@ async fn wait_idle(rec: &Recorder, max: Duration) {
 }
 
 fn describe(o: &Opts) -> String {
-    let backend = match (&o.postgres, &o.redis) {
-        (None, None) => "SQLite + memory".to_string(),
-        (Some(_), Some(_)) => "Postgres + Redis".to_string(),
-        (Some(_), None) => "Postgres + memory".to_string(),
-        (None, Some(_)) => "SQLite + Redis".to_string(),
-    };
+    // The stores come from --postgres/--redis, or from a DSN or REDIS_URL passed with --env.
+    let env_has =
+        |key: &str, ok: &dyn Fn(&str) -> bool| o.env.iter().any(|(k, v)| k == key && ok(v));
+    let postgres = o.postgres.is_some() || env_has("DSN", &|v| v.starts_with("postgres"));
+    let redis = o.redis.is_some() || env_has("REDIS_URL", &|v| !v.is_empty());
+    let backend = match (postgres, redis) {
+        (false, false) => "SQLite + memory",
+        (true, true) => "Postgres + Redis",
+        (true, false) => "Postgres + memory",
+        (false, true) => "SQLite + Redis",
+    }
+    .to_string();
     // Secrets passed with --env (CCH_SECRET_KEY, ADMIN_TOKEN, ...) never reach the report.
     let secret = |k: &str| {
         ["SECRET", "TOKEN", "PASSWORD", "KEY"]
