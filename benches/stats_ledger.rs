@@ -564,18 +564,16 @@ async fn writer(dsn: &str, n: u64, users: u64, batch: usize) {
             r.created_at = Utc::now() - chrono::Duration::milliseconds(rng.below(60_000) as i64);
             r
         };
-        let a: Vec<RequestLog> = (i..i + batch as u64)
-            .map(|j| {
-                let r = row(&mut rng, (j, n), users, 1, end, &ta);
-                recent(r, &mut rng)
-            })
-            .collect();
-        let b: Vec<RequestLog> = (i..i + batch as u64)
-            .map(|j| {
-                let r = row(&mut rng, (j, n), users, 1, end, &tb);
-                recent(r, &mut rng)
-            })
-            .collect();
+        let mut rows_of = |tag: &str| -> Vec<RequestLog> {
+            (i..i + batch as u64)
+                .map(|j| {
+                    let r = row(&mut rng, (j, n), users, 1, end, tag);
+                    recent(r, &mut rng)
+                })
+                .collect()
+        };
+        let a = rows_of(&ta);
+        let b = rows_of(&tb);
         let flip = (i / batch as u64).is_multiple_of(2);
         let (first, second) = if flip { (&a, &b) } else { (&b, &a) };
         let s0 = server();
@@ -655,6 +653,9 @@ fn main() {
             num(3, USERS).max(1),
             num(4, BATCH as u64).clamp(1, BATCH as u64) as usize,
         )),
-        _ => eprintln!("usage: stats_ledger generate|query|writer <DSN> [n]"),
+        _ => eprintln!(
+            "usage: stats_ledger generate <DSN> [rows] [days] | query <DSN> [runs] \
+             | writer <DSN> [rows] [users] [batch]"
+        ),
     }
 }
