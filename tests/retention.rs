@@ -557,6 +557,52 @@ async fn sqlite_cleanup_runs_on_a_background_priority_thread() {
     );
 }
 
+/// The log writer's batches in no hurry (the linger did not fill them) run on their own
+/// connection, whose thread runs at the log writer's low priority; a full batch uses the
+/// request path's pool at normal priority. Both store their rows.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_unhurried_log_batches_run_on_a_low_priority_thread() {
+    use claude_code_hub::adapters::sqlite::LOG_WRITER_THREAD;
+    use claude_code_hub::adapters::thread_priority::{LOG_WRITER_NICE, nice_of_threads_named};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cch.db", dir.path().display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let rows = |p: &str| -> Vec<_> {
+        (0..10)
+            .map(|i| support::log_rows::minimal(&format!("{p}-{i}")))
+            .collect()
+    };
+    assert_eq!(store.insert_logs(&rows("full")).await.unwrap(), 10);
+    assert!(
+        nice_of_threads_named(LOG_WRITER_THREAD).is_empty(),
+        "a full batch does not open the unhurried connection"
+    );
+    assert_eq!(
+        store.insert_logs_unhurried(&rows("calm")).await.unwrap(),
+        10
+    );
+    assert_eq!(
+        nice_of_threads_named(LOG_WRITER_THREAD),
+        vec![LOG_WRITER_NICE],
+        "one unhurried connection, lowered"
+    );
+    let others = nice_of_threads_named("sqlx-sqlite-wor");
+    assert!(
+        !others.is_empty() && others.iter().all(|&n| n != LOG_WRITER_NICE),
+        "the pool's threads keep their priority: {others:?}"
+    );
+    let stored = store
+        .list_logs(&LogFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 20);
+}
+
 #[tokio::test]
 async fn settings_api_validates_and_cleanup_endpoint_reports() {
     let app = support::app::spawn_app(&[("TZ", "America/New_York")]).await;

@@ -203,10 +203,21 @@ impl LogWriter {
     }
 }
 
+/// Whether the writer keeps up with the traffic, which tells the store how urgent a batch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace {
+    /// The batch was not full: nothing waits behind it
+    /// ([`RequestLogStore::insert_logs_unhurried`]).
+    Unhurried,
+    /// A full batch, a retry or the shutdown flush: more rows wait.
+    Behind,
+}
+
 async fn store_batch(
     store: &dyn RequestLogStore,
     spool: &dyn LogSpool,
     batch: &[RequestLog],
+    pace: Pace,
     db_down: &AtomicBool,
     written: &AtomicU64,
     held: &mut Vec<RequestLog>,
@@ -214,7 +225,11 @@ async fn store_batch(
     if batch.is_empty() {
         return;
     }
-    match store.insert_logs(batch).await {
+    let inserted = match pace {
+        Pace::Unhurried => store.insert_logs_unhurried(batch).await,
+        Pace::Behind => store.insert_logs(batch).await,
+    };
+    match inserted {
         Ok(n) => {
             written.fetch_add(n, Ordering::Relaxed);
             if db_down.swap(false, Ordering::Relaxed) {
@@ -257,7 +272,7 @@ async fn retry_held(
     }
     let rows = std::mem::take(held);
     for chunk in rows.chunks(BATCH) {
-        store_batch(store, spool, chunk, db_down, written, held).await;
+        store_batch(store, spool, chunk, Pace::Behind, db_down, written, held).await;
     }
 }
 
@@ -355,7 +370,9 @@ async fn run(
                 let Some(row) = row else { break };
                 batch.push(row);
                 let open = fill_batch(&mut rx, &mut batch).await;
-                store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written, &mut held).await;
+                // A batch the linger did not fill means the writer keeps up with the traffic.
+                let pace = if batch.len() < BATCH { Pace::Unhurried } else { Pace::Behind };
+                store_batch(store.as_ref(), spool.as_ref(), &batch, pace, &db_down, &written, &mut held).await;
                 batch.clear();
                 if !open {
                     break;
@@ -369,11 +386,11 @@ async fn run(
                 while let Ok(r) = rx.try_recv() {
                     batch.push(r);
                     if batch.len() == BATCH {
-                        store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written, &mut held).await;
+                        store_batch(store.as_ref(), spool.as_ref(), &batch, Pace::Behind, &db_down, &written, &mut held).await;
                         batch.clear();
                     }
                 }
-                store_batch(store.as_ref(), spool.as_ref(), &batch, &db_down, &written, &mut held).await;
+                store_batch(store.as_ref(), spool.as_ref(), &batch, Pace::Behind, &db_down, &written, &mut held).await;
                 retry_held(store.as_ref(), spool.as_ref(), &db_down, &written, &mut held).await;
                 if !held.is_empty() {
                     tracing::error!(rows = held.len(), "request log rows lost at shutdown: neither the database nor the spool could take them");
@@ -394,14 +411,18 @@ mod tests {
     use crate::domain::request_log::LogFilter;
     use crate::ports::store::{CostBucket, CostQuery, StoreError, StoreResult};
 
-    /// Remembers the size of every insert.
+    /// Remembers the size and the pace of every insert.
     #[derive(Default)]
-    struct CountingStore(Mutex<Vec<usize>>);
+    struct CountingStore(Mutex<Vec<(usize, Pace)>>);
 
     #[async_trait]
     impl RequestLogStore for CountingStore {
         async fn insert_logs(&self, rows: &[RequestLog]) -> StoreResult<u64> {
-            self.0.lock().unwrap().push(rows.len());
+            self.0.lock().unwrap().push((rows.len(), Pace::Behind));
+            Ok(rows.len() as u64)
+        }
+        async fn insert_logs_unhurried(&self, rows: &[RequestLog]) -> StoreResult<u64> {
+            self.0.lock().unwrap().push((rows.len(), Pace::Unhurried));
             Ok(rows.len() as u64)
         }
         async fn list_logs(&self, _: &LogFilter) -> StoreResult<Vec<RequestLog>> {
@@ -468,7 +489,11 @@ mod tests {
     }
 
     fn inserts(store: &CountingStore) -> Vec<usize> {
-        store.0.lock().unwrap().clone()
+        store.0.lock().unwrap().iter().map(|&(n, _)| n).collect()
+    }
+
+    fn paces(store: &CountingStore) -> Vec<Pace> {
+        store.0.lock().unwrap().iter().map(|&(_, p)| p).collect()
     }
 
     #[tokio::test]
@@ -489,6 +514,13 @@ mod tests {
         tokio::time::sleep(LINGER * 3).await;
         assert_eq!(inserts(&store).last(), Some(&1));
         assert_eq!(w.written(), 21);
+        // Batches the linger did not fill are in no hurry: the store may run them at a low
+        // CPU priority.
+        assert!(
+            paces(&store).iter().all(|&p| p == Pace::Unhurried),
+            "{:?}",
+            paces(&store)
+        );
     }
 
     #[tokio::test]
@@ -502,6 +534,8 @@ mod tests {
         assert_eq!(inserts(&store).first(), Some(&BATCH));
         w.shutdown().await;
         assert_eq!(w.written(), (BATCH + 3) as u64);
+        // A full batch means rows wait behind it: written at normal priority.
+        assert_eq!(paces(&store).first(), Some(&Pace::Behind));
     }
 
     /// A database that takes no row until released.

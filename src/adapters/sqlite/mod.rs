@@ -38,6 +38,12 @@ pub struct SqliteStore {
     /// first use and closed after a minute idle; its worker thread runs at the lowest CPU
     /// priority ([`BACKGROUND_THREAD`]). In-memory databases share `pool` (one database).
     background: SqlitePool,
+    /// One connection for the log writer's unhurried batches
+    /// (`RequestLogStore::insert_logs_unhurried`); its worker thread ([`LOG_WRITER_THREAD`])
+    /// runs at [`crate::adapters::thread_priority::LOG_WRITER_NICE`], so a batch insert takes a
+    /// core only when no request thread wants it. Full batches (the writer is behind) go
+    /// through `pool` at normal priority. In-memory databases share `pool`.
+    log_quiet: SqlitePool,
     /// When the log writer merges the usage ledger's delta rows (shared by clones).
     ledger_pace: std::sync::Arc<crate::adapters::sql_ledger_deltas::MergePace>,
 }
@@ -45,6 +51,9 @@ pub struct SqliteStore {
 /// The name of the background connection's worker thread (at most 15 bytes: the kernel's
 /// limit), by which its priority is lowered.
 pub const BACKGROUND_THREAD: &str = "cch-db-bg";
+
+/// The name of the unhurried log writer connection's worker thread (see `log_quiet`).
+pub const LOG_WRITER_THREAD: &str = "cch-db-log";
 
 impl SqliteStore {
     /// Opens (creating if needed, with its parent folder) the database at `url`
@@ -84,14 +93,15 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(codec::map_err)?;
-        let background = if in_memory {
-            pool.clone()
+        let (background, log_quiet) = if in_memory {
+            (pool.clone(), pool.clone())
         } else {
-            background_pool(options)
+            (background_pool(options.clone()), log_writer_pool(options))
         };
         Ok(Self {
             pool,
             background,
+            log_quiet,
             ledger_pace: Default::default(),
         })
     }
@@ -114,29 +124,60 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// Closes every connection of this store (the request path's, the log writer's and the
+    /// background one), waiting for those in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.log_quiet.close().await;
+        self.background.close().await;
+    }
 }
 
 /// The lazily opened, single-connection pool for background work: its connection's worker
 /// thread is named [`BACKGROUND_THREAD`] and lowered to the background priority as soon as it
 /// exists, so a long deletion only takes CPU the proxy leaves.
 fn background_pool(options: SqliteConnectOptions) -> SqlitePool {
+    low_priority_pool(
+        options,
+        BACKGROUND_THREAD,
+        crate::adapters::thread_priority::BACKGROUND_NICE,
+    )
+}
+
+/// The lazily opened, single-connection pool for the log writer's unhurried batches: its
+/// worker thread is named [`LOG_WRITER_THREAD`] and runs at
+/// [`crate::adapters::thread_priority::LOG_WRITER_NICE`]. It gets the same release check as
+/// the main pool, so a batch that failed on a full disk cannot leave a transaction open.
+fn log_writer_pool(options: SqliteConnectOptions) -> SqlitePool {
+    low_priority_pool(
+        options,
+        LOG_WRITER_THREAD,
+        crate::adapters::thread_priority::LOG_WRITER_NICE,
+    )
+}
+
+/// One connection, opened on first use and closed after a minute idle, whose worker thread is
+/// named `thread` and set to the CPU priority `nice` as soon as it exists.
+fn low_priority_pool(options: SqliteConnectOptions, thread: &'static str, nice: i32) -> SqlitePool {
     SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(0)
         .idle_timeout(Duration::from_secs(60))
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|_, _| {
-            Box::pin(async {
-                let lowered = tokio::task::spawn_blocking(|| {
-                    crate::adapters::thread_priority::lower_threads_named(BACKGROUND_THREAD)
+        .after_connect(move |_, _| {
+            Box::pin(async move {
+                let lowered = tokio::task::spawn_blocking(move || {
+                    crate::adapters::thread_priority::set_nice_of_threads_named(thread, nice)
                 })
                 .await
                 .unwrap_or(0);
-                tracing::debug!(lowered, "background database thread at low priority");
+                tracing::debug!(lowered, thread, nice, "database thread at low priority");
                 Ok(())
             })
         })
-        .connect_lazy_with(options.thread_name(|_| BACKGROUND_THREAD.to_owned()))
+        .after_release(|conn, _| Box::pin(pool_hygiene::fit_for_reuse(conn)))
+        .connect_lazy_with(options.thread_name(move |_| thread.to_owned()))
 }
 
 /// Creates the database's folder (0700, when missing) and file (0600) before SQLite opens it,
