@@ -9,6 +9,7 @@ mod body_shape;
 pub mod code_assist;
 mod content_filter;
 pub mod convert_io;
+mod detached;
 pub mod diagnose;
 mod failover;
 mod finish;
@@ -461,8 +462,9 @@ impl ProxyService {
         }
     }
 
-    /// What a provider's answer leaves in the shared store, off the answer's path (spawned, so
-    /// the client never waits a round trip for it): the session's binding to the provider and
+    /// What a provider's answer leaves in the shared store; the client never waits a round trip
+    /// for it (in-process stores finish on the spot, a Redis round trip runs as a task:
+    /// `detached`): the session's binding to the provider and
     /// its listing entry (one round trip, see `CounterStore::touch_session`), the refresh of a
     /// provider slot granted from memory (`Limiter::settle_provider_slot`) and, when
     /// `report_success`, the success for its breaker.
@@ -474,6 +476,9 @@ impl ProxyService {
         reason: ChainReason,
         report_success: bool,
     ) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let counters = self.counters.clone();
         let breakers = self.breakers.clone();
         let limiter = self.limiter.clone();
@@ -497,7 +502,7 @@ impl ProxyService {
             ttl: self.config.session_ttl,
             bind,
         };
-        tokio::spawn(async move {
+        detached::run_or_spawn(&handle, async move {
             let bind = async {
                 if let Err(e) = counters.touch_session(&touch).await {
                     tracing::debug!(error = %e, "session binding not saved");

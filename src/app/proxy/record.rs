@@ -159,7 +159,10 @@ impl Recorder {
                 cost_usd,
                 at: facts.created_at,
             };
-            handle.spawn(async move { limiter.record_spend(spend).await });
+            super::detached::run_or_spawn(
+                &handle,
+                async move { limiter.record_spend(spend).await },
+            );
         }
         (cost_usd, known)
     }

@@ -288,7 +288,7 @@ impl TappedStream {
                 (f.breakers.clone(), f.snapshot.clone(), f.served.provider_id);
             let elapsed = i64::try_from(f.facts.started.elapsed().as_millis()).unwrap_or(0);
             let now = f.facts.created_at + chrono::Duration::milliseconds(elapsed);
-            handle.spawn(async move {
+            super::detached::run_or_spawn(&handle, async move {
                 if let Some(provider) = snapshot.provider(id) {
                     breakers.record(provider, verdict, now).await;
                 }
