@@ -17,8 +17,9 @@ pub const BACKGROUND_NICE: i32 = 19;
 /// The nice value of the embedded database's log writer thread for batches in no hurry
 /// (`RequestLogStore::insert_logs_unhurried`): low enough that a waking request thread takes
 /// the core at once, high enough to keep about a tenth of a core fully busy with normal threads
-/// (nice 19 gets about 1.5 %). Measured on 2 cores at 1,000 requests/s (2026-12-07, README):
-/// added p99 +1.5 to +1.8 ms against +2.1 to +2.7 ms with the insert at normal priority.
+/// (nice 19 gets about 1.5 %). Measured on 2 cores at 1,000 requests/s (2026-12-07,
+/// `docs/DESIGN.md`): median added p99 +1.99 ms with the inserts lowered against +2.53 ms at
+/// normal priority; nice 10 gave +1.48 to +1.79 ms in its three runs.
 pub const LOG_WRITER_NICE: i32 = 10;
 
 /// Sets [`BACKGROUND_NICE`] on every thread of this process whose name is `name`; returns how
