@@ -22,16 +22,10 @@ pub const BACKGROUND_NICE: i32 = 19;
 /// normal priority; nice 10 gave +1.48 to +1.79 ms in its three runs.
 pub const LOG_WRITER_NICE: i32 = 10;
 
-/// Sets [`BACKGROUND_NICE`] on every thread of this process whose name is `name`; returns how
-/// many threads were lowered. Reads `/proc/self/task` (a few small procfs reads: call it off
-/// the async runtime). Elsewhere than Linux it does nothing and returns 0.
-pub fn lower_threads_named(name: &str) -> usize {
-    set_nice_of_threads_named(name, BACKGROUND_NICE)
-}
-
 /// Sets `nice` on every thread of this process whose name is `name` (only lowering works
-/// without privileges); returns how many threads took it. Same cost and platforms as
-/// [`lower_threads_named`].
+/// without privileges); returns how many threads took it. Reads `/proc/self/task` (a few small
+/// procfs reads: call it off the async runtime). Elsewhere than Linux it does nothing and
+/// returns 0.
 pub fn set_nice_of_threads_named(name: &str, nice: i32) -> usize {
     #[cfg(target_os = "linux")]
     {
@@ -45,7 +39,7 @@ pub fn set_nice_of_threads_named(name: &str, nice: i32) -> usize {
 }
 
 /// The nice value of each thread of this process named `name` (Linux; empty elsewhere), so
-/// tests and diagnostics can see what [`lower_threads_named`] did.
+/// tests and diagnostics can see what [`set_nice_of_threads_named`] did.
 pub fn nice_of_threads_named(name: &str) -> Vec<i32> {
     #[cfg(target_os = "linux")]
     {
@@ -121,7 +115,10 @@ mod tests {
         let own = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
         let own_before = own();
         assert_eq!(nice_of_threads_named("cch-prio-test"), vec![own_before]);
-        assert_eq!(lower_threads_named("cch-prio-test"), 1);
+        assert_eq!(
+            set_nice_of_threads_named("cch-prio-test", BACKGROUND_NICE),
+            1
+        );
         assert_eq!(
             nice_of_threads_named("cch-prio-test"),
             vec![BACKGROUND_NICE]
@@ -130,7 +127,7 @@ mod tests {
         stop_tx.send(()).unwrap();
         named.join().unwrap();
         assert_eq!(
-            lower_threads_named("cch-prio-test"),
+            set_nice_of_threads_named("cch-prio-test", BACKGROUND_NICE),
             0,
             "gone with its thread"
         );
