@@ -793,6 +793,75 @@ async fn released_sessions_free_their_slot(s: Store) {
         .unwrap();
 }
 
+/// A held slot's refresh: a holder's last-seen time moves on (its slot outlives the TTL counted
+/// from its first request), while a session that holds nothing, was released, or idled out is
+/// refused and takes nothing; other kinds of counter are refused.
+async fn refresh_keeps_only_a_held_slot(s: Store) {
+    let ttl = 300_000;
+    let c = [Check {
+        counter: sessions("ref:p", ttl),
+        limit: 2,
+    }];
+    assert_eq!(check(&s, T0, "r1", "A", &c).await, CheckOutcome::Admitted);
+    assert_eq!(
+        check(&s, T0 + 1, "r2", "B", &c).await,
+        CheckOutcome::Admitted
+    );
+    let refresh = |at: i64, member: &'static str| {
+        let s = s.clone();
+        async move {
+            s.refresh_session(at, &sessions("ref:p", ttl), member)
+                .await
+                .unwrap()
+        }
+    };
+    // A stranger is not given a slot by a refresh, even with none free.
+    assert!(!refresh(T0 + 2, "C").await);
+    assert_eq!(
+        s.read(T0 + 2, &[sessions("ref:p", ttl)], None)
+            .await
+            .unwrap(),
+        [2]
+    );
+    // A's refresh late in its TTL keeps it past its first request's TTL; B idles out.
+    assert!(refresh(T0 + ttl - 1, "A").await);
+    let after_b = T0 + 1 + ttl;
+    assert_eq!(
+        s.read(after_b, &[sessions("ref:p", ttl)], None)
+            .await
+            .unwrap(),
+        [1]
+    );
+    assert!(
+        !refresh(after_b, "B").await,
+        "an idle session is not revived"
+    );
+    assert_eq!(
+        s.read(after_b, &[sessions("ref:p", ttl)], None)
+            .await
+            .unwrap(),
+        [1]
+    );
+    // A released session is refused too.
+    s.release_session(&[sessions("ref:p", ttl)], "A")
+        .await
+        .unwrap();
+    assert!(!refresh(after_b + 1, "A").await);
+    assert_eq!(
+        s.read(after_b + 1, &[sessions("ref:p", ttl)], None)
+            .await
+            .unwrap(),
+        [0]
+    );
+    // Only session counters hold slots.
+    assert!(!s.refresh_session(T0, &rpm("ref:r"), "A").await.unwrap());
+    assert!(
+        !s.refresh_session(T0, &sessions("ref:none", ttl), "A")
+            .await
+            .unwrap()
+    );
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -849,6 +918,7 @@ macro_rules! contract {
 }
 
 contract!(
+    refresh_keeps_only_a_held_slot,
     rpm_window_slides_exactly_at_the_edge,
     rejection_counts_nothing_and_reports_the_first_failing_check,
     rolling_spend_sums_and_expires_entries,

@@ -120,11 +120,18 @@ pub trait LimitStore: Send + Sync {
     /// the session's slots: one atomic step, one round trip.
     async fn check(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome>;
 
-    /// `check` for a caller off the answer's path (the refresh of a held provider slot after
-    /// an answer): a shared store may send it together with other such writes, a little later.
-    async fn check_deferred(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
-        self.check(req).await
-    }
+    /// Refreshes `member`'s slot in the session counter `counter` at `now_ms` (its last-seen
+    /// time moves to `now_ms`) if it still holds one; false when it holds none (ended, or idle
+    /// past the TTL), and then nothing is taken. For the slot a request went through on without
+    /// asking (a remembered holder): cheaper than a check, and off the answer's path, so a
+    /// shared store may send it together with other such writes, a little later. Any other kind
+    /// of counter: false.
+    async fn refresh_session(
+        &self,
+        now_ms: i64,
+        counter: &Counter,
+        member: &str,
+    ) -> CounterResult<bool>;
 
     /// Adds `amount` (micro-USD) at `at_ms` to every spend counter given (others are ignored).
     /// Not idempotent: call it once per request.

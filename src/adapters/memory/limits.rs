@@ -313,6 +313,30 @@ impl LimitStore for MemoryLimits {
         Ok(())
     }
 
+    async fn refresh_session(
+        &self,
+        now_ms: i64,
+        counter: &Counter,
+        member: &str,
+    ) -> CounterResult<bool> {
+        let Counter::Sessions { key, ttl_ms } = counter else {
+            return Ok(false);
+        };
+        let mut inner = self.lock();
+        inner.tick(now_ms);
+        if !inner.sessions.contains_key(key.as_str()) {
+            return Ok(false);
+        }
+        // Idle members leave first (`sessions` trims), so an idled-out session is not revived.
+        match inner.sessions(key, now_ms, *ttl_ms).members.get_mut(member) {
+            Some(seen) => {
+                *seen = (*seen).max(now_ms);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn release_session(&self, counters: &[Counter], member: &str) -> CounterResult<()> {
         let mut inner = self.lock();
         for c in counters {

@@ -1,14 +1,15 @@
 //! `RedisLimits`: the shared `LimitStore`. Each call is one `EVALSHA` of a Lua script
-//! (`lua/limits_*.lua`, sharing `limits_common.lua`), so an admission checks every window of
-//! key and user and takes the session's slots atomically in one round trip, across instances.
-//! The check, read and record send their parameters as one packed argument (`pack.rs`).
-//! Keys live under the configured prefix: request and rolling-spend windows are hashes of
-//! time buckets (at most 101, plus the running sum the checks read; listpack-encoded),
-//! sessions a sorted set of at most `session_cap(limit)` members, periods and totals plain
-//! integers; all but totals expire when idle. Per request: one `EVALSHA` to admit; the spend
-//! record and a held slot's refresh go out with the batched writes (`write_batch`). On a Redis
-//! Cluster all keys of one request would need one hash slot, which this adapter does not
-//! arrange (a single Redis or a primary/replica pair is assumed).
+//! (`lua/limits_*.lua`, all but the refresh sharing `limits_common.lua`), so an admission
+//! checks every window of key and user and takes the session's slots atomically in one round
+//! trip, across instances. The check, read and record send their parameters as one packed
+//! argument (`pack.rs`). Keys live under the configured prefix: request and rolling-spend
+//! windows are hashes of time buckets (at most 101, plus the running sum the checks read;
+//! listpack-encoded), sessions a sorted set of at most `session_cap(limit)` members, periods
+//! and totals plain integers; all but totals expire when idle. Per request: one `EVALSHA` to
+//! admit; the spend record and a held slot's refresh (`lua/limits_refresh.lua`, three
+//! commands) go out with the batched writes (`write_batch`). On a Redis Cluster all keys of
+//! one request would need one hash slot, which this adapter does not arrange (a single Redis
+//! or a primary/replica pair is assumed).
 
 use std::sync::Arc;
 
@@ -31,9 +32,12 @@ struct LimitScripts {
     record: Script,
     read: Script,
     replace: Script,
+    /// The refresh of a held session slot (`lua/limits_refresh.lua`, standalone).
+    refresh: Script,
     /// Sources of the scripts sent as `ScriptCall`s, loaded again after a `NOSCRIPT`.
     check_source: Arc<str>,
     record_source: Arc<str>,
+    refresh_source: Arc<str>,
 }
 
 impl LimitScripts {
@@ -41,13 +45,16 @@ impl LimitScripts {
         let source = |body: &str| -> Arc<str> { Arc::from(format!("{COMMON}\n{body}")) };
         let check_source = source(include_str!("lua/limits_check.lua"));
         let record_source = source(include_str!("lua/limits_record.lua"));
+        let refresh_source: Arc<str> = Arc::from(include_str!("lua/limits_refresh.lua"));
         Self {
             check: Script::new(&check_source),
             record: Script::new(&record_source),
             read: Script::new(&source(include_str!("lua/limits_read.lua"))),
             replace: Script::new(&source(include_str!("lua/limits_replace.lua"))),
+            refresh: Script::new(&refresh_source),
             check_source,
             record_source,
+            refresh_source,
         }
     }
 }
@@ -151,12 +158,28 @@ impl LimitStore for RedisLimits {
         Ok(check_outcome(parse("limits_check", reply)?))
     }
 
-    async fn check_deferred(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
-        let Some(call) = self.check_call(&req) else {
-            return Ok(CheckOutcome::Admitted);
+    async fn refresh_session(
+        &self,
+        now_ms: i64,
+        counter: &Counter,
+        member: &str,
+    ) -> CounterResult<bool> {
+        let Counter::Sessions { key, ttl_ms } = counter else {
+            return Ok(false);
         };
-        let reply = self.base.run_batched("limits_check", call).await?;
-        Ok(check_outcome(parse("limits_check", reply)?))
+        let keys = [self.base.key(key)];
+        let mut call = ScriptCall::new(
+            self.scripts.refresh.get_hash(),
+            &self.scripts.refresh_source,
+            &keys,
+        );
+        call.cmd
+            .arg(now_ms)
+            .arg(member)
+            .arg(*ttl_ms)
+            .arg(now_ms.saturating_sub(*ttl_ms));
+        let reply = self.base.run_batched("limits_refresh", call).await?;
+        Ok(parse::<i64>("limits_refresh", reply)? == 1)
     }
 
     async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()> {

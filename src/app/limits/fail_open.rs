@@ -55,8 +55,16 @@ impl LimitStore for FailOpenLimits {
         self.route("limits_check", |s| s.check(req)).await
     }
 
-    async fn check_deferred(&self, req: CheckRequest<'_>) -> CounterResult<CheckOutcome> {
-        self.route("limits_check", |s| s.check_deferred(req)).await
+    async fn refresh_session(
+        &self,
+        now_ms: i64,
+        counter: &Counter,
+        member: &str,
+    ) -> CounterResult<bool> {
+        self.route("limits_refresh_session", |s| {
+            s.refresh_session(now_ms, counter, member)
+        })
+        .await
     }
 
     async fn record(&self, at_ms: i64, amount: i64, counters: &[Counter]) -> CounterResult<()> {

@@ -11,7 +11,7 @@
 //! read of the provider's sessions, in the same round trip as ever, counts the other sessions
 //! and selection skips the full provider. Only a take racing that read (within the request's
 //! own pre-routing round trip) can pass on the remembered slot; the refresh after the answer
-//! then finds no room, forgets the holder here, and the next request is checked in full.
+//! then finds the slot gone, forgets the holder here, and the next request is checked in full.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

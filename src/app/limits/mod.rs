@@ -250,18 +250,9 @@ impl LimitService {
         })
     }
 
-    /// The store's atomic check-and-take of `provider`'s concurrent-session slot for
-    /// `session_id`, `limit` sessions at most (one Lua script on Redis, one lock in memory);
-    /// `deferred` when no request waits for it (a held slot's refresh after an answer).
-    async fn check_provider_slot(
-        &self,
-        provider: &Provider,
-        limit: i64,
-        session_id: &str,
-        now: DateTime<Utc>,
-        deferred: bool,
-    ) -> crate::ports::counters::CounterResult<CheckOutcome> {
-        let counter = counter_for(
+    /// `provider`'s concurrent-session counter (only meaningful when it limits sessions).
+    fn provider_slot_counter(&self, provider: &Provider, now: DateTime<Utc>) -> Counter {
+        counter_for(
             Scope::Provider,
             provider.id,
             LimitKind::Concurrency,
@@ -269,18 +260,29 @@ impl LimitService {
             now,
             self.tz,
             self.session_ttl_ms,
-        );
-        let checks = [Check { counter, limit }];
-        let req = CheckRequest {
-            now_ms: now.timestamp_millis(),
-            session_id,
-            checks: &checks,
-        };
-        if deferred {
-            self.store.check_deferred(req).await
-        } else {
-            self.store.check(req).await
-        }
+        )
+    }
+
+    /// The store's atomic check-and-take of `provider`'s concurrent-session slot for
+    /// `session_id`, `limit` sessions at most (one Lua script on Redis, one lock in memory).
+    async fn check_provider_slot(
+        &self,
+        provider: &Provider,
+        limit: i64,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> crate::ports::counters::CounterResult<CheckOutcome> {
+        let checks = [Check {
+            counter: self.provider_slot_counter(provider, now),
+            limit,
+        }];
+        self.store
+            .check(CheckRequest {
+                now_ms: now.timestamp_millis(),
+                session_id,
+                checks: &checks,
+            })
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -513,7 +515,7 @@ impl Limiter for LimitService {
             return true;
         }
         match self
-            .check_provider_slot(provider, limit, session_id, now, false)
+            .check_provider_slot(provider, limit, session_id, now)
             .await
         {
             Ok(CheckOutcome::Admitted) => {
@@ -593,18 +595,21 @@ impl Limiter for LimitService {
         let Some(provider) = snap.provider(provider_id) else {
             return;
         };
-        let Some(limit) = limit_value(&provider.limits, LimitKind::Concurrency) else {
+        if limit_value(&provider.limits, LimitKind::Concurrency).is_none() {
             return;
-        };
+        }
         let now_ms = now.timestamp_millis();
-        // A holder is always refreshed; a refusal means the session was ended meanwhile and
-        // the provider is full: its next request is checked before it is forwarded.
+        let counter = self.provider_slot_counter(provider, now);
+        // A holder is refreshed; a session that no longer holds the slot (ended meanwhile,
+        // possibly on another instance) is forgotten here, and its next request is checked
+        // before it is forwarded.
         match self
-            .check_provider_slot(provider, limit, session_id, now, true)
+            .store
+            .refresh_session(now_ms, &counter, session_id)
             .await
         {
-            Ok(CheckOutcome::Admitted) => self.held_slots.confirm(provider_id, session_id, now_ms),
-            Ok(CheckOutcome::Rejected { .. }) => self.held_slots.forget(provider_id, session_id),
+            Ok(true) => self.held_slots.confirm(provider_id, session_id, now_ms),
+            Ok(false) => self.held_slots.forget(provider_id, session_id),
             Err(e) => tracing::debug!(error = %e, "provider slot not refreshed"),
         }
     }

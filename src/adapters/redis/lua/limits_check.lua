@@ -16,13 +16,16 @@ for i = 1, #KEYS do
   end
   counts[i] = cur
 end
+-- `now` in digits, formatted once for every session counter.
+local now_s
 for i = 1, #KEYS do
   local base = 3 + (i - 1) * 4
   local kind, p1, p2 = a[base], a[base + 2], a[base + 3]
   if kind == 'r' then
     ring_add(KEYS[i], now, now, 1, p1, p2, '1')
   elseif kind == 'c' then
-    redis.call('ZADD', KEYS[i], now, member)
+    now_s = now_s or int(now)
+    redis.call('ZADD', KEYS[i], now_s, member)
     -- The set now holds the other live sessions counted above and this one (an empty id
     -- was not left out of the count: it is counted again).
     local held = counts[i] + 1
