@@ -712,3 +712,50 @@ async fn an_ended_session_loses_the_provider_slot_an_instance_remembered() {
     );
     assert_eq!(up_other.request_count(), 3);
 }
+
+/// A session ended while an instance still remembers it as a holder: its next request on that
+/// instance goes through on the memory (the slot is vacant, so the pre-routing read finds the
+/// provider not full), but the refresh after the answer finds it holds no slot and gives it
+/// none. The vacant slot goes to the next session that asks, and the ended session's following
+/// request is checked in full like a newcomer's (refused here: the provider is full again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ended_session_is_not_given_its_slot_back_by_the_refresh() {
+    let Some((a, b, _proxy, _db)) = two_instances("refresh_no_retake", false).await else {
+        return;
+    };
+    let (up_limited, up_other) = (FakeUpstream::start().await, FakeUpstream::start().await);
+    for up in [&up_limited, &up_other] {
+        up.set_default(Reply::message("ok").usage(10, 1, 0, 0));
+    }
+    add_provider(
+        &a,
+        "limited",
+        &up_limited,
+        json!({"priority": 0, "limit_concurrent_sessions": 1}),
+    )
+    .await;
+    add_provider(&a, "other", &up_other, json!({"priority": 1})).await;
+    let (_uid, key) = setup_user(&a).await;
+    reload(&a).await;
+    reload(&b).await;
+
+    assert_eq!(send(&a, &key, "s1").await.status(), 200);
+    assert_eq!(send(&a, &key, "s1").await.status(), 200);
+    assert_eq!(up_limited.request_count(), 2, "s1 holds the limited slot");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.delete("/api/v1/sessions/s1").await, 204);
+
+    // A still remembers s1; the slot is vacant, so nothing keeps s1 off the provider.
+    assert_eq!(send(&a, &key, "s1").await.status(), 200);
+    assert_eq!(up_limited.request_count(), 3);
+    // Let the refresh after that answer land: it must not take the slot back for s1.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(send(&b, &key, "s2").await.status(), 200);
+    assert_eq!(up_limited.request_count(), 4, "s2 took the vacant slot");
+    assert_eq!(up_other.request_count(), 0);
+
+    // s1 is checked in full now, and the provider is full with s2.
+    assert_eq!(send(&a, &key, "s1").await.status(), 200);
+    assert_eq!(up_limited.request_count(), 4);
+    assert_eq!(up_other.request_count(), 1);
+}
