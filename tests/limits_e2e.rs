@@ -667,6 +667,34 @@ async fn loop_logs(
     panic!("request log rows never reached {n}");
 }
 
+/// Two providers on instance `a` (`limited`: one concurrent session, tried first; `other`), a
+/// user whose key is returned; session `s1` takes the limited slot through `a` (which then
+/// remembers it as the holder) and is ended through `b`.
+async fn s1_held_then_ended(a: &TestApp, b: &TestApp) -> (FakeUpstream, FakeUpstream, String) {
+    let (up_limited, up_other) = (FakeUpstream::start().await, FakeUpstream::start().await);
+    for up in [&up_limited, &up_other] {
+        up.set_default(Reply::message("ok").usage(10, 1, 0, 0));
+    }
+    add_provider(
+        a,
+        "limited",
+        &up_limited,
+        json!({"priority": 0, "limit_concurrent_sessions": 1}),
+    )
+    .await;
+    add_provider(a, "other", &up_other, json!({"priority": 1})).await;
+    let (_uid, key) = setup_user(a).await;
+    reload(a).await;
+    reload(b).await;
+
+    assert_eq!(send(a, &key, "s1").await.status(), 200);
+    assert_eq!(send(a, &key, "s1").await.status(), 200);
+    assert_eq!(up_limited.request_count(), 2, "s1 holds the limited slot");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.delete("/api/v1/sessions/s1").await, 204);
+    (up_limited, up_other, key)
+}
+
 /// An instance trusts a provider slot it saw a session hold (no check-and-take before
 /// forwarding), yet a session ended on another instance, whose slot was given away, is never
 /// sent to the full provider again: the pre-routing read (same round trip as every request)
@@ -676,27 +704,7 @@ async fn an_ended_session_loses_the_provider_slot_an_instance_remembered() {
     let Some((a, b, _proxy, _db)) = two_instances("remembered_slot", false).await else {
         return;
     };
-    let (up_limited, up_other) = (FakeUpstream::start().await, FakeUpstream::start().await);
-    for up in [&up_limited, &up_other] {
-        up.set_default(Reply::message("ok").usage(10, 1, 0, 0));
-    }
-    add_provider(
-        &a,
-        "limited",
-        &up_limited,
-        json!({"priority": 0, "limit_concurrent_sessions": 1}),
-    )
-    .await;
-    add_provider(&a, "other", &up_other, json!({"priority": 1})).await;
-    let (_uid, key) = setup_user(&a).await;
-    reload(&a).await;
-    reload(&b).await;
-
-    assert_eq!(send(&a, &key, "s1").await.status(), 200);
-    assert_eq!(send(&a, &key, "s1").await.status(), 200);
-    assert_eq!(up_limited.request_count(), 2, "s1 holds the limited slot");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(b.delete("/api/v1/sessions/s1").await, 204);
+    let (up_limited, up_other, key) = s1_held_then_ended(&a, &b).await;
     assert_eq!(send(&b, &key, "s2").await.status(), 200);
     assert_eq!(up_limited.request_count(), 3, "s2 took the freed slot");
     assert_eq!(up_other.request_count(), 0);
@@ -723,27 +731,7 @@ async fn an_ended_session_is_not_given_its_slot_back_by_the_refresh() {
     let Some((a, b, _proxy, _db)) = two_instances("refresh_no_retake", false).await else {
         return;
     };
-    let (up_limited, up_other) = (FakeUpstream::start().await, FakeUpstream::start().await);
-    for up in [&up_limited, &up_other] {
-        up.set_default(Reply::message("ok").usage(10, 1, 0, 0));
-    }
-    add_provider(
-        &a,
-        "limited",
-        &up_limited,
-        json!({"priority": 0, "limit_concurrent_sessions": 1}),
-    )
-    .await;
-    add_provider(&a, "other", &up_other, json!({"priority": 1})).await;
-    let (_uid, key) = setup_user(&a).await;
-    reload(&a).await;
-    reload(&b).await;
-
-    assert_eq!(send(&a, &key, "s1").await.status(), 200);
-    assert_eq!(send(&a, &key, "s1").await.status(), 200);
-    assert_eq!(up_limited.request_count(), 2, "s1 holds the limited slot");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(b.delete("/api/v1/sessions/s1").await, 204);
+    let (up_limited, up_other, key) = s1_held_then_ended(&a, &b).await;
 
     // A still remembers s1; the slot is vacant, so nothing keeps s1 off the provider.
     assert_eq!(send(&a, &key, "s1").await.status(), 200);
