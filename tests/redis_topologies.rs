@@ -1,7 +1,8 @@
-//! `REDIS_URL` naming a Redis Cluster or a Sentinel-watched master (issue 15 item 4): limits,
-//! sessions and breakers work the same as on one server. Each test starts its own servers with
-//! Debian's `redis-server` (a three-node Cluster; a master, a replica and a sentinel) on free
-//! loopback ports and stops them when it ends.
+//! `REDIS_URL` naming a Redis Cluster, a Sentinel-watched master (issue 15 item 4) or a server
+//! on a Unix socket: limits, sessions and breakers work the same as on one server over TCP.
+//! Each test starts its own servers with Debian's `redis-server` (a three-node Cluster; a
+//! master, a replica and a sentinel; one on a socket) on free loopback ports or in a temporary
+//! directory, and stops them when it ends.
 
 mod support;
 
@@ -195,6 +196,48 @@ async fn a_server_with_a_password_and_a_database_number() {
         send(&t, &key).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A server on a Unix socket only (no TCP port), as a Redis on the same host is often run:
+/// `unix://` and `redis+unix://` URLs, with a database number, carry limits and sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("redis.sock");
+    let socket_arg = socket.to_string_lossy().to_string();
+    let _server = redis_server(
+        dir.path(),
+        &[
+            "--port",
+            "0",
+            "--unixsocket",
+            &socket_arg,
+            "--unixsocketperm",
+            "700",
+        ],
+    );
+    let sock_cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-s", &socket_arg])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    wait_until("the server", || sock_cli(&["ping"]).contains("PONG"));
+
+    let url = format!("unix://{socket_arg}?db=4");
+    let (_t, _up, _key) = app_with_limits_on(&url, "sock:").await;
+    let in_db = |db: &str| {
+        sock_cli(&["-n", db, "--scan", "--pattern", "sock:*"])
+            .lines()
+            .count()
+    };
+    assert!(in_db("4") > 0, "the keys are in database 4");
+    assert_eq!(in_db("0"), 0, "and not in database 0");
+
+    let url = format!("redis+unix://{socket_arg}");
+    let (_t, _up, _key) = app_with_limits_on(&url, "sock2:").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

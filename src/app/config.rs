@@ -277,6 +277,8 @@ impl Settings {
                     "rediss://",
                     "redis+sentinel://",
                     "redis+cluster://",
+                    "unix://",
+                    "redis+unix://",
                 ]
                 .iter()
                 .any(|s| u.starts_with(s)) =>
@@ -288,7 +290,7 @@ impl Settings {
                     var: "REDIS_URL",
                     value: redact_url(&u),
                     expected: "unset (in-process counters), redis://…, rediss://…, \
-                               redis+sentinel://… or redis+cluster://…"
+                               redis+sentinel://…, redis+cluster://… or unix://…"
                         .into(),
                 });
             }
@@ -527,5 +529,12 @@ mod tests {
         assert_eq!(sq, Database::Sqlite("sqlite:///tmp/x.db".into()));
         let s = parse(&[("REDIS_URL", "\"redis://localhost:6379\""), ("TZ", "UTC")]).unwrap();
         assert_eq!(s.redis_url.as_deref(), Some("redis://localhost:6379"));
+        for socket in [
+            "unix:///run/redis/redis.sock?db=2",
+            "redis+unix:///tmp/r.sock",
+        ] {
+            let s = parse(&[("REDIS_URL", socket)]).unwrap();
+            assert_eq!(s.redis_url.as_deref(), Some(socket));
+        }
     }
 }

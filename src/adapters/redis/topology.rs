@@ -1,4 +1,5 @@
-//! What `REDIS_URL` names: one server (`redis://`, `rediss://`), a master watched by Sentinel
+//! What `REDIS_URL` names: one server (`redis://`, `rediss://`, or on a Unix socket
+//! `unix:///path?db=N`, `redis+unix:///path`), a master watched by Sentinel
 //! (`redis+sentinel://[user:password@]host:port[,host:port…]/master-name[/db]`, the password
 //! being the master's), or a Cluster (`redis+cluster://[user:password@]host:port,host:port…`,
 //! or several `redis://` URLs separated by commas).
