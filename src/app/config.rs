@@ -159,14 +159,29 @@ impl std::fmt::Debug for Settings {
 
 /// Hides the password of a URL (`scheme://user:****@host/...`) for logs and errors.
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparseable url>".to_string(),
+    let Ok(mut u) = url::Url::parse(raw) else {
+        return "<unparseable url>".to_string();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("****"));
     }
+    // A Unix-socket Redis URL carries its password in the query (`?pass=`).
+    let secret = |k: &str| matches!(k, "pass" | "password");
+    if u.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "****".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 /// The token shipped in the original's example `.env`; never accepted.
@@ -536,5 +551,12 @@ mod tests {
             let s = parse(&[("REDIS_URL", socket)]).unwrap();
             assert_eq!(s.redis_url.as_deref(), Some(socket));
         }
+        let shown = redact_url("unix:///run/redis.sock?db=2&pass=s3cret");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("db=2"),
+            "{shown}"
+        );
+        let s = parse(&[("REDIS_URL", "redis+unix:///r.sock?pass=s3cret")]).unwrap();
+        assert!(!format!("{s:?}").contains("s3cret"));
     }
 }
