@@ -112,12 +112,15 @@ async fn run_batches(
     batches: Arc<AtomicU64>,
 ) {
     while let Some(first) = rx.recv().await {
-        let deadline = tokio::time::Instant::now() + linger;
+        // The linger is slept, not spent waiting on the queue: a write queued meanwhile then
+        // wakes no task (each wake could make the runtime wake its other worker thread), and
+        // the batch is taken from the queue when the linger ends.
+        tokio::time::sleep(linger).await;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(q)) => batch.push(q),
-                Ok(None) | Err(_) => break,
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
             }
         }
         let (calls, waiters): (Vec<ScriptCall>, Vec<_>) =
