@@ -815,44 +815,28 @@ async fn refresh_keeps_only_a_held_slot(s: Store) {
                 .unwrap()
         }
     };
+    let held = |at: i64| {
+        let s = s.clone();
+        async move { s.read(at, &[sessions("ref:p", ttl)], None).await.unwrap() }
+    };
     // A stranger is not given a slot by a refresh, even with none free.
     assert!(!refresh(T0 + 2, "C").await);
-    assert_eq!(
-        s.read(T0 + 2, &[sessions("ref:p", ttl)], None)
-            .await
-            .unwrap(),
-        [2]
-    );
+    assert_eq!(held(T0 + 2).await, [2]);
     // A's refresh late in its TTL keeps it past its first request's TTL; B idles out.
     assert!(refresh(T0 + ttl - 1, "A").await);
     let after_b = T0 + 1 + ttl;
-    assert_eq!(
-        s.read(after_b, &[sessions("ref:p", ttl)], None)
-            .await
-            .unwrap(),
-        [1]
-    );
+    assert_eq!(held(after_b).await, [1]);
     assert!(
         !refresh(after_b, "B").await,
         "an idle session is not revived"
     );
-    assert_eq!(
-        s.read(after_b, &[sessions("ref:p", ttl)], None)
-            .await
-            .unwrap(),
-        [1]
-    );
+    assert_eq!(held(after_b).await, [1]);
     // A released session is refused too.
     s.release_session(&[sessions("ref:p", ttl)], "A")
         .await
         .unwrap();
     assert!(!refresh(after_b + 1, "A").await);
-    assert_eq!(
-        s.read(after_b + 1, &[sessions("ref:p", ttl)], None)
-            .await
-            .unwrap(),
-        [0]
-    );
+    assert_eq!(held(after_b + 1).await, [0]);
     // Only session counters hold slots.
     assert!(!s.refresh_session(T0, &rpm("ref:r"), "A").await.unwrap());
     assert!(
