@@ -588,11 +588,63 @@ async fn sqlite_unhurried_log_batches_run_on_a_low_priority_thread() {
         vec![LOG_WRITER_NICE],
         "one unhurried connection, lowered"
     );
+    assert_eq!(
+        nice_of_threads_named(claude_code_hub::adapters::sqlite::LOG_LANE_THREAD),
+        vec![LOG_WRITER_NICE],
+        "the batch is composed on one lowered thread too"
+    );
     let others = nice_of_threads_named("sqlx-sqlite-wor");
     assert!(
         !others.is_empty() && others.iter().all(|&n| n != LOG_WRITER_NICE),
         "the pool's threads keep their priority: {others:?}"
     );
+    let stored = store
+        .list_logs(&LogFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 20);
+}
+
+/// PostgreSQL: an unhurried log batch is composed and sent on a thread of its own at the log
+/// writer's low priority, with its own connection, and its rows are stored exactly once (a
+/// replay of the same rows adds none); a full batch stays on the request path's pool.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unhurried_log_batches_run_on_a_low_priority_thread() {
+    use claude_code_hub::adapters::postgres::LOG_WRITER_THREAD;
+    use claude_code_hub::adapters::thread_priority::{LOG_WRITER_NICE, nice_of_threads_named};
+    let Some(db) = support::postgres::TestDatabase::create("retention_pg_unhurried").await else {
+        return;
+    };
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let rows = |p: &str| -> Vec<_> {
+        (0..10)
+            .map(|i| support::log_rows::minimal(&format!("{p}-{i}")))
+            .collect()
+    };
+    let before = nice_of_threads_named(LOG_WRITER_THREAD).len();
+    assert_eq!(store.insert_logs(&rows("full")).await.unwrap(), 10);
+    assert_eq!(
+        nice_of_threads_named(LOG_WRITER_THREAD).len(),
+        before,
+        "a full batch starts no thread"
+    );
+    assert_eq!(
+        store.insert_logs_unhurried(&rows("calm")).await.unwrap(),
+        10
+    );
+    assert_eq!(
+        store.insert_logs_unhurried(&rows("calm")).await.unwrap(),
+        0,
+        "a replayed batch adds nothing"
+    );
+    let lowered = nice_of_threads_named(LOG_WRITER_THREAD);
+    assert_eq!(lowered.len(), before + 1, "one lane for the store");
+    assert!(lowered.iter().all(|&n| n == LOG_WRITER_NICE), "{lowered:?}");
     let stored = store
         .list_logs(&LogFilter {
             limit: 100,

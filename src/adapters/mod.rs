@@ -10,6 +10,7 @@ pub mod memory;
 pub mod notify_sql;
 pub mod otel;
 pub mod postgres;
+pub mod quiet_runtime;
 pub mod redis;
 pub mod sealed_store;
 pub mod secret_box;

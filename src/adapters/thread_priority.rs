@@ -38,6 +38,22 @@ pub fn set_nice_of_threads_named(name: &str, nice: i32) -> usize {
     }
 }
 
+/// Sets the calling thread's nice value (Linux keeps it per thread; only lowering works
+/// without privileges); true when it took. Elsewhere than Linux it does nothing.
+pub fn lower_this_thread(nice: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority has no memory effects; on Linux, PRIO_PROCESS with 0 names the
+        // calling thread.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = nice;
+        false
+    }
+}
+
 /// The nice value of each thread of this process named `name` (Linux; empty elsewhere), so
 /// tests and diagnostics can see what [`set_nice_of_threads_named`] did.
 pub fn nice_of_threads_named(name: &str) -> Vec<i32> {

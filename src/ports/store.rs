@@ -113,10 +113,10 @@ pub trait RequestLogStore: Send + Sync {
     /// replaying a spool is idempotent. Returns how many were inserted.
     async fn insert_logs(&self, rows: &[RequestLog]) -> StoreResult<u64>;
     /// [`Self::insert_logs`] for a batch that is in no hurry: the log writer keeps up with the
-    /// traffic (the batch is not full, so nothing waits behind it). A store that does its
-    /// database work on threads of this process (the embedded SQLite) runs such a batch at a
-    /// low CPU priority, so the insert never holds a core a request is waiting for. Same
-    /// contract otherwise; stores whose work runs elsewhere insert as usual.
+    /// traffic (the batch is not full, so nothing waits behind it). A store runs the part of
+    /// such a batch that happens in this process (all of it for the embedded SQLite; composing,
+    /// encoding and sending it for Postgres) on a thread at a low CPU priority, so the insert
+    /// never holds a core a request is waiting for. Same contract otherwise.
     async fn insert_logs_unhurried(&self, rows: &[RequestLog]) -> StoreResult<u64> {
         self.insert_logs(rows).await
     }

@@ -117,6 +117,9 @@ impl RequestLogStore for PostgresStore {
     async fn insert_logs(&self, rows: &[RequestLog]) -> StoreResult<u64> {
         logs::insert(&self.pool, rows).await
     }
+    async fn insert_logs_unhurried(&self, rows: &[RequestLog]) -> StoreResult<u64> {
+        self.insert_logs_quietly(rows).await
+    }
     async fn list_logs(&self, filter: &LogFilter) -> StoreResult<Vec<RequestLog>> {
         logs::list(&self.pool, filter).await
     }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::adapters::quiet_runtime::QuietLane;
 use crate::ports::store::StoreError;
 
 /// Storage backed by PostgreSQL; cheap to clone (it wraps a connection pool).
@@ -34,7 +35,17 @@ pub struct PostgresStore {
     /// Tier fold steps that added rows since the planner statistics of the ledger tables were
     /// last refreshed (see `stats::tier_step`).
     folded_since_analyze: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Where the log writer's unhurried batches run (`RequestLogStore::insert_logs_unhurried`):
+    /// thread [`LOG_WRITER_THREAD`] with a connection of its own, started on the first such
+    /// batch; when it cannot start, those batches use `pool`.
+    log_quiet: QuietLane<PgPool>,
+    /// How `pool` connects, for the quiet lane's own connection.
+    options: PgConnectOptions,
 }
+
+/// The name of the thread that composes and sends the log writer's unhurried batches (at most
+/// 15 bytes: the kernel's limit), at [`crate::adapters::thread_priority::LOG_WRITER_NICE`].
+pub const LOG_WRITER_THREAD: &str = "cch-pg-log";
 
 impl PostgresStore {
     /// Connects a pool to `url` (`postgres://user:pass@host:5432/db`); fails fast when the
@@ -51,13 +62,50 @@ impl PostgresStore {
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(5))
             .after_release(|conn, _| Box::pin(fit_for_reuse(conn)))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(codec::map_err)?;
         Ok(Self {
             pool,
             folded_since_analyze: Default::default(),
+            log_quiet: QuietLane::new(
+                LOG_WRITER_THREAD,
+                crate::adapters::thread_priority::LOG_WRITER_NICE,
+            ),
+            options,
         })
+    }
+
+    /// Inserts an unhurried log batch on the quiet lane (a copy of the rows goes to its thread),
+    /// or through `pool` when the lane could not start.
+    async fn insert_logs_quietly(
+        &self,
+        rows: &[crate::domain::request_log::RequestLog],
+    ) -> crate::ports::store::StoreResult<u64> {
+        let options = self.options.clone();
+        // Made on the lane's thread: the connection and the pool's upkeep belong to it.
+        let made = self.log_quiet.get(move || {
+            PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(60))
+                .acquire_timeout(Duration::from_secs(5))
+                .after_release(|conn, _| Box::pin(fit_for_reuse(conn)))
+                .connect_lazy_with(options)
+        });
+        let Some((runtime, pool)) = made.await else {
+            return logs::insert(&self.pool, rows).await;
+        };
+        let pool = pool.clone();
+        let rows = rows.to_vec();
+        runtime
+            .run(async move { logs::insert(&pool, &rows).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(StoreError::Unavailable(format!(
+                    "the log writer's thread failed: {e}"
+                )))
+            })
     }
 
     /// Applies the embedded migrations (`migrations/postgres`); running it again is a no-op.

@@ -46,7 +46,14 @@ pub struct SqliteStore {
     log_quiet: SqlitePool,
     /// When the log writer merges the usage ledger's delta rows (shared by clones).
     ledger_pace: std::sync::Arc<crate::adapters::sql_ledger_deltas::MergePace>,
+    /// Where an unhurried batch is composed (binding every row's values, the roll-ups): thread
+    /// [`LOG_LANE_THREAD`] at the log writer's priority, so that part leaves the request
+    /// threads too; SQLite then runs the statements on `log_quiet`'s worker thread.
+    log_lane: crate::adapters::quiet_runtime::QuietLane<()>,
 }
+
+/// The name of the thread that composes the log writer's unhurried batches (see `log_lane`).
+pub const LOG_LANE_THREAD: &str = "cch-sqlite-log";
 
 /// The name of the background connection's worker thread (at most 15 bytes: the kernel's
 /// limit), by which its priority is lowered.
@@ -103,6 +110,10 @@ impl SqliteStore {
             background,
             log_quiet,
             ledger_pace: Default::default(),
+            log_lane: crate::adapters::quiet_runtime::QuietLane::new(
+                LOG_LANE_THREAD,
+                crate::adapters::thread_priority::LOG_WRITER_NICE,
+            ),
         })
     }
 
