@@ -57,7 +57,8 @@ impl ProxyService {
             } => {
                 entry.status = Some(status);
                 chain.push(entry);
-                self.after_answer(
+                // Runs with the spend record, in one detached future (`record_with`).
+                let left = self.left_after_answer(
                     &facts,
                     session_id,
                     provider.id,
@@ -83,6 +84,9 @@ impl ProxyService {
                         (body, Usage::default())
                     }
                     Err(e) => {
+                        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                            super::detached::run_or_spawn(&handle, left);
+                        }
                         let msg = format!("cannot convert the upstream answer: {e}");
                         return super::failed(
                             &facts,
@@ -101,7 +105,7 @@ impl ProxyService {
                 if counted {
                     headers.push(("x-cch-token-count".into(), "upstream".into()));
                 }
-                recorder.record(
+                recorder.record_with(
                     &facts,
                     Some(&served),
                     Ending {
@@ -111,6 +115,7 @@ impl ProxyService {
                         chain: &chain,
                         error: None,
                     },
+                    Some(left),
                 );
                 ProxyResponse {
                     status,

@@ -479,6 +479,21 @@ impl ProxyService {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        let work = self.left_after_answer(facts, session_id, provider_id, reason, report_success);
+        detached::run_or_spawn(&handle, work);
+    }
+
+    /// The work of [`Self::after_answer`], for a caller that runs it together with the spend
+    /// record (`Recorder::record_with`): one task per request instead of two when both wait
+    /// for Redis, and a spawn that finds the runtime's LIFO slot taken wakes its other worker.
+    fn left_after_answer(
+        &self,
+        facts: &record::RequestFacts,
+        session_id: &str,
+        provider_id: i64,
+        reason: ChainReason,
+        report_success: bool,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let counters = self.counters.clone();
         let breakers = self.breakers.clone();
         let limiter = self.limiter.clone();
@@ -502,7 +517,7 @@ impl ProxyService {
             ttl: self.config.session_ttl,
             bind,
         };
-        detached::run_or_spawn(&handle, async move {
+        async move {
             let bind = async {
                 if let Err(e) = counters.touch_session(&touch).await {
                     tracing::debug!(error = %e, "session binding not saved");
@@ -515,7 +530,7 @@ impl ProxyService {
             };
             let slot = limiter.settle_provider_slot(provider_id, &touch.id, now);
             tokio::join!(bind, success, slot);
-        });
+        }
     }
 }
 

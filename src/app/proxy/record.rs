@@ -94,6 +94,21 @@ impl Recorder {
         served: Option<&Served>,
         end: Ending<'_>,
     ) -> (Decimal, bool) {
+        self.record_with(facts, served, end, None::<std::future::Ready<()>>)
+    }
+
+    /// [`Self::record`], and `also` (other work the request leaves behind) run in the same
+    /// detached future as the spend record: at most one task per request when both wait.
+    pub fn record_with<F>(
+        &self,
+        facts: &RequestFacts,
+        served: Option<&Served>,
+        end: Ending<'_>,
+        also: Option<F>,
+    ) -> (Decimal, bool)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         let _span = tracing::info_span!(target: crate::app::tracing_spans::TARGET,
             parent: &facts.span, "log_write", http.response.status_code = end.status)
         .entered();
@@ -147,23 +162,162 @@ impl Recorder {
             u64::try_from(micro).unwrap_or(0),
         );
         self.logs.submit(row);
-        if let (Some(user_id), Some(key_id)) = (facts.user_id, facts.key_id)
-            && !cost_usd.is_zero()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            let limiter = self.limiter.clone();
-            let spend = SpendRecord {
+        let spend = match (facts.user_id, facts.key_id) {
+            (Some(user_id), Some(key_id)) if !cost_usd.is_zero() => Some(SpendRecord {
                 user_id,
                 key_id,
                 provider_id: served.map(|s| s.provider_id),
                 cost_usd,
                 at: facts.created_at,
-            };
-            super::detached::run_or_spawn(
-                &handle,
-                async move { limiter.record_spend(spend).await },
-            );
+            }),
+            _ => None,
+        };
+        if (spend.is_some() || also.is_some())
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let limiter = self.limiter.clone();
+            super::detached::run_or_spawn(&handle, async move {
+                let spend = async {
+                    if let Some(spend) = spend {
+                        limiter.record_spend(spend).await;
+                    }
+                };
+                let also = async {
+                    if let Some(also) = also {
+                        also.await;
+                    }
+                };
+                tokio::join!(spend, also);
+            });
         }
         (cost_usd, known)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::app::policy::MockLimiter;
+    use crate::ports::spool::MockLogSpool;
+    use crate::ports::store::MockRequestLogStore;
+
+    fn recorder(limiter: MockLimiter) -> Recorder {
+        let mut store = MockRequestLogStore::new();
+        store.expect_insert_logs().returning(|r| {
+            let n = r.len() as u64;
+            Box::pin(async move { Ok(n) })
+        });
+        store.expect_insert_logs_unhurried().returning(|r| {
+            let n = r.len() as u64;
+            Box::pin(async move { Ok(n) })
+        });
+        let mut spool = MockLogSpool::new();
+        spool
+            .expect_is_empty()
+            .returning(|| Box::pin(async { true }));
+        Recorder {
+            logs: LogWriter::start(Arc::new(store), Arc::new(spool), Duration::from_secs(60)),
+            prices: Arc::new(vec![ModelPrice {
+                model: "m".into(),
+                input_per_mtok: Decimal::from(3),
+                output_per_mtok: Decimal::from(15),
+                cache_write_5m_per_mtok: Decimal::ZERO,
+                cache_write_1h_per_mtok: Decimal::ZERO,
+                cache_read_per_mtok: Decimal::ZERO,
+            }]),
+            limiter: Arc::new(limiter),
+            metrics: Default::default(),
+        }
+    }
+
+    fn facts() -> RequestFacts {
+        RequestFacts {
+            request_id: "r1".into(),
+            created_at: Utc::now(),
+            started: Instant::now(),
+            user_id: Some(1),
+            key_id: Some(2),
+            requested_model: Some("m".into()),
+            endpoint: "/v1/messages".into(),
+            format: ClientFormat::Claude,
+            is_stream: false,
+            session_id: None,
+            user_agent: None,
+            span: tracing::Span::none(),
+        }
+    }
+
+    fn served() -> Served {
+        Served {
+            provider_id: 7,
+            cost_multiplier: Decimal::ONE,
+            forwarded_model: "m".into(),
+            report_success: false,
+        }
+    }
+
+    fn ending(chain: &ProviderChain, output_tokens: u64) -> Ending<'_> {
+        Ending {
+            status: 200,
+            usage: Usage {
+                input_tokens: 1_000,
+                output_tokens,
+                ..Usage::default()
+            },
+            ttfb_ms: None,
+            chain,
+            error: None,
+        }
+    }
+
+    /// The other work handed to `record_with` runs with the spend record, and also when the
+    /// request cost nothing (no spend to record).
+    #[tokio::test]
+    async fn the_work_handed_over_runs_with_and_without_a_spend() {
+        let spent = Arc::new(AtomicUsize::new(0));
+        let counted = spent.clone();
+        let mut limiter = MockLimiter::new();
+        limiter.expect_record_spend().returning(move |s| {
+            assert_eq!(s.provider_id, Some(7));
+            assert!(s.cost_usd > Decimal::ZERO);
+            counted.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {})
+        });
+        let rec = recorder(limiter);
+        let chain = ProviderChain::default();
+        let ran = Arc::new(AtomicUsize::new(0));
+        for (n, output_tokens) in [(1, 50), (2, 0)] {
+            let flag = ran.clone();
+            // No price for this request's model in the second round: it costs nothing.
+            let mut f = facts();
+            if output_tokens == 0 {
+                f.requested_model = Some("unpriced".into());
+            }
+            let mut s = served();
+            s.forwarded_model = f.requested_model.clone().unwrap_or_default();
+            let (cost, _) = rec.record_with(
+                &f,
+                Some(&s),
+                ending(&chain, output_tokens),
+                Some(async move {
+                    flag.fetch_add(1, Ordering::SeqCst);
+                }),
+            );
+            assert_eq!(cost.is_zero(), output_tokens == 0);
+            // Both finish on their first poll here (nothing waits), before `record_with`
+            // returns.
+            assert_eq!(ran.load(Ordering::SeqCst), n);
+        }
+        assert_eq!(
+            spent.load(Ordering::SeqCst),
+            1,
+            "one spend: the priced request"
+        );
     }
 }
