@@ -557,6 +557,27 @@ async fn sqlite_cleanup_runs_on_a_background_priority_thread() {
     );
 }
 
+/// Ten minimal log rows whose request ids start with `prefix`.
+#[cfg(target_os = "linux")]
+fn ten_rows(prefix: &str) -> Vec<claude_code_hub::domain::request_log::RequestLog> {
+    (0..10)
+        .map(|i| support::log_rows::minimal(&format!("{prefix}-{i}")))
+        .collect()
+}
+
+/// How many log rows `store` holds (at most 100 are listed).
+#[cfg(target_os = "linux")]
+async fn stored_rows(store: &impl RequestLogStore) -> usize {
+    store
+        .list_logs(&LogFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
 /// The log writer's batches in no hurry (the linger did not fill them) run on their own
 /// connection, whose thread runs at the log writer's low priority; a full batch uses the
 /// request path's pool at normal priority. Both store their rows.
@@ -569,18 +590,16 @@ async fn sqlite_unhurried_log_batches_run_on_a_low_priority_thread() {
     let url = format!("sqlite://{}/cch.db", dir.path().display());
     let store = SqliteStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    let rows = |p: &str| -> Vec<_> {
-        (0..10)
-            .map(|i| support::log_rows::minimal(&format!("{p}-{i}")))
-            .collect()
-    };
-    assert_eq!(store.insert_logs(&rows("full")).await.unwrap(), 10);
+    assert_eq!(store.insert_logs(&ten_rows("full")).await.unwrap(), 10);
     assert!(
         nice_of_threads_named(LOG_WRITER_THREAD).is_empty(),
         "a full batch does not open the unhurried connection"
     );
     assert_eq!(
-        store.insert_logs_unhurried(&rows("calm")).await.unwrap(),
+        store
+            .insert_logs_unhurried(&ten_rows("calm"))
+            .await
+            .unwrap(),
         10
     );
     assert_eq!(
@@ -598,14 +617,7 @@ async fn sqlite_unhurried_log_batches_run_on_a_low_priority_thread() {
         !others.is_empty() && others.iter().all(|&n| n != LOG_WRITER_NICE),
         "the pool's threads keep their priority: {others:?}"
     );
-    let stored = store
-        .list_logs(&LogFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(stored.len(), 20);
+    assert_eq!(stored_rows(&store).await, 20);
 }
 
 /// PostgreSQL: an unhurried log batch is composed and sent on a thread of its own at the log
@@ -621,38 +633,32 @@ async fn postgres_unhurried_log_batches_run_on_a_low_priority_thread() {
     };
     let store = PostgresStore::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
-    let rows = |p: &str| -> Vec<_> {
-        (0..10)
-            .map(|i| support::log_rows::minimal(&format!("{p}-{i}")))
-            .collect()
-    };
     let before = nice_of_threads_named(LOG_WRITER_THREAD).len();
-    assert_eq!(store.insert_logs(&rows("full")).await.unwrap(), 10);
+    assert_eq!(store.insert_logs(&ten_rows("full")).await.unwrap(), 10);
     assert_eq!(
         nice_of_threads_named(LOG_WRITER_THREAD).len(),
         before,
         "a full batch starts no thread"
     );
     assert_eq!(
-        store.insert_logs_unhurried(&rows("calm")).await.unwrap(),
+        store
+            .insert_logs_unhurried(&ten_rows("calm"))
+            .await
+            .unwrap(),
         10
     );
     assert_eq!(
-        store.insert_logs_unhurried(&rows("calm")).await.unwrap(),
+        store
+            .insert_logs_unhurried(&ten_rows("calm"))
+            .await
+            .unwrap(),
         0,
         "a replayed batch adds nothing"
     );
     let lowered = nice_of_threads_named(LOG_WRITER_THREAD);
     assert_eq!(lowered.len(), before + 1, "one lane for the store");
     assert!(lowered.iter().all(|&n| n == LOG_WRITER_NICE), "{lowered:?}");
-    let stored = store
-        .list_logs(&LogFilter {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(stored.len(), 20);
+    assert_eq!(stored_rows(&store).await, 20);
 }
 
 #[tokio::test]

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use crate::ports::store::{StoreError, StoreResult};
+
 /// Runs futures on one named, low-priority thread. Cheap to clone; the thread and its runtime
 /// stop when the last clone is dropped, and work still pending on it is dropped with them.
 #[derive(Clone)]
@@ -113,7 +115,7 @@ impl<T: Send + 'static> QuietLane<T> {
     /// The lane's runtime and value, starting the thread and calling `make` on it the first
     /// time; `None` (warned once per lane) when the thread cannot start, and the caller does
     /// the work itself.
-    pub async fn get<F>(&self, make: F) -> Option<(&QuietRuntime, &T)>
+    async fn get<F>(&self, make: F) -> Option<(&QuietRuntime, &T)>
     where
         F: FnOnce() -> T + Send + 'static,
     {
@@ -132,6 +134,27 @@ impl<T: Send + 'static> QuietLane<T> {
             .await
             .as_ref()
             .map(|(rt, v)| (rt, v))
+    }
+
+    /// Runs a store call on the lane: `work` gets the lane's value (made by `make` the first
+    /// time) and returns the future to run there. `None` when the thread cannot start, and the
+    /// caller runs the call itself; a lane that failed under the call (its thread gone, the
+    /// work panicked) is the store being unavailable, so the caller's usual error path (the
+    /// log writer's spool) takes over.
+    pub async fn run<M, W, Fut, R>(&self, make: M, work: W) -> Option<StoreResult<R>>
+    where
+        M: FnOnce() -> T + Send + 'static,
+        W: FnOnce(&T) -> Fut,
+        Fut: Future<Output = StoreResult<R>> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (runtime, value) = self.get(make).await?;
+        Some(runtime.run(work(value)).await.unwrap_or_else(|e| {
+            Err(StoreError::Unavailable(format!(
+                "thread {} failed: {e}",
+                self.name
+            )))
+        }))
     }
 }
 

@@ -84,7 +84,7 @@ impl PostgresStore {
     ) -> crate::ports::store::StoreResult<u64> {
         let options = self.options.clone();
         // Made on the lane's thread: the connection and the pool's upkeep belong to it.
-        let made = self.log_quiet.get(move || {
+        let make = move || {
             PgPoolOptions::new()
                 .max_connections(1)
                 .min_connections(0)
@@ -92,20 +92,15 @@ impl PostgresStore {
                 .acquire_timeout(Duration::from_secs(5))
                 .after_release(|conn, _| Box::pin(fit_for_reuse(conn)))
                 .connect_lazy_with(options)
-        });
-        let Some((runtime, pool)) = made.await else {
-            return logs::insert(&self.pool, rows).await;
         };
-        let pool = pool.clone();
-        let rows = rows.to_vec();
-        runtime
-            .run(async move { logs::insert(&pool, &rows).await })
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Unavailable(format!(
-                    "the log writer's thread failed: {e}"
-                )))
-            })
+        let on_lane = self.log_quiet.run(make, |pool| {
+            let (pool, rows) = (pool.clone(), rows.to_vec());
+            async move { logs::insert(&pool, &rows).await }
+        });
+        match on_lane.await {
+            Some(inserted) => inserted,
+            None => logs::insert(&self.pool, rows).await,
+        }
     }
 
     /// Applies the embedded migrations (`migrations/postgres`); running it again is a no-op.

@@ -12,7 +12,7 @@ use crate::domain::provider::Provider;
 use crate::domain::request_log::{LogFilter, RequestLog};
 use crate::domain::settings::SystemSetting;
 use crate::domain::user::User;
-use crate::ports::store::{ConfigStore, RequestLogStore, StoreError, StoreResult};
+use crate::ports::store::{ConfigStore, RequestLogStore, StoreResult};
 
 #[async_trait]
 impl ConfigStore for SqliteStore {
@@ -118,21 +118,18 @@ impl RequestLogStore for SqliteStore {
         logs::insert(&self.pool, &self.ledger_pace, rows).await
     }
     async fn insert_logs_unhurried(&self, rows: &[RequestLog]) -> StoreResult<u64> {
-        let Some((lane, ())) = self.log_lane.get(|| ()).await else {
-            return logs::insert(&self.log_quiet, &self.ledger_pace, rows).await;
-        };
-        let (pool, pace, rows) = (
-            self.log_quiet.clone(),
-            self.ledger_pace.clone(),
-            rows.to_vec(),
+        let on_lane = self.log_lane.run(
+            || (),
+            |()| {
+                let (pool, pace) = (self.log_quiet.clone(), self.ledger_pace.clone());
+                let rows = rows.to_vec();
+                async move { logs::insert(&pool, &pace, &rows).await }
+            },
         );
-        lane.run(async move { logs::insert(&pool, &pace, &rows).await })
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Unavailable(format!(
-                    "the log writer's thread failed: {e}"
-                )))
-            })
+        match on_lane.await {
+            Some(inserted) => inserted,
+            None => logs::insert(&self.log_quiet, &self.ledger_pace, rows).await,
+        }
     }
     async fn list_logs(&self, filter: &LogFilter) -> StoreResult<Vec<RequestLog>> {
         logs::list(&self.pool, filter).await
