@@ -2,6 +2,13 @@
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc for every Rust allocation: less CPU per request than glibc's malloc at a few MB
+/// more resident memory, with its background threads giving freed pages back (see
+/// `docs/DESIGN.md`, "Allocator"; tuned at run time with `_RJEM_MALLOC_CONF`).
+#[cfg(unix)]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// cch: a gateway between AI coding clients and upstream AI providers.
 #[derive(Parser)]
 #[command(name = "cch", version, about)]

@@ -1,13 +1,15 @@
 //! Gives freed heap memory back to the kernel on a timer (glibc only).
 //!
-//! glibc's malloc keeps memory that was freed inside its arenas (one per thread that
+//! Rust's allocations go to jemalloc (`src/main.rs`), which returns freed pages itself from its
+//! background threads. glibc's malloc still serves the C code linked in (SQLite's page caches
+//! and statements), and it keeps memory that was freed inside its arenas (one per thread that
 //! allocated) unless it sits at the very top of a heap, and it raises its trim threshold after
-//! large frees. After a burst (thousands of requests in flight while Redis or the database was
-//! slow) RSS therefore stayed at the burst's high-water mark for the life of the process:
-//! 464 MB in a soak, when a single `malloc_trim(0)` brought the same process to 108 MB. The
-//! task calls `malloc_trim(0)` every [`INTERVAL`] on a blocking thread; with little free
-//! memory it has little to do. Other C libraries return memory differently, so it does
-//! nothing there.
+//! large frees. When glibc served everything, RSS stayed at a burst's high-water mark for the
+//! life of the process after thousands of requests were in flight while Redis or the database
+//! was slow (464 MB in a soak, when a single `malloc_trim(0)` brought the same process to
+//! 108 MB). The task calls `malloc_trim(0)` every [`INTERVAL`] on a blocking thread; with
+//! little free memory it has little to do. Other C libraries return memory differently, so it
+//! does nothing there.
 
 use std::time::{Duration, Instant};
 
