@@ -1,6 +1,8 @@
 //! The upstream HTTP client (reqwest): one pooled client per distinct outbound proxy setting,
 //! built on first use and reused; never a client per request.
 
+mod origin_cache;
+
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -16,6 +18,7 @@ use crate::ports::upstream::{
 pub struct ReqwestUpstream {
     clients: RwLock<HashMap<Option<String>, reqwest::Client>>,
     connect_timeout: Duration,
+    origins: origin_cache::OriginCache,
 }
 
 impl Default for ReqwestUpstream {
@@ -30,6 +33,7 @@ impl ReqwestUpstream {
         Self {
             clients: RwLock::new(HashMap::new()),
             connect_timeout: Duration::from_secs(10),
+            origins: origin_cache::OriginCache::default(),
         }
     }
 
@@ -125,7 +129,11 @@ impl UpstreamClient for ReqwestUpstream {
     async fn post(&self, req: UpstreamRequest) -> Result<UpstreamResponse, UpstreamFailure> {
         let via_proxy = req.proxy_url.is_some();
         let client = self.client(req.proxy_url.as_deref())?;
-        let mut builder = client.post(&req.url);
+        // A URL that does not parse goes to reqwest as text, which reports it as before.
+        let mut builder = match self.origins.parse(&req.url) {
+            Ok(url) => client.post(url),
+            Err(_) => client.post(&req.url),
+        };
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }

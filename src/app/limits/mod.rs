@@ -6,6 +6,7 @@
 
 pub mod fail_open;
 mod held_slots;
+mod period_cache;
 mod plan;
 mod rebuild;
 mod usage;

@@ -13,8 +13,9 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::period_cache::cached_spend_span as spend_span;
 use crate::domain::limits::{DailyResetMode, Limits};
-use crate::domain::windows::{DAY_MS, LimitKind, RPM_WINDOW_MS, Span, limit_value, spend_span};
+use crate::domain::windows::{DAY_MS, LimitKind, RPM_WINDOW_MS, Span, limit_value};
 use crate::ports::limits::Counter;
 
 /// Whose limits.

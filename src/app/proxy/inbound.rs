@@ -61,9 +61,7 @@ impl ProxyService {
             format: req.format,
             is_stream,
             session_id: Some(session_id.clone()),
-            user_agent: req
-                .header("user-agent")
-                .map(|s| s.chars().take(512).collect()),
+            user_agent: req.header("user-agent").map(|s| super::bounded(s, 512)),
         };
         let recorder = Arc::new(Recorder {
             logs: self.logs.clone(),

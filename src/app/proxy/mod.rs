@@ -536,6 +536,10 @@ impl ProxyService {
 
 /// At most `max` characters of `s` (client-supplied text kept in shared state).
 fn bounded(s: &str, max: usize) -> String {
+    // No more bytes than `max` means no more characters: copied without decoding them.
+    if s.len() <= max {
+        return s.to_owned();
+    }
     s.chars().take(max).collect()
 }
 
