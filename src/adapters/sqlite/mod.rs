@@ -5,6 +5,7 @@
 
 mod codec;
 mod config;
+mod engine_config;
 mod error_rules;
 mod keys;
 mod logs;
@@ -67,6 +68,7 @@ impl SqliteStore {
     /// (`sqlite://data/cch.db`, `sqlite:cch.db`, or `sqlite::memory:` for tests), in WAL mode
     /// with a 5 s busy timeout and foreign keys enforced.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        engine_config::apply();
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
