@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::limits::Limits;
-use crate::domain::windows::{LimitKind, Span, spend_span};
+use crate::domain::windows::{FixedWindow, LimitKind, Span, spend_span};
 
 /// Entries per thread. Bound: distinct (kind, zone, daily reset time) triples in use; a
 /// deployment has one zone and a few reset times, so eight slots hold them all, and past that
@@ -32,9 +32,7 @@ struct Which {
 #[derive(Clone, Copy)]
 struct Entry {
     which: Which,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    span: Span,
+    window: FixedWindow,
 }
 
 /// The slots and the next one to replace.
@@ -74,8 +72,8 @@ pub fn cached_spend_span(
         let mut same = None;
         for (i, e) in slots.entries.iter().enumerate() {
             if let Some(e) = e.filter(|e| e.which == which) {
-                if e.start <= now && now < e.end {
-                    return Some(e.span);
+                if e.window.start <= now && now < e.window.end {
+                    return Some(Span::Fixed(e.window));
                 }
                 same = Some(i);
             }
@@ -89,12 +87,7 @@ pub fn cached_spend_span(
             slots.next = (s + 1) % SLOTS;
             s
         });
-        slots.entries[slot] = Some(Entry {
-            which,
-            start: w.start,
-            end: w.end,
-            span,
-        });
+        slots.entries[slot] = Some(Entry { which, window: w });
         Some(span)
     })
 }
