@@ -9,7 +9,7 @@
 //! was 39 % of the SQLite threads' writes (6,400 of 16,500 `pwrite` calls in 3 s, `strace`),
 //! and the SQLite threads spent more time in the kernel than in SQLite itself.
 
-use std::sync::Once;
+use std::sync::OnceLock;
 
 /// Bytes a statement journal holds in memory before it spills to a file. Bound: only one
 /// write transaction runs at a time, so this is at most one journal's worth of memory,
@@ -17,38 +17,34 @@ use std::sync::Once;
 /// a few hundred kilobytes. A larger statement (a retention delete) spills as before.
 pub const STMT_JOURNAL_SPILL_BYTES: i32 = 4 * 1024 * 1024;
 
-static APPLY: Once = Once::new();
-
 /// Whether the threshold took effect in this process (false when SQLite had already
 /// initialised, which only happens if something opened SQLite outside `SqliteStore`).
-static APPLIED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static APPLIED: OnceLock<bool> = OnceLock::new();
 
 /// Sets the process-wide settings; called before every open, runs once. Harmless after
 /// SQLite has initialised (SQLite refuses, the defaults stay, a debug line says so).
 pub fn apply() -> bool {
-    APPLY.call_once(|| {
+    *APPLIED.get_or_init(|| {
         // SAFETY: `sqlite3_config` must not run concurrently with any other SQLite call and
         // only before `sqlite3_initialize`. Every SQLite connection of this process is opened
-        // by `SqliteStore::connect`, which calls this first; `Once` makes concurrent callers
-        // wait here, so no open can overlap it. If SQLite is already initialised the call
-        // returns `SQLITE_MISUSE` and changes nothing. The variadic argument is the C `int`
-        // the option documents.
+        // by `SqliteStore::connect`, which calls this first; `OnceLock` makes concurrent
+        // callers wait here, so no open can overlap it. If SQLite is already initialised the
+        // call returns `SQLITE_MISUSE` and changes nothing. The variadic argument is the C
+        // `int` the option documents.
         let rc = unsafe {
             libsqlite3_sys::sqlite3_config(
                 libsqlite3_sys::SQLITE_CONFIG_STMTJRNL_SPILL,
                 std::ffi::c_int::from(STMT_JOURNAL_SPILL_BYTES),
             )
         };
-        if rc == libsqlite3_sys::SQLITE_OK {
-            APPLIED.store(true, std::sync::atomic::Ordering::Relaxed);
-        } else {
+        if rc != libsqlite3_sys::SQLITE_OK {
             tracing::debug!(
                 rc,
                 "SQLite already initialised: statement journals keep the default spill threshold"
             );
         }
-    });
-    APPLIED.load(std::sync::atomic::Ordering::Relaxed)
+        rc == libsqlite3_sys::SQLITE_OK
+    })
 }
 
 #[cfg(test)]

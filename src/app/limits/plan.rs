@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::period_cache::cached_spend_span as spend_span;
+use super::period_cache::cached_spend_span;
 use crate::domain::limits::{DailyResetMode, Limits};
 use crate::domain::windows::{DAY_MS, LimitKind, RPM_WINDOW_MS, Span, limit_value};
 use crate::ports::limits::Counter;
@@ -127,7 +127,7 @@ pub fn counter_for(
             span_counter(scope, id, "daily_r", Span::Rolling { window_ms: DAY_MS })
         }
         _ => {
-            let span = spend_span(kind, limits, now, tz).unwrap_or(Span::Total);
+            let span = cached_spend_span(kind, limits, now, tz).unwrap_or(Span::Total);
             span_counter(scope, id, kind.as_str(), span)
         }
     }
@@ -156,7 +156,7 @@ pub fn fixed_reset(
     now: DateTime<Utc>,
     tz: Tz,
 ) -> Option<DateTime<Utc>> {
-    match spend_span(kind, limits, now, tz) {
+    match cached_spend_span(kind, limits, now, tz) {
         Some(Span::Fixed(w)) => Some(w.end),
         _ => None,
     }
@@ -180,7 +180,7 @@ pub fn reset_instant(
         LimitKind::Rpm => after(RPM_WINDOW_MS),
         LimitKind::Concurrency => after(session_ttl_ms),
         LimitKind::Total => None,
-        _ => match spend_span(kind, limits, now, tz)? {
+        _ => match cached_spend_span(kind, limits, now, tz)? {
             Span::Rolling { window_ms } => after(window_ms),
             Span::Fixed(w) => Some(w.end),
             Span::Total => None,
