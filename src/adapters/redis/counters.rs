@@ -12,7 +12,7 @@ use super::call::Caller;
 use super::connection::{Connection, Link, RedisTimeouts};
 use super::scripts::{Scripts, TOUCH_SESSION_LUA};
 use super::topology::Topology;
-use super::write_batch::{ScriptCall, WriteBatch, send_alone};
+use super::write_batch::{ArgRoom, ScriptCall, WriteBatch, send_alone};
 use crate::ports::counters::{
     ActiveSession, CounterError, CounterMode, CounterResult, CounterStore, SessionBind,
     SessionFilter, SessionTouch, SlotOutcome, session_binding_key,
@@ -113,6 +113,11 @@ impl RedisCounters {
             Err(_) => tracing::warn!("Redis did not answer at startup; will keep trying"),
         }
         Ok(store)
+    }
+
+    /// The prefix every key of this store starts with.
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// The namespaced Redis key.
@@ -364,11 +369,8 @@ impl CounterStore for RedisCounters {
     }
 
     async fn touch_session(&self, t: &SessionTouch) -> CounterResult<()> {
-        let keys = [
-            self.key(&session_binding_key(&t.id)),
-            self.key(&session_info_key(&t.id)),
-            self.key(SESSION_INDEX),
-        ];
+        let (binding, info) = (session_binding_key(&t.id), session_info_key(&t.id));
+        let keys = [binding.as_str(), info.as_str(), SESSION_INDEX];
         let mode = match t.bind {
             SessionBind::IfAbsent => "n",
             SessionBind::Replace => "r",
@@ -376,10 +378,16 @@ impl CounterStore for RedisCounters {
         };
         let ttl = ttl_ms(t.ttl);
         let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+        let room = ArgRoom {
+            args: 11,
+            bytes: 120 + t.model.len() + t.client_format.len() + t.id.len(),
+        };
         let mut call = ScriptCall::new(
             self.scripts.touch_session.get_hash(),
             &self.touch_session_source,
+            &self.prefix,
             &keys,
+            room,
         );
         call.cmd
             .arg(mode)

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use super::connection::RedisTimeouts;
 use super::counters::RedisCounters;
 use super::pack::ArgPack;
-use super::write_batch::{ScriptCall, parse};
+use super::write_batch::{ArgRoom, ScriptCall, parse};
 use crate::domain::windows::{Ring, session_cap};
 use crate::ports::counters::{CounterError, CounterMode, CounterResult};
 use crate::ports::limits::{CheckOutcome, CheckRequest, Counter, LimitStore};
@@ -115,23 +115,25 @@ impl RedisLimits {
         if req.checks.is_empty() {
             return None;
         }
-        let keys: Vec<String> = req
-            .checks
-            .iter()
-            .map(|c| self.base.key(c.counter.key()))
-            .collect();
-        let mut call = ScriptCall::new(
-            self.scripts.check.get_hash(),
-            &self.scripts.check_source,
-            &keys,
-        );
+        let keys: Vec<&str> = req.checks.iter().map(|c| c.counter.key()).collect();
         let mut pack = ArgPack::with_capacity(2 + 4 * req.checks.len());
         pack.int(req.now_ms).str(req.session_id);
         for check in req.checks {
             let (code, p1, p2) = kind(&check.counter, check.limit);
             pack.str(code).int(check.limit).int(p1).int(p2);
         }
-        call.cmd.arg(pack.finish());
+        let packed = pack.finish();
+        let mut call = ScriptCall::new(
+            self.scripts.check.get_hash(),
+            &self.scripts.check_source,
+            self.base.prefix(),
+            &keys,
+            ArgRoom {
+                args: 1,
+                bytes: packed.len(),
+            },
+        );
+        call.cmd.arg(packed);
         Some(call)
     }
 
@@ -167,11 +169,15 @@ impl LimitStore for RedisLimits {
         let Counter::Sessions { key, ttl_ms } = counter else {
             return Ok(false);
         };
-        let keys = [self.base.key(key)];
         let mut call = ScriptCall::new(
             self.scripts.refresh.get_hash(),
             &self.scripts.refresh_source,
-            &keys,
+            self.base.prefix(),
+            &[key.as_str()],
+            ArgRoom {
+                args: 4,
+                bytes: 60 + member.len(),
+            },
         );
         call.cmd
             .arg(now_ms)
@@ -187,19 +193,25 @@ impl LimitStore for RedisLimits {
         if spend.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> = spend.iter().map(|c| self.base.key(c.key())).collect();
-        let mut call = ScriptCall::new(
-            self.scripts.record.get_hash(),
-            &self.scripts.record_source,
-            &keys,
-        );
+        let keys: Vec<&str> = spend.iter().map(|c| c.key()).collect();
         let mut pack = ArgPack::with_capacity(3 + 3 * spend.len());
         pack.int(at_ms).int(amount).str(&amount.to_string());
         for counter in &spend {
             let (code, p1, p2) = kind(counter, i64::MAX);
             pack.str(code).int(p1).int(p2);
         }
-        call.cmd.arg(pack.finish());
+        let packed = pack.finish();
+        let mut call = ScriptCall::new(
+            self.scripts.record.get_hash(),
+            &self.scripts.record_source,
+            self.base.prefix(),
+            &keys,
+            ArgRoom {
+                args: 1,
+                bytes: packed.len(),
+            },
+        );
+        call.cmd.arg(packed);
         self.base.run_batched("limits_record", call).await?;
         Ok(())
     }
