@@ -122,19 +122,30 @@ impl RedisLimits {
             let (code, p1, p2) = kind(&check.counter, check.limit);
             pack.str(code).int(check.limit).int(p1).int(p2);
         }
-        let packed = pack.finish();
-        let mut call = ScriptCall::new(
+        Some(self.packed_call(
             self.scripts.check.get_hash(),
             &self.scripts.check_source,
-            self.base.prefix(),
             &keys,
-            ArgRoom {
-                args: 1,
-                bytes: packed.len(),
-            },
-        );
+            pack,
+        ))
+    }
+
+    /// The call of a script whose only argument is its packed parameters (`ARGV[1]`).
+    fn packed_call(
+        &self,
+        sha: &str,
+        source: &Arc<str>,
+        keys: &[&str],
+        pack: ArgPack,
+    ) -> ScriptCall {
+        let packed = pack.finish();
+        let room = ArgRoom {
+            args: 1,
+            bytes: packed.len(),
+        };
+        let mut call = ScriptCall::new(sha, source, self.base.prefix(), keys, room);
         call.cmd.arg(packed);
-        Some(call)
+        call
     }
 
     /// `connect` with explicit timeouts.
@@ -200,18 +211,12 @@ impl LimitStore for RedisLimits {
             let (code, p1, p2) = kind(counter, i64::MAX);
             pack.str(code).int(p1).int(p2);
         }
-        let packed = pack.finish();
-        let mut call = ScriptCall::new(
+        let call = self.packed_call(
             self.scripts.record.get_hash(),
             &self.scripts.record_source,
-            self.base.prefix(),
             &keys,
-            ArgRoom {
-                args: 1,
-                bytes: packed.len(),
-            },
+            pack,
         );
-        call.cmd.arg(packed);
         self.base.run_batched("limits_record", call).await?;
         Ok(())
     }

@@ -301,6 +301,36 @@ mod tests {
 
     /// Twenty writes a millisecond apart go out in one pipeline, each gets its own reply, and
     /// a script Redis has never seen (its source is unique to this run) is loaded and run.
+    /// The command built in one buffer is byte for byte the one built argument by argument
+    /// from prefixed key strings, whatever room the caller announced.
+    #[test]
+    fn script_call_writes_prefixed_keys_as_the_plain_command_would() {
+        let source: Arc<str> = Arc::from("return 1");
+        for room in [
+            ArgRoom::default(),
+            ArgRoom {
+                args: 2,
+                bytes: 4096,
+            },
+        ] {
+            let mut call = ScriptCall::new("abc123", &source, "cch:", &["lim:u:1", ""], room);
+            call.cmd.arg("ä packed").arg(42);
+            let mut plain = ::redis::cmd("EVALSHA");
+            plain
+                .arg("abc123")
+                .arg(2)
+                .arg(&["cch:lim:u:1", "cch:"])
+                .arg("ä packed")
+                .arg(42);
+            assert_eq!(call.cmd.get_packed_command(), plain.get_packed_command());
+        }
+        let call = ScriptCall::new("s", &source, "", &[], ArgRoom::default());
+        assert_eq!(
+            call.cmd.get_packed_command(),
+            ::redis::cmd("EVALSHA").arg("s").arg(0).get_packed_command()
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_close_together_share_one_pipeline() {
         let Some(caller) = caller().await else {
