@@ -37,6 +37,7 @@ struct LimitScripts {
     /// Sources of the scripts sent as `ScriptCall`s, loaded again after a `NOSCRIPT`.
     check_source: Arc<str>,
     record_source: Arc<str>,
+    read_source: Arc<str>,
     refresh_source: Arc<str>,
 }
 
@@ -45,15 +46,17 @@ impl LimitScripts {
         let source = |body: &str| -> Arc<str> { Arc::from(format!("{COMMON}\n{body}")) };
         let check_source = source(include_str!("lua/limits_check.lua"));
         let record_source = source(include_str!("lua/limits_record.lua"));
+        let read_source = source(include_str!("lua/limits_read.lua"));
         let refresh_source: Arc<str> = Arc::from(include_str!("lua/limits_refresh.lua"));
         Self {
             check: Script::new(&check_source),
             record: Script::new(&record_source),
-            read: Script::new(&source(include_str!("lua/limits_read.lua"))),
+            read: Script::new(&read_source),
             replace: Script::new(&source(include_str!("lua/limits_replace.lua"))),
             refresh: Script::new(&refresh_source),
             check_source,
             record_source,
+            read_source,
             refresh_source,
         }
     }
@@ -230,24 +233,21 @@ impl LimitStore for RedisLimits {
         if counters.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = counters.iter().map(|c| self.base.key(c.key())).collect();
+        let keys: Vec<&str> = counters.iter().map(|c| c.key()).collect();
         let mut pack = ArgPack::with_capacity(2 + 3 * counters.len());
         pack.int(now_ms).str(member.unwrap_or(""));
         for counter in counters {
             let (code, p1, p2) = kind(counter, i64::MAX);
             pack.str(code).int(p1).int(p2);
         }
-        let packed = pack.finish();
-        self.base
-            .run("limits_read", |mut c| {
-                let mut inv = self.scripts.read.prepare_invoke();
-                for k in &keys {
-                    inv.key(k);
-                }
-                inv.arg(&packed);
-                async move { inv.invoke_async(&mut c).await }
-            })
-            .await
+        let call = self.packed_call(
+            self.scripts.read.get_hash(),
+            &self.scripts.read_source,
+            &keys,
+            pack,
+        );
+        let reply = self.base.run_script("limits_read", call).await?;
+        parse("limits_read", reply)
     }
 
     async fn replace(
