@@ -327,6 +327,19 @@ pub fn limit_value(limits: &Limits, kind: LimitKind) -> Option<i64> {
 
 /// USD → micro-USD, rounded to the nearest unit (half away from zero), saturating.
 pub fn usd_to_micros(usd: Decimal) -> i64 {
+    // Configured limits (about 36 conversions per request) have at most six fractional digits:
+    // their micro-USD are the mantissa scaled up, exact, in a few instructions instead of a
+    // decimal multiplication and rounding (~130 instructions each, callgrind).
+    let scale = usd.scale();
+    if scale <= 6 {
+        let exact = usd
+            .mantissa()
+            .checked_mul(10i128.pow(6 - scale))
+            .and_then(|v| i64::try_from(v).ok());
+        if let Some(v) = exact {
+            return v;
+        }
+    }
     usd.checked_mul(Decimal::from(MICROS_PER_USD))
         .map(|v| v.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
         .and_then(|v| v.to_i64())

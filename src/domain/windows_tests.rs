@@ -196,6 +196,50 @@ fn money_conversion_rounds_to_micro_usd() {
     assert_eq!(usd_to_micros(Decimal::from(3)), 3_000_000);
     assert_eq!(micros_to_usd(1_500_000), Decimal::new(15, 1));
     assert_eq!(usd_to_micros(Decimal::MAX), i64::MAX);
+    assert_eq!(usd_to_micros(Decimal::MIN), i64::MIN);
+    assert_eq!(usd_to_micros(Decimal::new(-25, 7)), -3); // half away from zero
+}
+
+/// The integer shortcut for amounts with at most six fractional digits gives what the decimal
+/// multiplication and rounding give, at every scale and sign, and at the edge of `i64`.
+#[test]
+fn money_conversion_shortcut_matches_the_decimal_path() {
+    let by_decimal = |usd: Decimal| {
+        usd.checked_mul(Decimal::from(1_000_000))
+            .map(|v| {
+                v.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            })
+            .and_then(|v| v.to_i64())
+            .unwrap_or(if usd.is_sign_negative() {
+                i64::MIN
+            } else {
+                i64::MAX
+            })
+    };
+    let mantissas = [
+        0i64,
+        1,
+        5,
+        9,
+        10,
+        999_999,
+        1_234_567_890,
+        i64::MAX / 7,
+        i64::MAX,
+    ];
+    for m in mantissas {
+        for sign in [1i64, -1] {
+            for scale in 0..=9u32 {
+                let usd = Decimal::new(m.saturating_mul(sign), scale);
+                assert_eq!(usd_to_micros(usd), by_decimal(usd), "{usd}");
+            }
+        }
+    }
+    // Just inside and just outside what micro-USD in an i64 can hold.
+    let top = Decimal::new(i64::MAX, 6);
+    assert_eq!(usd_to_micros(top), i64::MAX);
+    assert_eq!(usd_to_micros(top + Decimal::new(1, 6)), i64::MAX);
+    assert_eq!(usd_to_micros(Decimal::new(i64::MIN + 1, 6)), i64::MIN + 1);
 }
 
 #[test]

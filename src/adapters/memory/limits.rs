@@ -28,13 +28,23 @@ struct SessionSet {
     members: super::FastMap<String, i64>,
     /// The session TTL this set is used with (for the sweep).
     ttl_ms: i64,
+    /// No member was last seen before this instant: exact after a trim that looked at every
+    /// member, a lower bound after that (refreshes only move members later). While it is after
+    /// a trim's cutoff nothing can have expired, so `trim`, which runs on every check of the
+    /// counter, skips its pass over the members: a provider's set can hold hundreds of
+    /// sessions, and that pass was the memory adapter's largest cost per request.
+    floor: i64,
 }
 
 impl SessionSet {
     /// Drops sessions idle for `ttl_ms` at `now_ms`.
     fn trim(&mut self, now_ms: i64) {
         let cutoff = now_ms.saturating_sub(self.ttl_ms);
+        if self.floor > cutoff {
+            return;
+        }
         self.members.retain(|_, seen| *seen > cutoff);
+        self.floor = self.members.values().min().copied().unwrap_or(i64::MAX);
     }
 
     /// Takes or refreshes `member`'s slot, then drops the least recently seen beyond `cap`.
@@ -43,6 +53,7 @@ impl SessionSet {
             Some(seen) => *seen = (*seen).max(now_ms),
             None => {
                 self.members.insert(member.to_owned(), now_ms);
+                self.floor = self.floor.min(now_ms);
             }
         }
         let cap = usize::try_from(cap).unwrap_or(usize::MAX);
@@ -137,30 +148,44 @@ impl Inner {
         );
     }
 
-    /// Current value of a counter at `now_ms` (sessions: excluding `member`), plus the instant
-    /// its oldest entry counts as. Absent keys read as zero without being created.
-    fn current(&mut self, counter: &Counter, now_ms: i64, member: &str) -> (i64, Option<i64>) {
+    /// Current value of a counter at `now_ms` (sessions: excluding `member`). Absent keys
+    /// read as zero without being created.
+    fn current(&mut self, counter: &Counter, now_ms: i64, member: &str) -> i64 {
         match counter {
             Counter::Requests { key, .. } | Counter::RollingSpend { key, .. } => {
                 match self.rings.get_mut(key.as_str()) {
                     Some(r) => {
                         r.trim(now_ms);
-                        (r.sum(), r.oldest())
+                        r.sum()
                     }
-                    None => (0, None),
+                    None => 0,
                 }
             }
             Counter::Sessions { key, ttl_ms } => match self.sessions.get(key.as_str()) {
                 Some(_) => {
                     let s = self.sessions(key, now_ms, *ttl_ms);
                     let own = i64::from(s.members.contains_key(member));
-                    (s.members.len() as i64 - own, s.oldest())
+                    s.members.len() as i64 - own
                 }
-                None => (0, None),
+                None => 0,
             },
             Counter::PeriodSpend { key, .. } | Counter::TotalSpend { key } => {
-                (self.value(key, now_ms), None)
+                self.value(key, now_ms)
             }
+        }
+    }
+
+    /// The instant the oldest entry of a counter just read by [`Self::current`] counts as:
+    /// asked only for a refused counter (a session set's is a pass over its members).
+    fn oldest(&self, counter: &Counter) -> Option<i64> {
+        match counter {
+            Counter::Requests { key, .. } | Counter::RollingSpend { key, .. } => {
+                self.rings.get(key.as_str()).and_then(BucketRing::oldest)
+            }
+            Counter::Sessions { key, .. } => {
+                self.sessions.get(key.as_str()).and_then(SessionSet::oldest)
+            }
+            Counter::PeriodSpend { .. } | Counter::TotalSpend { .. } => None,
         }
     }
 
@@ -212,12 +237,12 @@ impl LimitStore for MemoryLimits {
         let mut inner = self.lock();
         inner.tick(req.now_ms);
         for (index, check) in req.checks.iter().enumerate() {
-            let (current, oldest_ms) = inner.current(&check.counter, req.now_ms, req.session_id);
+            let current = inner.current(&check.counter, req.now_ms, req.session_id);
             if current >= check.limit {
                 return Ok(CheckOutcome::Rejected {
                     index,
                     current,
-                    oldest_ms,
+                    oldest_ms: inner.oldest(&check.counter),
                 });
             }
         }
@@ -270,7 +295,7 @@ impl LimitStore for MemoryLimits {
         let member = member.unwrap_or("");
         Ok(counters
             .iter()
-            .map(|c| inner.current(c, now_ms, member).0)
+            .map(|c| inner.current(c, now_ms, member))
             .collect())
     }
 
@@ -282,7 +307,7 @@ impl LimitStore for MemoryLimits {
         seen: i64,
     ) -> CounterResult<()> {
         let mut inner = self.lock();
-        let since = (inner.current(counter, now_ms, "").0 - seen).max(0);
+        let since = (inner.current(counter, now_ms, "") - seen).max(0);
         inner.rings.remove(counter.key());
         inner.values.remove(counter.key());
         let total: i64 = entries.iter().map(|(_, a)| *a).sum::<i64>() + since;
@@ -364,5 +389,69 @@ impl LimitStore for MemoryLimits {
 
     fn mode(&self) -> CounterMode {
         CounterMode::Local
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionSet;
+
+    /// A session set that skips its pass while nothing can have expired holds exactly the
+    /// members one that passes over them on every trim holds, through takes, refreshes,
+    /// releases, evictions beyond the cap and trims at irregular times.
+    #[test]
+    fn trimming_only_when_something_can_expire_changes_no_answer() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let ttl = 1_000;
+        let mut set = SessionSet {
+            ttl_ms: ttl,
+            ..SessionSet::default()
+        };
+        // The reference: every member with the time it was last seen.
+        let mut model: std::collections::HashMap<String, i64> = Default::default();
+        let mut now = 10_000i64;
+        for _ in 0..20_000 {
+            // Strictly later each step: no two members share a time, so evictions are unambiguous.
+            now += rng.random_range(1..120);
+            let member = format!("s{}", rng.random_range(0..12));
+            set.trim(now);
+            model.retain(|_, seen| *seen > now - ttl);
+            match rng.random_range(0..10) {
+                0 => {
+                    set.members.remove(&member);
+                    model.remove(&member);
+                }
+                1 => {
+                    // A refresh of a member still held (the store's `refresh`).
+                    if let Some(seen) = set.members.get_mut(&member) {
+                        *seen = (*seen).max(now);
+                    }
+                    if let Some(seen) = model.get_mut(&member) {
+                        *seen = (*seen).max(now);
+                    }
+                }
+                _ => {
+                    let cap = 8;
+                    set.put(&member, now, cap);
+                    let seen = model.entry(member).or_insert(now);
+                    *seen = (*seen).max(now);
+                    while model.len() > cap as usize {
+                        let oldest = model
+                            .iter()
+                            .min_by_key(|(_, s)| **s)
+                            .map(|(m, _)| m.clone())
+                            .unwrap_or_default();
+                        model.remove(&oldest);
+                    }
+                }
+            }
+            let mut held: Vec<_> = set.members.iter().map(|(m, s)| (m.clone(), *s)).collect();
+            let mut want: Vec<_> = model.iter().map(|(m, s)| (m.clone(), *s)).collect();
+            held.sort();
+            want.sort();
+            assert_eq!(held, want, "at {now}");
+            assert_eq!(set.oldest(), model.values().min().copied());
+        }
     }
 }
