@@ -327,18 +327,18 @@ pub fn limit_value(limits: &Limits, kind: LimitKind) -> Option<i64> {
 
 /// USD → micro-USD, rounded to the nearest unit (half away from zero), saturating.
 pub fn usd_to_micros(usd: Decimal) -> i64 {
-    // Configured limits (about 36 conversions per request) have at most six fractional digits:
-    // their micro-USD are the mantissa scaled up, exact, in a few instructions instead of a
-    // decimal multiplication and rounding (~130 instructions each, callgrind).
-    let scale = usd.scale();
-    if scale <= 6 {
-        let exact = usd
-            .mantissa()
-            .checked_mul(10i128.pow(6 - scale))
-            .and_then(|v| i64::try_from(v).ok());
-        if let Some(v) = exact {
-            return v;
-        }
+    // Configured limits (about 36 conversions per request) have at most six fractional digits
+    // and a 64-bit mantissa: their micro-USD are that mantissa scaled up, exact, in a few
+    // integer instructions instead of a decimal multiplication and rounding (~125 each,
+    // callgrind).
+    const SCALE_UP: [u64; 7] = [1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+    let d = usd.unpack();
+    if d.hi == 0
+        && let Some(&up) = SCALE_UP.get(d.scale as usize)
+        && let Some(magnitude) = ((u64::from(d.mid) << 32) | u64::from(d.lo)).checked_mul(up)
+        && let Ok(v) = i64::try_from(magnitude)
+    {
+        return if d.negative { -v } else { v };
     }
     usd.checked_mul(Decimal::from(MICROS_PER_USD))
         .map(|v| v.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
