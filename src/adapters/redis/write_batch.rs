@@ -299,8 +299,6 @@ mod tests {
         ))
     }
 
-    /// Twenty writes a millisecond apart go out in one pipeline, each gets its own reply, and
-    /// a script Redis has never seen (its source is unique to this run) is loaded and run.
     /// The command built in one buffer is byte for byte the one built argument by argument
     /// from prefixed key strings, whatever room the caller announced.
     #[test]
@@ -331,6 +329,8 @@ mod tests {
         );
     }
 
+    /// Twenty writes a millisecond apart go out in one pipeline, each gets its own reply, and
+    /// a script Redis has never seen (its source is unique to this run) is loaded and run.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_close_together_share_one_pipeline() {
         let Some(caller) = caller().await else {
